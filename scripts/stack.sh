@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Starts (or stops) the real test stack on loopback: a private dockerd and two distribution
+# registries (open, and htpasswd). Prints `export` lines for the tests; `stop` ends what `start` began.
+#   eval "$(scripts/stack.sh start)"; ...; scripts/stack.sh stop
+set -euo pipefail
+STACK_DIR=${STACK_DIR:-/tmp/image-resolver-stack}
+REG_PORT=${REG_PORT:-5101}
+AUTH_PORT=${AUTH_PORT:-5102}
+REG_USER=ci-user
+REG_PASS=ci-pass-$(date +%s)
+DOCKER=/usr/bin/docker # Debian's client matches its daemon; /usr/local/bin may hold a newer one
+
+install_missing() {
+  local need=()
+  command -v dockerd >/dev/null || need+=(docker.io)
+  command -v docker-registry >/dev/null || need+=(docker-registry)
+  command -v htpasswd >/dev/null || need+=(apache2-utils)
+  command -v zip >/dev/null || need+=(zip)
+  command -v curl >/dev/null || need+=(curl)
+  if ((${#need[@]})); then
+    echo "installing ${need[*]}" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
+  fi
+}
+
+wait_for() { # what, command...
+  local what=$1; shift
+  for _ in $(seq 1 150); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  echo "stack: $what did not come up; see $STACK_DIR/*.log" >&2
+  return 1
+}
+
+registry_config() { # port dir [htpasswd]
+  cat <<YML
+version: 0.1
+log: { level: warn }
+storage:
+  filesystem: { rootdirectory: $2 }
+  delete: { enabled: true }
+http:
+  addr: 127.0.0.1:$1
+YML
+  if [ -n "${3:-}" ]; then
+    printf 'auth:\n  htpasswd:\n    realm: image-resolver-tests\n    path: %s\n' "$3"
+  fi
+}
+
+start() {
+  install_missing
+  stop >/dev/null 2>&1 || true
+  mkdir -p "$STACK_DIR"
+  local sock="$STACK_DIR/docker.sock"
+  dockerd --data-root "$STACK_DIR/docker" --exec-root "$STACK_DIR/exec" --pidfile "$STACK_DIR/dockerd.pid" \
+    --storage-driver vfs --iptables=false --ip-masq=false --bridge=none \
+    -H "unix://$sock" >"$STACK_DIR/dockerd.log" 2>&1 &
+  registry_config "$REG_PORT" "$STACK_DIR/reg-open" >"$STACK_DIR/reg-open.yml"
+  htpasswd -Bbc "$STACK_DIR/htpasswd" "$REG_USER" "$REG_PASS" >/dev/null 2>&1
+  registry_config "$AUTH_PORT" "$STACK_DIR/reg-auth" "$STACK_DIR/htpasswd" >"$STACK_DIR/reg-auth.yml"
+  docker-registry serve "$STACK_DIR/reg-open.yml" >"$STACK_DIR/reg-open.log" 2>&1 &
+  echo $! >"$STACK_DIR/reg-open.pid"
+  docker-registry serve "$STACK_DIR/reg-auth.yml" >"$STACK_DIR/reg-auth.log" 2>&1 &
+  echo $! >"$STACK_DIR/reg-auth.pid"
+  wait_for dockerd $DOCKER -H "unix://$sock" version
+  wait_for registry curl -sf "http://127.0.0.1:$REG_PORT/v2/"
+  wait_for auth-registry bash -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$AUTH_PORT/v2/ | grep -q 401"
+  $DOCKER -H "unix://$sock" login -u "$REG_USER" --password-stdin "127.0.0.1:$AUTH_PORT" <<<"$REG_PASS" >/dev/null 2>&1
+  cat <<ENV
+export IR_DOCKER_HOST=unix://$sock
+export IR_DOCKER_CLI=$DOCKER
+export IR_REGISTRY=127.0.0.1:$REG_PORT
+export IR_AUTH_REGISTRY=127.0.0.1:$AUTH_PORT
+export IR_REGISTRY_USER=$REG_USER
+export IR_REGISTRY_PASS=$REG_PASS
+export IR_STACK_DIR=$STACK_DIR
+ENV
+}
+
+stop() {
+  for p in reg-open reg-auth dockerd; do
+    if [ -f "$STACK_DIR/$p.pid" ]; then
+      kill "$(cat "$STACK_DIR/$p.pid")" 2>/dev/null || true
+    fi
+  done
+  for _ in $(seq 1 50); do
+    [ -f "$STACK_DIR/dockerd.pid" ] && kill -0 "$(cat "$STACK_DIR/dockerd.pid")" 2>/dev/null || break
+    sleep 0.2
+  done
+  # dockerd's own containerd and mounts under the data root go with it
+  pkill -f "containerd --config $STACK_DIR" 2>/dev/null || true
+  rm -f "$STACK_DIR"/*.pid
+  if [ "${KEEP_STACK_DATA:-0}" != 1 ]; then rm -rf "$STACK_DIR"; fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
