@@ -1,0 +1,300 @@
+//! A small toolkit in the spirit of @actions/core: workflow commands, masks, groups, outputs, summary.
+//! Every line it prints has the registered secrets replaced by `***`, and untrusted text is escaped
+//! so that it cannot start a workflow command of its own.
+//! https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands
+
+use crate::core::outputs::{delimiter_from, format_output_file, DelimiterInValue};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
+
+#[derive(Clone)]
+pub struct Toolkit {
+    out: Sink,
+    secrets: Arc<Mutex<Vec<String>>>,
+    debug: bool,
+}
+
+/// Escapes a command's message the way the runner decodes it.
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+impl Toolkit {
+    pub fn stdout(debug: bool) -> Toolkit {
+        Toolkit::to_writer(Box::new(std::io::stdout()), debug)
+    }
+
+    pub fn to_writer(w: Box<dyn Write + Send>, debug: bool) -> Toolkit {
+        Toolkit {
+            out: Arc::new(Mutex::new(w)),
+            secrets: Arc::default(),
+            debug,
+        }
+    }
+
+    pub fn debug_enabled(&self) -> bool {
+        self.debug
+    }
+
+    /// Registers a secret: the runner hides it from the log, and so do we, before it is ever used.
+    pub fn add_mask(&self, secret: &str) {
+        let secret = secret.trim();
+        if secret.is_empty() {
+            return;
+        }
+        let mut secrets = self.secrets.lock().unwrap();
+        if secrets.iter().any(|s| s == secret) {
+            return;
+        }
+        secrets.push(secret.to_string());
+        // longest first, so a secret containing another is hidden whole
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        drop(secrets);
+        self.raw(&format!("::add-mask::{}", escape_data(secret)));
+    }
+
+    pub fn redact(&self, s: &str) -> String {
+        let mut s = s.to_string();
+        for secret in self.secrets.lock().unwrap().iter() {
+            s = s.replace(secret.as_str(), "***");
+        }
+        s
+    }
+
+    fn raw(&self, line: &str) {
+        let mut out = self.out.lock().unwrap();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    fn command(&self, name: &str, msg: &str) {
+        self.raw(&format!("::{name}::{}", escape_data(&self.redact(msg))));
+    }
+
+    /// A plain log line. Line breaks are escaped, so server text cannot open a `::command::` line.
+    pub fn info(&self, msg: &str) {
+        let text = escape_data(&self.redact(msg));
+        // a leading `::` would be read as a command even mid-message once printed alone
+        if text.trim_start().starts_with("::") {
+            self.raw(&format!(" {text}"));
+        } else {
+            self.raw(&text);
+        }
+    }
+
+    pub fn debug(&self, msg: &str) {
+        if self.debug {
+            self.command("debug", msg);
+        }
+    }
+    pub fn notice(&self, msg: &str) {
+        self.command("notice", msg);
+    }
+    pub fn warning(&self, msg: &str) {
+        self.command("warning", msg);
+    }
+    pub fn error(&self, msg: &str) {
+        self.command("error", msg);
+    }
+
+    pub fn group(&self, title: &str) {
+        self.command("group", title);
+    }
+    pub fn end_group(&self) {
+        self.raw("::endgroup::");
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileCommandError {
+    #[error("{var} points to {path}, which cannot be opened for appending ({source}): is the step running on a GitHub runner, or was the file removed?")]
+    Open {
+        var: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing {var} ({path}): {source}")]
+    Write {
+        var: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Delimiter(#[from] DelimiterInValue),
+}
+
+/// A runner file command (GITHUB_OUTPUT, GITHUB_STEP_SUMMARY): appended to, never created,
+/// because the runner creates it and a missing one means something is wrong.
+pub struct FileCommand {
+    var: &'static str,
+    path: PathBuf,
+}
+
+impl FileCommand {
+    /// Opens once up front, so a missing or read-only file fails before any work is done.
+    pub fn check(var: &'static str, path: &Path) -> Result<FileCommand, FileCommandError> {
+        OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|source| FileCommandError::Open {
+                var,
+                path: path.into(),
+                source,
+            })?;
+        Ok(FileCommand {
+            var,
+            path: path.into(),
+        })
+    }
+
+    pub fn append(&self, text: &str) -> Result<(), FileCommandError> {
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|source| FileCommandError::Open {
+                var: self.var,
+                path: self.path.clone(),
+                source,
+            })?;
+        f.write_all(text.as_bytes())
+            .map_err(|source| FileCommandError::Write {
+                var: self.var,
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Writes outputs with a fresh random delimiter that no value contains.
+    pub fn write_outputs(&self, entries: &[(&str, &str)]) -> Result<(), FileCommandError> {
+        let delimiter = delimiter_from(rand::random());
+        let text = format_output_file(entries, &delimiter)?;
+        self.append(&text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().write(b)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Buf {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn kit(debug: bool) -> (Toolkit, Buf) {
+        let b = Buf::default();
+        (Toolkit::to_writer(Box::new(b.clone()), debug), b)
+    }
+
+    #[test]
+    fn masks_precede_and_redact() {
+        let (t, b) = kit(false);
+        t.add_mask("s3cret-token");
+        t.add_mask("s3cret");
+        t.add_mask("");
+        t.info("using s3cret-token and s3cret");
+        t.error("auth with s3cret failed");
+        let out = b.text();
+        assert_eq!(
+            out,
+            "::add-mask::s3cret-token\n::add-mask::s3cret\nusing *** and ***\n::error::auth with *** failed\n"
+        );
+    }
+
+    #[test]
+    fn untrusted_text_cannot_inject_commands() {
+        let (t, b) = kit(false);
+        t.info("registry said: boom\n::set-output name=image::evil\r\n::add-mask::x");
+        t.info("::warning::spoofed");
+        t.error("100% bad\nsecond line");
+        let out = b.text();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert_eq!(
+            lines[0],
+            "registry said: boom%0A::set-output name=image::evil%0D%0A::add-mask::x"
+        );
+        assert_eq!(lines[1], " ::warning::spoofed");
+        assert_eq!(lines[2], "::error::100%25 bad%0Asecond line");
+    }
+
+    #[test]
+    fn debug_groups_and_annotations() {
+        let (t, b) = kit(false);
+        t.debug("hidden");
+        t.group("Registry");
+        t.warning("w");
+        t.notice("n");
+        t.end_group();
+        assert_eq!(
+            b.text(),
+            "::group::Registry\n::warning::w\n::notice::n\n::endgroup::\n"
+        );
+        let (t, b) = kit(true);
+        t.debug("shown");
+        assert_eq!(b.text(), "::debug::shown\n");
+    }
+
+    #[test]
+    fn output_file_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        assert!(matches!(
+            FileCommand::check("GITHUB_OUTPUT", &path),
+            Err(FileCommandError::Open { .. })
+        ));
+        std::fs::write(&path, "earlier<<X\nv\nX\n").unwrap();
+        let f = FileCommand::check("GITHUB_OUTPUT", &path).unwrap();
+        f.write_outputs(&[("tag", "v1"), ("labels", "a=b\nc=d")])
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("earlier<<X\nv\nX\ntag<<ghadelimiter_"),
+            "{text}"
+        );
+        let d = text
+            .lines()
+            .nth(3)
+            .unwrap()
+            .trim_start_matches("tag<<")
+            .to_string();
+        assert_eq!(
+            text,
+            format!("earlier<<X\nv\nX\ntag<<{d}\nv1\n{d}\nlabels<<{d}\na=b\nc=d\n{d}\n")
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn read_only_output_file_is_an_error() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+        // root ignores file modes; a directory in the file's place fails for everyone
+        let dir_path = dir.path().join("isdir");
+        std::fs::create_dir(&dir_path).unwrap();
+        let e = FileCommand::check("GITHUB_OUTPUT", &dir_path)
+            .err()
+            .expect("a directory is not an output file");
+        assert!(e.to_string().contains("GITHUB_OUTPUT"), "{e}");
+    }
+}
