@@ -1,4 +1,9 @@
 //! image-resolver: resolve, verify and pull the exact image a build produced.
+pub mod adapters;
+pub mod artifact;
 pub mod config;
 pub mod core;
+pub mod env;
+pub mod retry;
+pub mod run;
 pub mod toolkit;

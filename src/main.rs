@@ -1,1 +1,27 @@
-fn main() {}
+use image_resolver::config::RawInputs;
+use image_resolver::env::RunnerVars;
+use image_resolver::toolkit::Toolkit;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // one crypto provider for every TLS client in the process
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let runner = RunnerVars::from_vars(vars.clone()).unwrap_or_default();
+    let kit = Toolkit::stdout(runner.debug());
+    let inputs = match RawInputs::from_vars(vars) {
+        Ok(i) => i,
+        Err(e) => {
+            kit.error(&format!("reading inputs: {e}"));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match image_resolver::run::main(&runner, inputs, &kit).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole context chain on one line
+            kit.error(&format!("{e:#}"));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The Docker daemon, through `bollard` and `DOCKER_HOST`. Pull and load report failures inside
+//! HTTP 200 streams, so every stream is drained and every message checked.
+
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{
+    CreateImageOptionsBuilder, ImportImageOptionsBuilder, TagImageOptionsBuilder,
+};
+use bollard::{Docker, API_DEFAULT_VERSION};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Older daemons lack what we use (platform-aware pulls, load quiet mode); Docker 20.10 speaks 1.41.
+const MIN_API: (u64, u64) = (1, 40);
+
+pub struct DockerConfig {
+    /// `unix:///var/run/docker.sock` or `tcp://host:port`.
+    pub host: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("cannot reach the Docker daemon at {host}: {detail}; mount the socket or set DOCKER_HOST (verify and compute modes need no daemon)")]
+    Unreachable { host: String, detail: String },
+    #[error("the Docker daemon at {host} speaks API {version}, older than 1.40 (Docker 19.03): upgrade Docker")]
+    TooOld { host: String, version: String },
+    #[error("docker pull {reference} failed: {detail}")]
+    Pull { reference: String, detail: String },
+    #[error("docker load of {what} failed: {detail}")]
+    Load { what: String, detail: String },
+    #[error("Docker daemon: {action} failed: {detail}")]
+    Api { action: String, detail: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalImage {
+    pub id: String,
+    pub labels: BTreeMap<String, String>,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+}
+
+pub struct DockerDaemon {
+    docker: Docker,
+    host: String,
+    pub api_version: String,
+    /// `os/arch` of the daemon: the platform to pick when none is set.
+    pub platform: String,
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
+}
+
+impl DockerDaemon {
+    /// Connects and negotiates the API version (bollard's default is newer than Docker 20.10's).
+    pub async fn connect(cfg: DockerConfig) -> Result<DockerDaemon, DockerError> {
+        let host = cfg.host;
+        let unreachable = |detail: String| DockerError::Unreachable {
+            host: host.clone(),
+            detail,
+        };
+        // a long timeout: pulls and loads of large images stream for minutes
+        let timeout = 3600;
+        let docker = if let Some(path) = host.strip_prefix("unix://") {
+            if !std::path::Path::new(path).exists() {
+                return Err(unreachable("no such socket".into()));
+            }
+            Docker::connect_with_unix(&host, timeout, API_DEFAULT_VERSION)
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(&host, timeout, API_DEFAULT_VERSION)
+        } else {
+            return Err(unreachable(
+                "unsupported DOCKER_HOST scheme (use unix:// or tcp://)".into(),
+            ));
+        }
+        .map_err(|e| unreachable(chain(&e)))?;
+        let version = tokio::time::timeout(Duration::from_secs(10), docker.version())
+            .await
+            .map_err(|_| unreachable("no answer within 10s".into()))?
+            .map_err(|e| unreachable(chain(&e)))?;
+        let api = version.api_version.clone().unwrap_or_default();
+        let parsed = parse_api(&api).ok_or_else(|| {
+            unreachable(format!("unexpected /version answer (ApiVersion {api:?})"))
+        })?;
+        if parsed < MIN_API {
+            return Err(DockerError::TooOld { host, version: api });
+        }
+        let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
+            .await
+            .map_err(|_| unreachable("no answer within 10s".into()))?
+            .map_err(|e| unreachable(chain(&e)))?;
+        let platform = format!(
+            "{}/{}",
+            version.os.as_deref().unwrap_or("linux"),
+            version.arch.as_deref().unwrap_or("amd64")
+        );
+        Ok(DockerDaemon {
+            docker,
+            host,
+            api_version: api,
+            platform,
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The image the daemon holds under `name` (a tag, an ID or `repo@digest`), if any.
+    pub async fn image(&self, name: &str) -> Result<Option<LocalImage>, DockerError> {
+        match self.docker.inspect_image(name).await {
+            Ok(i) => Ok(Some(LocalImage {
+                id: i.id.unwrap_or_default(),
+                labels: i
+                    .config
+                    .and_then(|c| c.labels)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+                repo_tags: i.repo_tags.unwrap_or_default(),
+                repo_digests: i.repo_digests.unwrap_or_default(),
+            })),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(DockerError::Api {
+                action: format!("inspect {name}"),
+                detail: chain(&e),
+            }),
+        }
+    }
+
+    /// Pulls `repository` at `tag_or_digest`, draining the progress stream; an error inside it fails.
+    /// Credentials travel in `X-Registry-Auth` only.
+    pub async fn pull(
+        &self,
+        repository: &str,
+        tag_or_digest: &str,
+        platform: Option<&str>,
+        credentials: Option<(&str, &str, &str)>,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), DockerError> {
+        let reference = format!(
+            "{repository}{}{tag_or_digest}",
+            if tag_or_digest.starts_with("sha256:") {
+                "@"
+            } else {
+                ":"
+            }
+        );
+        let mut opts = CreateImageOptionsBuilder::new()
+            .from_image(repository)
+            .tag(tag_or_digest);
+        if let Some(p) = platform {
+            opts = opts.platform(p);
+        }
+        let creds = credentials.map(|(server, user, pass)| DockerCredentials {
+            username: Some(user.to_string()),
+            password: Some(pass.to_string()),
+            serveraddress: Some(server.to_string()),
+            ..Default::default()
+        });
+        let mut stream = self.docker.create_image(Some(opts.build()), None, creds);
+        let mut layers_done = 0;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(DockerError::Pull {
+                            reference,
+                            detail: e,
+                        });
+                    }
+                    let status = info.status.unwrap_or_default();
+                    if status == "Pull complete" || status == "Already exists" {
+                        layers_done += 1;
+                    } else if status.starts_with("Digest:") || status.starts_with("Status:") {
+                        progress(&status);
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(DockerError::Pull {
+                        reference,
+                        detail: error,
+                    })
+                }
+                Err(e) => {
+                    return Err(DockerError::Pull {
+                        reference,
+                        detail: chain(&e),
+                    })
+                }
+            }
+        }
+        progress(&format!("{layers_done} layer(s) ready"));
+        Ok(())
+    }
+
+    pub async fn tag(&self, source: &str, repository: &str, tag: &str) -> Result<(), DockerError> {
+        let opts = TagImageOptionsBuilder::new()
+            .repo(repository)
+            .tag(tag)
+            .build();
+        self.docker
+            .tag_image(source, Some(opts))
+            .await
+            .map_err(|e| DockerError::Api {
+                action: format!("tag {source} as {repository}:{tag}"),
+                detail: chain(&e),
+            })
+    }
+
+    /// Loads a `docker save` tar from a byte stream and returns the loaded image's ID, which the
+    /// daemon reports as `Loaded image ID: sha256:…` for an image without tags.
+    pub async fn load<S>(&self, what: &str, body: S) -> Result<String, DockerError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let opts = ImportImageOptionsBuilder::new().quiet(true).build();
+        let mut stream = self.docker.import_image_stream(opts, body, None);
+        let mut id = None;
+        let mut named = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(DockerError::Load {
+                            what: what.into(),
+                            detail: e,
+                        });
+                    }
+                    let text = info.stream.unwrap_or_default();
+                    for line in text.lines() {
+                        if let Some(rest) = line.trim().strip_prefix("Loaded image ID: ") {
+                            id = Some(rest.trim().to_string());
+                        } else if let Some(rest) = line.trim().strip_prefix("Loaded image: ") {
+                            named.push(rest.trim().to_string());
+                        }
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(DockerError::Load {
+                        what: what.into(),
+                        detail: error,
+                    })
+                }
+                Err(e) => {
+                    return Err(DockerError::Load {
+                        what: what.into(),
+                        detail: chain(&e),
+                    })
+                }
+            }
+        }
+        if !named.is_empty() {
+            // we strip names before loading; a name here means the tar carried one we missed
+            return Err(DockerError::Load {
+                what: what.into(),
+                detail: format!("the daemon applied names {named:?}"),
+            });
+        }
+        id.ok_or_else(|| DockerError::Load {
+            what: what.into(),
+            detail: "the daemon reported no loaded image".into(),
+        })
+    }
+}
+
+fn parse_api(v: &str) -> Option<(u64, u64)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn api_versions() {
+        assert_eq!(super::parse_api("1.41"), Some((1, 41)));
+        assert!(super::parse_api("1.12").unwrap() < super::MIN_API);
+        assert_eq!(super::parse_api("x"), None);
+    }
+}

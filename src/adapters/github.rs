@@ -1,0 +1,432 @@
+//! The GitHub REST API through `octocrab`, its base URL from `GITHUB_API_URL` (GHES works alike).
+//! Requests are raw so that status codes and rate-limit headers stay visible to the retry policy.
+
+use crate::retry::{retry, Fault, Logger, Policy};
+use http::StatusCode;
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use serde_json::Value;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub struct GitHubConfig {
+    pub api_url: String,
+    pub token: String,
+    /// `owner/name`
+    pub repository: String,
+    pub retries: u32,
+    pub log: Logger,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArtifactInfo {
+    pub id: u64,
+    pub name: String,
+    pub size: u64,
+    /// `sha256:…`, as GitHub lists it for artifacts uploaded by upload-artifact v4+.
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("GitHub API {what}: 401 bad credentials: `github-token` is invalid or expired")]
+    Unauthorized { what: String },
+    #[error("GitHub API {what}: 403 forbidden: the token needs `actions: read` (artifacts) and `pull-requests: read` (PR look-ups) in the job's `permissions`")]
+    Forbidden { what: String },
+    #[error("GitHub API {what}: 404 not found: check the repository and `run-id`, and that the token has `actions: read`")]
+    NotFound { what: String },
+    #[error("GitHub API {what}: 410 gone: the artifact has expired (see its retention days); re-run the build to upload it again")]
+    Expired { what: String },
+    #[error("GitHub API {what}: rate limit still exhausted after {attempts} attempt(s)")]
+    RateLimited { what: String, attempts: u32 },
+    #[error("GitHub API {what}: HTTP {status} after {attempts} attempt(s)")]
+    Server {
+        what: String,
+        status: u16,
+        attempts: u32,
+    },
+    #[error("GitHub API {what}: unexpected HTTP {status}: {body}")]
+    Unexpected {
+        what: String,
+        status: u16,
+        body: String,
+    },
+    #[error("GitHub API {what}: {detail}")]
+    Transport { what: String, detail: String },
+    #[error("run {run_id} has no artifact named `{name}`; its artifacts: {available}. Set `artifact-name` to one of them, or `run-id` to the build run")]
+    NoArtifact {
+        run_id: u64,
+        name: String,
+        available: String,
+    },
+    #[error("artifact `{name}` of run {run_id} has expired; re-run the build to upload it again")]
+    ArtifactExpired { run_id: u64, name: String },
+}
+
+/// What one attempt saw, for the retry policy.
+#[derive(Debug)]
+enum Attempt {
+    Retry {
+        status: Option<u16>,
+        wait: Option<Duration>,
+        rate_limited: bool,
+        detail: String,
+    },
+    Fatal(GitHubError),
+}
+
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attempt::Retry { detail, .. } => f.write_str(detail),
+            Attempt::Fatal(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+pub struct GitHub {
+    octo: Octocrab,
+    repository: String,
+    retries: u32,
+    calls: AtomicU32,
+    log: Logger,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl GitHub {
+    pub fn new(cfg: GitHubConfig) -> anyhow::Result<GitHub> {
+        let octo = Octocrab::builder()
+            .base_uri(cfg.api_url.trim_end_matches('/'))
+            .map_err(|e| anyhow::anyhow!("GITHUB_API_URL `{}` is not a URL: {e}", cfg.api_url))?
+            .personal_token(cfg.token)
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .build()
+            .map_err(|e| anyhow::anyhow!("building the GitHub client: {e}"))?;
+        Ok(GitHub {
+            octo,
+            repository: cfg.repository,
+            retries: cfg.retries,
+            calls: AtomicU32::new(0),
+            log: cfg.log,
+        })
+    }
+
+    /// How many HTTP requests went to the API (the debug log reports it).
+    pub fn calls(&self) -> u32 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// One GET, retried on 5xx, 429, rate-limit 403 and transport faults; 3xx is returned as is.
+    async fn get(&self, what: &str, path: &str) -> Result<Response, GitHubError> {
+        let policy = Policy::new(self.retries);
+        let fault = |a: &Attempt| match a {
+            Attempt::Retry { wait, .. } => Fault::Transient { retry_after: *wait },
+            Attempt::Fatal(_) => Fault::Permanent,
+        };
+        let log = |m: &str| (self.log)(m);
+        let r = retry(&policy, &format!("GitHub API {what}"), &log, fault, || {
+            self.attempt(what, path)
+        })
+        .await;
+        r.map_err(|a| match a {
+            Attempt::Fatal(e) => e,
+            Attempt::Retry {
+                rate_limited: true, ..
+            } => GitHubError::RateLimited {
+                what: what.into(),
+                attempts: self.retries,
+            },
+            Attempt::Retry {
+                status: Some(status),
+                ..
+            } => GitHubError::Server {
+                what: what.into(),
+                status,
+                attempts: self.retries,
+            },
+            Attempt::Retry { detail, .. } => GitHubError::Transport {
+                what: what.into(),
+                detail,
+            },
+        })
+    }
+
+    async fn attempt(&self, what: &str, path: &str) -> Result<Response, Attempt> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let res = self.octo._get(path).await.map_err(|e| Attempt::Retry {
+            status: None,
+            wait: None,
+            rate_limited: false,
+            detail: format!(
+                "{e}: {}",
+                std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            ),
+        })?;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Attempt::Retry {
+                status: None,
+                wait: None,
+                rate_limited: false,
+                detail: format!("reading the body: {e}"),
+            })?
+            .to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let header = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let retry_after = header("retry-after")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let reset_wait = || {
+            let reset: u64 = header("x-ratelimit-reset")?.trim().parse().ok()?;
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+            Some(Duration::from_secs(reset.saturating_sub(now) + 1))
+        };
+        let fatal = |e: GitHubError| Err(Attempt::Fatal(e));
+        let what_s = what.to_string();
+        match status.as_u16() {
+            200..=399 => Ok(Response {
+                status,
+                headers,
+                body,
+            }),
+            401 => fatal(GitHubError::Unauthorized { what: what_s }),
+            // https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit
+            403 | 429
+                if header("x-ratelimit-remaining").as_deref() == Some("0")
+                    || retry_after.is_some()
+                    || status == 429 =>
+            {
+                Err(Attempt::Retry {
+                    status: Some(status.as_u16()),
+                    wait: retry_after
+                        .or_else(reset_wait)
+                        .or(Some(Duration::from_secs(60))),
+                    rate_limited: true,
+                    detail: format!("HTTP {} rate limited", status.as_u16()),
+                })
+            }
+            403 => fatal(GitHubError::Forbidden { what: what_s }),
+            404 => fatal(GitHubError::NotFound { what: what_s }),
+            410 => fatal(GitHubError::Expired { what: what_s }),
+            500..=599 => Err(Attempt::Retry {
+                status: Some(status.as_u16()),
+                wait: None,
+                rate_limited: false,
+                detail: format!("HTTP {status}"),
+            }),
+            s => fatal(GitHubError::Unexpected {
+                what: what_s,
+                status: s,
+                body: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            }),
+        }
+    }
+
+    /// A PR of this repository whose head is exactly `sha`: first by `head=owner:branch` among open
+    /// PRs, then through the commit's associated PRs. Fork PRs reach us only this way, because
+    /// `workflow_run.pull_requests` is empty for them.
+    pub async fn find_pull_request(
+        &self,
+        owner: &str,
+        branch: &str,
+        sha: &str,
+    ) -> Result<Option<u64>, GitHubError> {
+        let r = self.repository.as_str();
+        let head = format!("{owner}:{branch}");
+        let open = self
+            .get(
+                "pull request look-up",
+                &format!(
+                    "/repos/{r}/pulls?state=open&per_page=100&head={}",
+                    enc(&head)
+                ),
+            )
+            .await?;
+        if let Some(n) = matching_pr(&open.body, sha, r) {
+            return Ok(Some(n));
+        }
+        let by_commit = self
+            .get(
+                "commit pull requests",
+                &format!("/repos/{r}/commits/{sha}/pulls?per_page=100"),
+            )
+            .await?;
+        Ok(matching_pr(&by_commit.body, sha, r))
+    }
+
+    /// The parents of a commit (one call): a test merge commit has the PR head among them.
+    pub async fn commit_parents(&self, sha: &str) -> Result<Vec<String>, GitHubError> {
+        let r = &self.repository;
+        let c = self
+            .get("commit look-up", &format!("/repos/{r}/commits/{sha}"))
+            .await?;
+        Ok(c.body
+            .get("parents")
+            .and_then(Value::as_array)
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| p.get("sha").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The run's artifact of that name; an error naming what the run does have.
+    pub async fn find_artifact(
+        &self,
+        run_id: u64,
+        name: &str,
+    ) -> Result<ArtifactInfo, GitHubError> {
+        let r = &self.repository;
+        let list = self
+            .get(
+                "artifact list",
+                &format!(
+                    "/repos/{r}/actions/runs/{run_id}/artifacts?per_page=100&name={}",
+                    enc(name)
+                ),
+            )
+            .await?;
+        let artifacts = list
+            .body
+            .get("artifacts")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let named: Vec<&Value> = artifacts
+            .iter()
+            .filter(|a| a.get("name").and_then(Value::as_str) == Some(name))
+            .collect();
+        if let Some(a) = named
+            .iter()
+            .find(|a| a.get("expired").and_then(Value::as_bool) != Some(true))
+        {
+            return Ok(ArtifactInfo {
+                id: a.get("id").and_then(Value::as_u64).unwrap_or(0),
+                name: name.into(),
+                size: a.get("size_in_bytes").and_then(Value::as_u64).unwrap_or(0),
+                digest: a.get("digest").and_then(Value::as_str).map(str::to_string),
+            });
+        }
+        if !named.is_empty() {
+            return Err(GitHubError::ArtifactExpired {
+                run_id,
+                name: name.into(),
+            });
+        }
+        // name them all in the error: one more call, only on the way to failing
+        let all = self
+            .get(
+                "artifact list",
+                &format!("/repos/{r}/actions/runs/{run_id}/artifacts?per_page=100"),
+            )
+            .await?;
+        let names: Vec<String> = all
+            .body
+            .get("artifacts")
+            .and_then(Value::as_array)
+            .map(|v| {
+                v.iter()
+                    .filter_map(|a| a.get("name").and_then(Value::as_str))
+                    .map(|s| format!("`{s}`"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Err(GitHubError::NoArtifact {
+            run_id,
+            name: name.into(),
+            available: if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            },
+        })
+    }
+
+    /// The signed URL GitHub redirects to. We take the 302 ourselves rather than follow it, so the
+    /// token can never travel to the blob host.
+    pub async fn download_url(&self, artifact_id: u64) -> Result<url::Url, GitHubError> {
+        let r = &self.repository;
+        let what = "artifact download";
+        let res = self
+            .get(
+                what,
+                &format!("/repos/{r}/actions/artifacts/{artifact_id}/zip"),
+            )
+            .await?;
+        let location = res
+            .headers
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok());
+        match (res.status.is_redirection(), location) {
+            (true, Some(loc)) => url::Url::parse(loc).map_err(|e| GitHubError::Transport {
+                what: what.into(),
+                detail: format!("bad Location: {e}"),
+            }),
+            _ => Err(GitHubError::Unexpected {
+                what: what.into(),
+                status: res.status.as_u16(),
+                body: "expected a 302 to the artifact's signed URL".into(),
+            }),
+        }
+    }
+}
+
+/// The PR whose head SHA is `sha` and whose base is this repository.
+fn matching_pr(list: &Value, sha: &str, repository: &str) -> Option<u64> {
+    list.as_array()?.iter().find_map(|pr| {
+        let head_ok = pr
+            .pointer("/head/sha")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.eq_ignore_ascii_case(sha));
+        let base = pr.pointer("/base/repo/full_name").and_then(Value::as_str);
+        let base_ok = base.is_none_or(|b| b.eq_ignore_ascii_case(repository));
+        let n = pr
+            .get("number")
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0)?;
+        (head_ok && base_ok).then_some(n)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn only_a_pr_with_the_exact_head_counts() {
+        let sha = "1111111111111111111111111111111111111111";
+        let list = json!([
+            {"number": 3, "head": {"sha": "2222222222222222222222222222222222222222"}, "base": {"repo": {"full_name": "acme/charon"}}},
+            {"number": 4, "head": {"sha": sha}, "base": {"repo": {"full_name": "other/charon"}}},
+            {"number": 5, "head": {"sha": sha.to_uppercase()}, "base": {"repo": {"full_name": "Acme/Charon"}}},
+        ]);
+        assert_eq!(super::matching_pr(&list, sha, "acme/charon"), Some(5));
+        assert_eq!(super::matching_pr(&json!([]), sha, "acme/charon"), None);
+        assert_eq!(
+            super::matching_pr(&json!({"message": "x"}), sha, "acme/charon"),
+            None
+        );
+    }
+}
