@@ -180,6 +180,14 @@ pub fn prepare(
     index_tar(&tar_path, entry_name)
 }
 
+/// Relative, no `..`, no drive letter or backslash: a name that could only ever live inside a folder.
+fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('/')
+        && !name.contains(['\\', ':', '\0'])
+        && name.split('/').all(|c| c != "..")
+}
+
 fn is_image_tar(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.ends_with(".tar") || n.ends_with(".tar.gz") || n.ends_with(".tgz")
@@ -200,10 +208,7 @@ fn extract_from_zip(
         let name = e.name().map_err(corrupt)?.to_string();
         *seen.entry(name.clone()).or_default() += 1;
         all.push(name.clone());
-        let safe = e.enclosed_name().is_some()
-            && !e.is_symlink()
-            && !name.contains('\\')
-            && !name.contains(':');
+        let safe = e.enclosed_name().is_some() && !e.is_symlink() && is_safe_name(&name);
         let chosen = match wanted {
             Some(w) => name == w || name.trim_start_matches("./") == w.trim_start_matches("./"),
             None => !e.is_dir() && is_image_tar(&name),

@@ -5,12 +5,18 @@ use image_resolver::core::outputs::OUTPUT_NAMES;
 use std::collections::BTreeSet;
 
 fn action() -> serde_yaml_ng::Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/action.yml")).expect("action.yml");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/action.yml"))
+        .expect("action.yml");
     serde_yaml_ng::from_str(&text).expect("action.yml is YAML")
 }
 
 fn keys(v: &serde_yaml_ng::Value, section: &str) -> BTreeSet<String> {
-    v[section].as_mapping().unwrap_or_else(|| panic!("action.yml has no {section}")).keys().map(|k| k.as_str().unwrap().to_string()).collect()
+    v[section]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("action.yml has no {section}"))
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -30,12 +36,24 @@ fn every_input_is_documented_and_runs_a_prebuilt_image() {
     let a = action();
     for name in INPUT_NAMES {
         let i = &a["inputs"][name];
-        assert!(i["description"].as_str().is_some_and(|d| !d.is_empty()), "{name} has no description");
-        assert!(name == "image" || i.get("default").is_some(), "{name} has no default");
+        assert!(
+            i["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{name} has no description"
+        );
+        assert!(
+            name == "image" || i.get("default").is_some(),
+            "{name} has no default"
+        );
     }
     assert_eq!(a["inputs"]["image"]["required"].as_bool(), Some(true));
-    assert_eq!(a["inputs"]["github-token"]["default"].as_str(), Some("${{ github.token }}"));
+    assert_eq!(
+        a["inputs"]["github-token"]["default"].as_str(),
+        Some("${{ github.token }}")
+    );
     assert_eq!(a["runs"]["using"].as_str(), Some("docker"));
-    assert!(a["runs"]["image"].as_str().unwrap().starts_with("docker://ghcr.io/"));
+    assert!(a["runs"]["image"]
+        .as_str()
+        .unwrap()
+        .starts_with("docker://ghcr.io/"));
     assert!(a["branding"]["icon"].as_str().is_some());
 }

@@ -16,26 +16,50 @@ fn workflow_run_push_pulls_tags_and_reports() {
     let (head, repo) = (sha(0x11), repo(&s, "push"));
     let digest = s.publish(&repo, &format!("feature-x-{}", &head[..7]), Some(&head));
     let local = format!("{}:local", unique("charon"));
-    let o = Run::new("workflow_run", workflow_run("push", &head, "Feature/X", None, false))
-        .input("image", &repo)
-        .input("local-tag", &local)
-        .run();
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "Feature/X", None, false),
+    )
+    .input("image", &repo)
+    .input("local-tag", &local)
+    .run();
     o.ok();
     let tag = format!("feature-x-{}", &head[..7]);
     assert_eq!(o.out("tag"), tag);
     assert_eq!(o.out("image"), format!("{repo}:{tag}"));
     assert_eq!(o.out("digest"), digest);
     assert_eq!(o.out("ref"), format!("{repo}@{digest}"));
-    assert_eq!((o.out("source"), o.out("sha"), o.out("short-sha")), ("registry", head.as_str(), &head[..7]));
-    assert_eq!((o.out("pr-number"), o.out("revision"), o.out("local-image")), ("", head.as_str(), local.as_str()));
-    let id = s.image_id(&format!("{repo}:{tag}")).expect("repo:tag in the daemon");
+    assert_eq!(
+        (o.out("source"), o.out("sha"), o.out("short-sha")),
+        ("registry", head.as_str(), &head[..7])
+    );
+    assert_eq!(
+        (o.out("pr-number"), o.out("revision"), o.out("local-image")),
+        ("", head.as_str(), local.as_str())
+    );
+    let id = s
+        .image_id(&format!("{repo}:{tag}"))
+        .expect("repo:tag in the daemon");
     assert_eq!(o.out("image-id"), id);
-    assert_eq!(s.image_id(&local).as_deref(), Some(id.as_str()), "local-tag applied");
+    assert_eq!(
+        s.image_id(&local).as_deref(),
+        Some(id.as_str()),
+        "local-tag applied"
+    );
     assert!(o.stdout.contains("::group::Registry") && o.stdout.contains("::endgroup::"));
-    assert!(o.summary.contains("| source | `registry` |"), "{}", o.summary);
+    assert!(
+        o.summary.contains("| source | `registry` |"),
+        "{}",
+        o.summary
+    );
 
     // the daemon now holds that digest: nothing is pulled the second time
-    let again = Run::new("workflow_run", workflow_run("push", &head, "Feature/X", None, false)).input("image", &repo).run();
+    let again = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "Feature/X", None, false),
+    )
+    .input("image", &repo)
+    .run();
     again.ok();
     assert_eq!(again.out("source"), "local");
     assert!(!again.stdout.contains("::group::Pull"), "{}", again.stdout);
@@ -48,11 +72,21 @@ fn pull_request_events_use_the_head_sha_and_pr_template() {
     s.publish(&repo, &format!("pr-42-{}", &head[..7]), Some(&head));
     for (ev, payload) in [
         ("pull_request", pull_request_event(42, &head, "feat/$(id)")),
-        ("workflow_run", workflow_run("pull_request", &head, "feat/$(id)", Some(42), false)),
+        (
+            "workflow_run",
+            workflow_run("pull_request", &head, "feat/$(id)", Some(42), false),
+        ),
     ] {
-        let o = Run::new(ev, payload).input("image", &repo).var("GITHUB_SHA", &sha(0x99)).run();
+        let o = Run::new(ev, payload)
+            .input("image", &repo)
+            .var("GITHUB_SHA", &sha(0x99))
+            .run();
         o.ok();
-        assert_eq!((o.out("tag"), o.out("pr-number")), (format!("pr-42-{}", &head[..7]).as_str(), "42"), "{ev}");
+        assert_eq!(
+            (o.out("tag"), o.out("pr-number")),
+            (format!("pr-42-{}", &head[..7]).as_str(), "42"),
+            "{ev}"
+        );
     }
 }
 
@@ -63,28 +97,48 @@ fn a_stale_image_is_refused_before_any_layer_moves() {
     let tag = format!("main-{}", &head[..7]);
     s.publish(&repo, &tag, Some(&built_from));
     let t = Instant::now();
-    let o = Run::new("workflow_run", workflow_run("push", &head, "main", None, false))
-        .input("image", &repo)
-        .input("fallback", "none")
-        .run();
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "main", None, false),
+    )
+    .input("image", &repo)
+    .input("fallback", "none")
+    .run();
     o.failed();
     let e = o.error();
-    assert!(e.contains(&format!("{repo}:{tag}")) && e.contains(&built_from) && e.contains(&head), "{e}");
+    assert!(
+        e.contains(&format!("{repo}:{tag}")) && e.contains(&built_from) && e.contains(&head),
+        "{e}"
+    );
     assert!(e.contains("revision-check: warn"), "the fix is named: {e}");
-    assert_eq!(s.image_id(&format!("{repo}:{tag}")), None, "nothing was pulled");
+    assert_eq!(
+        s.image_id(&format!("{repo}:{tag}")),
+        None,
+        "nothing was pulled"
+    );
     eprintln!("stale image refused in {:?}", t.elapsed());
 
-    let warn = Run::new("workflow_run", workflow_run("push", &head, "main", None, false))
-        .input("image", &repo)
-        .input("revision-check", "warn")
-        .run();
+    let warn = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "main", None, false),
+    )
+    .input("image", &repo)
+    .input("revision-check", "warn")
+    .run();
     warn.ok();
-    assert!(warn.stdout.contains("::warning::") && warn.stdout.contains(&built_from), "{}", warn.stdout);
+    assert!(
+        warn.stdout.contains("::warning::") && warn.stdout.contains(&built_from),
+        "{}",
+        warn.stdout
+    );
     assert_eq!(warn.out("revision"), built_from);
-    let off = Run::new("workflow_run", workflow_run("push", &head, "main", None, false))
-        .input("image", &repo)
-        .input("revision-check", "off")
-        .run();
+    let off = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "main", None, false),
+    )
+    .input("image", &repo)
+    .input("revision-check", "off")
+    .run();
     off.ok();
     assert!(!off.stdout.contains("::warning::"));
 }
@@ -96,12 +150,19 @@ fn a_missing_label_or_short_sha_is_a_mismatch() {
     for (name, label) in [("nolabel", None), ("short", Some(&head[..7]))] {
         let repo = repo(&s, name);
         s.publish(&repo, &format!("main-{}", &head[..7]), label);
-        let o = Run::new("workflow_run", workflow_run("push", &head, "main", None, false))
-            .input("image", &repo)
-            .input("fallback", "none")
-            .run();
+        let o = Run::new(
+            "workflow_run",
+            workflow_run("push", &head, "main", None, false),
+        )
+        .input("image", &repo)
+        .input("fallback", "none")
+        .run();
         o.failed();
-        assert!(o.error().contains("not the expected commit"), "{name}: {}", o.error());
+        assert!(
+            o.error().contains("not the expected commit"),
+            "{name}: {}",
+            o.error()
+        );
     }
 }
 
@@ -109,12 +170,19 @@ fn a_missing_label_or_short_sha_is_a_mismatch() {
 fn a_missing_tag_fails_clearly_with_fallback_none() {
     let s = stack();
     let repo = repo(&s, "missing");
-    let o = Run::new("workflow_run", workflow_run("push", &sha(0x16), "main", None, false))
-        .input("image", &repo)
-        .input("fallback", "none")
-        .run();
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("push", &sha(0x16), "main", None, false),
+    )
+    .input("image", &repo)
+    .input("fallback", "none")
+    .run();
     o.failed();
-    assert!(o.error().contains("does not exist") && o.error().contains("fallback: artifact"), "{}", o.error());
+    assert!(
+        o.error().contains("does not exist") && o.error().contains("fallback: artifact"),
+        "{}",
+        o.error()
+    );
 }
 
 #[test]
@@ -146,11 +214,22 @@ fn basic_auth_registry() {
         .run();
     wrong.failed();
     wrong.assert_no_secret("not-the-password-123");
-    assert!(wrong.error().contains("401") && wrong.error().contains("registry-password"), "{}", wrong.error());
+    assert!(
+        wrong.error().contains("401") && wrong.error().contains("registry-password"),
+        "{}",
+        wrong.error()
+    );
 
-    let anonymous = Run::new("workflow_run", ev()).input("image", &repo).input("fallback", "none").run();
+    let anonymous = Run::new("workflow_run", ev())
+        .input("image", &repo)
+        .input("fallback", "none")
+        .run();
     anonymous.failed();
-    assert!(anonymous.error().contains("set `registry-username`"), "{}", anonymous.error());
+    assert!(
+        anonymous.error().contains("set `registry-username`"),
+        "{}",
+        anonymous.error()
+    );
 }
 
 #[test]
@@ -158,13 +237,19 @@ fn verify_mode_needs_no_daemon() {
     let s = stack();
     let (head, repo) = (sha(0x18), repo(&s, "verify"));
     let digest = s.publish(&repo, &format!("main-{}", &head[..7]), Some(&head));
-    let o = Run::new("workflow_run", workflow_run("push", &head, "main", None, false))
-        .input("image", &repo)
-        .input("mode", "verify")
-        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run();
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "main", None, false),
+    )
+    .input("image", &repo)
+    .input("mode", "verify")
+    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    .run();
     o.ok();
-    assert_eq!((o.out("digest"), o.out("ref")), (digest.as_str(), format!("{repo}@{digest}").as_str()));
+    assert_eq!(
+        (o.out("digest"), o.out("ref")),
+        (digest.as_str(), format!("{repo}@{digest}").as_str())
+    );
     assert_eq!((o.out("source"), o.out("image-id")), ("registry", ""));
 }
 
@@ -180,9 +265,17 @@ fn compute_mode_labels_match_what_pull_checks() {
     c.ok();
     let tag = c.out("tag").to_string();
     assert_eq!(tag, format!("pr-7-{}", &head[..7]));
-    assert_eq!((c.out("image"), c.out("source")), (format!("{repo}:{tag}").as_str(), "none"));
+    assert_eq!(
+        (c.out("image"), c.out("source")),
+        (format!("{repo}:{tag}").as_str(), "none")
+    );
     let labels = c.out("labels");
-    assert!(labels.lines().any(|l| l == format!("org.opencontainers.image.revision={head}")), "{labels}");
+    assert!(
+        labels
+            .lines()
+            .any(|l| l == format!("org.opencontainers.image.revision={head}")),
+        "{labels}"
+    );
     // the producer builds with exactly those labels and tag ...
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("payload"), b"x").unwrap();
@@ -192,13 +285,27 @@ fn compute_mode_labels_match_what_pull_checks() {
         df.push_str(&format!("LABEL {k}=\"{v}\"\n"));
     }
     std::fs::write(dir.path().join("Dockerfile"), df).unwrap();
-    s.docker(&["build", "-q", "-t", c.out("image"), dir.path().to_str().unwrap()]);
+    s.docker(&[
+        "build",
+        "-q",
+        "-t",
+        c.out("image"),
+        dir.path().to_str().unwrap(),
+    ]);
     s.docker(&["push", "-q", c.out("image")]);
     s.docker(&["rmi", "-f", c.out("image")]);
     // ... and the consumer under the matching workflow_run finds it and passes the check
-    let p = Run::new("workflow_run", workflow_run("pull_request", &head, "feat/login", Some(7), false)).input("image", &repo).run();
+    let p = Run::new(
+        "workflow_run",
+        workflow_run("pull_request", &head, "feat/login", Some(7), false),
+    )
+    .input("image", &repo)
+    .run();
     p.ok();
-    assert_eq!((p.out("tag"), p.out("revision")), (tag.as_str(), head.as_str()));
+    assert_eq!(
+        (p.out("tag"), p.out("revision")),
+        (tag.as_str(), head.as_str())
+    );
 }
 
 #[test]
@@ -213,22 +320,50 @@ fn full_references_by_tag_and_digest() {
         .input("local-tag", &local)
         .run();
     o.ok();
-    assert_eq!((o.out("tag"), o.out("image"), o.out("digest")), ("", by_digest.as_str(), digest.as_str()));
+    assert_eq!(
+        (o.out("tag"), o.out("image"), o.out("digest")),
+        ("", by_digest.as_str(), digest.as_str())
+    );
     assert_eq!(s.image_id(&local).as_deref(), Some(o.out("image-id")));
-    assert!(o.summary.contains("revision was not checked"), "{}", o.summary);
-    let t = Run::new("workflow_dispatch", json!({})).input("image", &format!("{repo}:v1.0.0")).input("mode", "verify").run();
+    assert!(
+        o.summary.contains("revision was not checked"),
+        "{}",
+        o.summary
+    );
+    let t = Run::new("workflow_dispatch", json!({}))
+        .input("image", &format!("{repo}:v1.0.0"))
+        .input("mode", "verify")
+        .run();
     t.ok();
     assert_eq!(t.out("digest"), digest);
-    let explicit = Run::new("workflow_dispatch", json!({})).input("image", &repo).input("tag", "v1.0.0").input("mode", "verify").run();
+    let explicit = Run::new("workflow_dispatch", json!({}))
+        .input("image", &repo)
+        .input("tag", "v1.0.0")
+        .input("mode", "verify")
+        .run();
     explicit.ok();
-    let none = Run::new("workflow_dispatch", json!({})).input("image", &repo).run();
+    let none = Run::new("workflow_dispatch", json!({}))
+        .input("image", &repo)
+        .run();
     none.failed();
-    assert!(none.error().contains("set the `tag` input"), "{}", none.error());
+    assert!(
+        none.error().contains("set the `tag` input"),
+        "{}",
+        none.error()
+    );
 }
 
 fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl").args(["-sSf"]).args(args).output().unwrap();
-    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("curl")
+        .args(["-sSf"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into()
 }
 
@@ -242,26 +377,52 @@ fn multi_platform_index_resolves_the_platform_manifest() {
     let mut entries = Vec::new();
     for (arch, label) in [("amd64", head.clone()), ("arm64", sha(0x1c))] {
         let d = s.publish(&repo, arch, Some(&label));
-        let m = curl(&["-H", accept, &format!("http://{}/v2/{path}/manifests/{d}", s.registry)]);
-        entries.push(json!({"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": d,
-                            "size": m.len(), "platform": {"os": "linux", "architecture": arch}}));
+        let m = curl(&[
+            "-H",
+            accept,
+            &format!("http://{}/v2/{path}/manifests/{d}", s.registry),
+        ]);
+        entries.push(
+            json!({"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": d,
+                            "size": m.len(), "platform": {"os": "linux", "architecture": arch}}),
+        );
     }
     let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json", "manifests": entries});
     let tag = format!("main-{}", &head[..7]);
-    curl(&["-X", "PUT", "-H", "content-type: application/vnd.docker.distribution.manifest.list.v2+json",
-           "--data-binary", &index.to_string(), &format!("http://{}/v2/{path}/manifests/{tag}", s.registry)]);
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "content-type: application/vnd.docker.distribution.manifest.list.v2+json",
+        "--data-binary",
+        &index.to_string(),
+        &format!("http://{}/v2/{path}/manifests/{tag}", s.registry),
+    ]);
     let ev = || workflow_run("push", &head, "main", None, false);
     // the daemon's platform (linux/amd64) carries the expected revision
     let o = Run::new("workflow_run", ev()).input("image", &repo).run();
     o.ok();
     assert_eq!(o.out("revision"), head);
     // the arm64 image was built from another commit: refused before pulling
-    let arm = Run::new("workflow_run", ev()).input("image", &repo).input("platform", "linux/arm64").input("mode", "verify").run();
+    let arm = Run::new("workflow_run", ev())
+        .input("image", &repo)
+        .input("platform", "linux/arm64")
+        .input("mode", "verify")
+        .run();
     arm.failed();
     assert!(arm.error().contains(&sha(0x1c)), "{}", arm.error());
-    let none = Run::new("workflow_run", ev()).input("image", &repo).input("platform", "linux/s390x").input("mode", "verify").run();
+    let none = Run::new("workflow_run", ev())
+        .input("image", &repo)
+        .input("platform", "linux/s390x")
+        .input("mode", "verify")
+        .run();
     none.failed();
-    assert!(none.error().contains("without linux/s390x") && none.error().contains("linux/amd64, linux/arm64"), "{}", none.error());
+    assert!(
+        none.error().contains("without linux/s390x")
+            && none.error().contains("linux/amd64, linux/arm64"),
+        "{}",
+        none.error()
+    );
 }
 
 #[test]
@@ -271,10 +432,20 @@ fn failed_upstream_runs_are_refused_unless_allowed() {
     s.publish(&repo, &format!("main-{}", &head[..7]), Some(&head));
     let mut ev = workflow_run("push", &head, "main", None, false);
     ev["workflow_run"]["conclusion"] = json!("failure");
-    let o = Run::new("workflow_run", ev.clone()).input("image", &repo).run();
+    let o = Run::new("workflow_run", ev.clone())
+        .input("image", &repo)
+        .run();
     o.failed();
-    assert!(o.error().contains("concluded `failure`") && o.error().contains("allow-failed-upstream"), "{}", o.error());
-    Run::new("workflow_run", ev).input("image", &repo).input("allow-failed-upstream", "true").run().ok();
+    assert!(
+        o.error().contains("concluded `failure`") && o.error().contains("allow-failed-upstream"),
+        "{}",
+        o.error()
+    );
+    Run::new("workflow_run", ev)
+        .input("image", &repo)
+        .input("allow-failed-upstream", "true")
+        .run()
+        .ok();
 }
 
 #[test]
@@ -282,11 +453,19 @@ fn a_missing_docker_socket_fails_within_seconds() {
     let s = stack();
     let repo = repo(&s, "nosock");
     let t = Instant::now();
-    let o = Run::new("workflow_run", workflow_run("push", &sha(0x1e), "main", None, false))
-        .input("image", &repo)
-        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run();
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("push", &sha(0x1e), "main", None, false),
+    )
+    .input("image", &repo)
+    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    .run();
     o.failed();
-    assert!(o.error().contains("cannot reach the Docker daemon") && o.error().contains("verify and compute modes"), "{}", o.error());
+    assert!(
+        o.error().contains("cannot reach the Docker daemon")
+            && o.error().contains("verify and compute modes"),
+        "{}",
+        o.error()
+    );
     assert!(t.elapsed().as_secs() < 10);
 }

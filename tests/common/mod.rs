@@ -2,6 +2,8 @@
 //! for each test, the binary run with the runner's environment, and a GitHub API of our own.
 #![allow(dead_code)]
 
+pub mod fixtures;
+pub mod github;
 pub mod server;
 
 use serde_json::{json, Value};
@@ -40,7 +42,11 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A name no other test uses in this run.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 pub fn sha(seed: u8) -> String {
@@ -49,13 +55,29 @@ pub fn sha(seed: u8) -> String {
 
 impl Stack {
     pub fn docker(&self, args: &[&str]) -> String {
-        let out = Command::new(&self.cli).arg("-H").arg(&self.docker_host).args(args).output().expect("docker CLI");
-        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(&self.cli)
+            .arg("-H")
+            .arg(&self.docker_host)
+            .args(args)
+            .output()
+            .expect("docker CLI");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     pub fn docker_ok(&self, args: &[&str]) -> bool {
-        Command::new(&self.cli).arg("-H").arg(&self.docker_host).args(args).output().expect("docker CLI").status.success()
+        Command::new(&self.cli)
+            .arg("-H")
+            .arg(&self.docker_host)
+            .args(args)
+            .output()
+            .expect("docker CLI")
+            .status
+            .success()
     }
 
     /// Builds a `FROM scratch` image with a revision label (or none) and a payload of `bytes`
@@ -85,16 +107,39 @@ impl Stack {
 
     pub fn image_id(&self, name: &str) -> Option<String> {
         let out = Command::new(&self.cli)
-            .args(["-H", &self.docker_host, "inspect", "--format", "{{.Id}}", name])
+            .args([
+                "-H",
+                &self.docker_host,
+                "inspect",
+                "--format",
+                "{{.Id}}",
+                name,
+            ])
             .output()
             .unwrap();
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The names an image carries.
+    pub fn tags_of(&self, id: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .docker(&["inspect", "--format", "{{join .RepoTags \"\\n\"}}", id])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
     }
 
     /// Every `repo:tag` the daemon holds, for before/after comparisons.
     pub fn all_tags(&self) -> Vec<String> {
-        let mut v: Vec<String> =
-            self.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).lines().map(str::to_string).collect();
+        let mut v: Vec<String> = self
+            .docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .lines()
+            .map(str::to_string)
+            .collect();
         v.sort();
         v
     }
@@ -111,27 +156,59 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success:\n{}\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success:\n{}\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     pub fn failed(&self) -> &Self {
         assert_ne!(self.code, 0, "expected failure:\n{}", self.stdout);
-        assert!(self.outputs.is_empty() && self.output_file.is_empty(), "no outputs on failure: {}", self.output_file);
-        let errors: Vec<&str> = self.stdout.lines().filter(|l| l.starts_with("::error::")).collect();
-        assert_eq!(errors.len(), 1, "exactly one ::error:: line:\n{}", self.stdout);
+        assert!(
+            self.outputs.is_empty() && self.output_file.is_empty(),
+            "no outputs on failure: {}",
+            self.output_file
+        );
+        let errors: Vec<&str> = self
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("::error::"))
+            .collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "exactly one ::error:: line:\n{}",
+            self.stdout
+        );
         self
     }
     pub fn error(&self) -> String {
-        self.stdout.lines().find(|l| l.starts_with("::error::")).unwrap_or("").to_string()
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with("::error::"))
+            .unwrap_or("")
+            .to_string()
     }
     pub fn out(&self, name: &str) -> &str {
-        self.outputs.get(name).map(String::as_str).unwrap_or_else(|| panic!("no output {name}: {:?}", self.outputs))
+        self.outputs
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no output {name}: {:?}", self.outputs))
     }
     /// Secrets never reach the log, the outputs or the summary.
     pub fn assert_no_secret(&self, secret: &str) {
-        for (what, text) in [("stdout", &self.stdout), ("stderr", &self.stderr), ("outputs", &self.output_file), ("summary", &self.summary)] {
+        for (what, text) in [
+            ("stdout", &self.stdout),
+            ("stderr", &self.stderr),
+            ("outputs", &self.output_file),
+            ("summary", &self.summary),
+        ] {
             let without_mask = text.replace(&format!("::add-mask::{secret}"), "");
-            assert!(!without_mask.contains(secret), "secret leaked into {what}:\n{text}");
+            assert!(
+                !without_mask.contains(secret),
+                "secret leaked into {what}:\n{text}"
+            );
         }
     }
 }
@@ -141,7 +218,9 @@ pub fn parse_outputs(text: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
-        let (name, delim) = line.split_once("<<").unwrap_or_else(|| panic!("malformed output line {line:?}"));
+        let (name, delim) = line
+            .split_once("<<")
+            .unwrap_or_else(|| panic!("malformed output line {line:?}"));
         let mut value = Vec::new();
         for l in lines.by_ref() {
             if l == delim {
@@ -168,10 +247,16 @@ pub fn bin() -> PathBuf {
 
 impl Run {
     pub fn new(event_name: &str, event: Value) -> Run {
-        Run { env: Vec::new(), event: Some(event), event_name: event_name.into(), dir: tempfile::tempdir().unwrap() }
+        Run {
+            env: Vec::new(),
+            event: Some(event),
+            event_name: event_name.into(),
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     pub fn input(mut self, name: &str, value: &str) -> Run {
-        self.env.push((format!("INPUT_{}", name.to_uppercase()), value.into()));
+        self.env
+            .push((format!("INPUT_{}", name.to_uppercase()), value.into()));
         self
     }
     pub fn var(mut self, name: &str, value: &str) -> Run {
@@ -224,9 +309,19 @@ fn repo_json(id: u64, full: &str) -> Value {
 }
 
 /// A `workflow_run` payload shaped like GitHub's webhook docs.
-pub fn workflow_run(event: &str, head_sha: &str, branch: &str, pr: Option<u64>, fork: bool) -> Value {
+pub fn workflow_run(
+    event: &str,
+    head_sha: &str,
+    branch: &str,
+    pr: Option<u64>,
+    fork: bool,
+) -> Value {
     let base = repo_json(1, "acme/charon");
-    let head = if fork { repo_json(2, "mallory/charon") } else { base.clone() };
+    let head = if fork {
+        repo_json(2, "mallory/charon")
+    } else {
+        base.clone()
+    };
     let prs: Vec<Value> = pr
         .filter(|_| !fork)
         .map(|n| json!({"id": 9000 + n, "number": n, "url": format!("https://api.github.com/repos/acme/charon/pulls/{n}"),

@@ -18,7 +18,10 @@ pub enum Body {
     Bytes(Vec<u8>),
     File(PathBuf),
     /// Claims `claim` bytes in Content-Length, sends `bytes`, then closes.
-    Truncated { bytes: Vec<u8>, claim: usize },
+    Truncated {
+        bytes: Vec<u8>,
+        claim: usize,
+    },
 }
 
 pub struct Reply {
@@ -29,17 +32,29 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, v: serde_json::Value) -> Reply {
-        Reply { status, headers: vec![("content-type".into(), "application/json".into())], body: Body::Bytes(v.to_string().into_bytes()) }
+        Reply {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Body::Bytes(v.to_string().into_bytes()),
+        }
     }
     pub fn header(mut self, k: &str, v: &str) -> Reply {
         self.headers.push((k.into(), v.into()));
         self
     }
     pub fn redirect(to: &str) -> Reply {
-        Reply { status: 302, headers: vec![("location".into(), to.into())], body: Body::Bytes(Vec::new()) }
+        Reply {
+            status: 302,
+            headers: vec![("location".into(), to.into())],
+            body: Body::Bytes(Vec::new()),
+        }
     }
     pub fn file(path: PathBuf) -> Reply {
-        Reply { status: 200, headers: vec![("content-type".into(), "application/zip".into())], body: Body::File(path) }
+        Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/zip".into())],
+            body: Body::File(path),
+        }
     }
 }
 
@@ -65,7 +80,11 @@ impl Server {
                 std::thread::spawn(move || serve(stream, h, r));
             }
         });
-        Server { base: format!("http://{addr}"), host: addr.to_string(), requests }
+        Server {
+            base: format!("http://{addr}"),
+            host: addr.to_string(),
+            requests,
+        }
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -73,7 +92,10 @@ impl Server {
     }
 
     pub fn count(&self, path_prefix: &str) -> usize {
-        self.requests().iter().filter(|r| r.path.starts_with(path_prefix)).count()
+        self.requests()
+            .iter()
+            .filter(|r| r.path.starts_with(path_prefix))
+            .count()
     }
 }
 
@@ -96,11 +118,18 @@ fn serve(mut stream: TcpStream, handler: Handler, recorded: Arc<Mutex<Vec<Reques
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    if let Some(n) = headers.get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(n) = headers
+        .get("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         let mut sink = vec![0u8; n];
         let _ = reader.read_exact(&mut sink);
     }
-    let req = Request { method, path, headers };
+    let req = Request {
+        method,
+        path,
+        headers,
+    };
     recorded.lock().unwrap().push(req.clone());
     let reply = handler(&req);
     let reason = match reply.status {
@@ -109,7 +138,10 @@ fn serve(mut stream: TcpStream, handler: Handler, recorded: Arc<Mutex<Vec<Reques
         404 => "Not Found",
         _ => "Status",
     };
-    let mut head = format!("HTTP/1.1 {} {reason}\r\nconnection: close\r\n", reply.status);
+    let mut head = format!(
+        "HTTP/1.1 {} {reason}\r\nconnection: close\r\n",
+        reply.status
+    );
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

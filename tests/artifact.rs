@@ -1,0 +1,578 @@
+//! The artifact fallback, fork PR look-ups and merge-commit revisions, against the real daemon,
+//! the real registry and our GitHub API server.
+
+mod common;
+use common::fixtures::*;
+use common::github::*;
+use common::*;
+use serde_json::json;
+use std::path::PathBuf;
+
+struct Setup {
+    stack: Stack,
+    head: String,
+    repo: String,
+    tag: String,
+    image_id: String,
+    legacy_tar: Vec<u8>,
+    dir: tempfile::TempDir,
+}
+
+/// An image built from `head`, saved with `docker save`, then removed from the daemon; the
+/// registry does not have it.
+fn setup(seed: u8, label: Option<&str>) -> Setup {
+    let stack = stack();
+    let head = sha(seed);
+    let repo = format!("{}/it/{}", stack.registry, unique("art"));
+    let tag = format!("main-{}", &head[..7]);
+    let build_name = format!("{}:build", unique("artifact-src"));
+    let image_id = stack.build(&build_name, Some(label.unwrap_or(&head)), 4096);
+    let dir = tempfile::tempdir().unwrap();
+    let tar_path = dir.path().join("saved.tar");
+    stack.docker(&["save", "-o", tar_path.to_str().unwrap(), &build_name]);
+    stack.docker(&["rmi", "-f", &build_name]);
+    assert_eq!(stack.image_id(&image_id), None);
+    let legacy_tar = std::fs::read(&tar_path).unwrap();
+    Setup {
+        stack,
+        head,
+        repo,
+        tag,
+        image_id,
+        legacy_tar,
+        dir,
+    }
+}
+
+impl Setup {
+    fn file(&self, name: &str, data: &[u8]) -> PathBuf {
+        write(self.dir.path(), name, data)
+    }
+    fn github(&self, artifacts: Vec<Artifact>) -> FakeGitHub {
+        FakeGitHub::start(World {
+            run_id: 4242,
+            artifacts,
+            ..Default::default()
+        })
+    }
+    fn artifact(&self, name: &str, data: &[u8]) -> Artifact {
+        Artifact {
+            id: 77,
+            name: name.into(),
+            file: self.file(&unique(name), data),
+            expired: false,
+            digest: None,
+        }
+    }
+    fn run(&self, gh: &FakeGitHub) -> Run {
+        Run::new(
+            "workflow_run",
+            workflow_run("push", &self.head, "main", None, false),
+        )
+        .input("image", &self.repo)
+        .input("github-token", TOKEN)
+        .var("GITHUB_API_URL", &gh.api_url())
+    }
+    fn assert_loaded(&self, o: &Outcome, local: Option<&str>) {
+        o.ok();
+        assert_eq!((o.out("source"), o.out("digest")), ("artifact", ""));
+        assert_eq!(
+            (o.out("tag"), o.out("revision")),
+            (self.tag.as_str(), self.head.as_str())
+        );
+        assert_eq!(o.out("ref"), format!("{}:{}", self.repo, self.tag));
+        assert_eq!(o.out("image-id"), self.image_id);
+        assert_eq!(
+            self.stack
+                .image_id(&format!("{}:{}", self.repo, self.tag))
+                .as_deref(),
+            Some(self.image_id.as_str())
+        );
+        if let Some(l) = local {
+            assert_eq!(
+                self.stack.image_id(l).as_deref(),
+                Some(self.image_id.as_str())
+            );
+        }
+        o.assert_no_secret(TOKEN);
+    }
+}
+
+#[test]
+fn zipped_legacy_tar_loads_untagged_then_named() {
+    let s = setup(0x31, None);
+    let gh =
+        s.github(vec![s.artifact(
+            "push-image",
+            &zip(&[("charon-image.tar", &s.legacy_tar)]),
+        )]);
+    let local = format!("{}:local", unique("charon"));
+    let o = s
+        .run(&gh)
+        .input("local-tag", &local)
+        .var("RUNNER_DEBUG", "1")
+        .run();
+    s.assert_loaded(&o, Some(&local));
+    gh.assert_blob_host_got_no_token();
+    assert!(
+        gh.api_calls() <= 3,
+        "artifact path made {} API calls",
+        gh.api_calls()
+    );
+    assert!(
+        o.stdout
+            .contains(&format!("::debug::GitHub API calls: {}", gh.api_calls())),
+        "{}",
+        o.stdout
+    );
+    // the tar's own name (artifact-src-…:build) was not applied; only ours were
+    let mut want = vec![format!("{}:{}", s.repo, s.tag), local.clone()];
+    want.sort();
+    assert_eq!(s.stack.tags_of(&s.image_id), want);
+}
+
+#[test]
+fn every_format_loads() {
+    let s = setup(0x32, None);
+    let oci = oci_from_legacy(&s.legacy_tar, "charon:oci", false);
+    let bare = oci_from_legacy(&s.legacy_tar, "charon:bare", true);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "zip holding a gzip tar",
+            zip(&[
+                ("image.tar.gz", &gzip(&s.legacy_tar)),
+                ("README.md", b"notes"),
+            ]),
+        ),
+        ("unzipped raw tar", s.legacy_tar.clone()),
+        ("unzipped gzip tar", gzip(&s.legacy_tar)),
+        (
+            "Docker 25+ OCI layout with manifest.json",
+            zip(&[("image.tgz", &gzip(&oci))]),
+        ),
+        (
+            "bare OCI layout, index.json only",
+            zip(&[("image.tar", &bare)]),
+        ),
+    ];
+    for (what, data) in cases {
+        s.stack.docker_ok(&["rmi", "-f", &s.image_id]);
+        let gh = s.github(vec![s.artifact("push-image", &data)]);
+        let o = s.run(&gh).run();
+        eprintln!("{what}: {}", o.stdout);
+        s.assert_loaded(&o, None);
+        gh.assert_blob_host_got_no_token();
+    }
+}
+
+#[test]
+fn crafted_names_in_the_tar_never_take_over_local_tags() {
+    let s = setup(0x33, None);
+    // a daemon-side image that the artifact tries to replace
+    let victim = format!("{}:latest", unique("busybox"));
+    let victim_id = s.stack.build(&victim, None, 32);
+    for (what, tar) in [
+        (
+            "legacy",
+            retag_legacy(&s.legacy_tar, json!([victim.clone(), "node:20"])),
+        ),
+        ("oci", oci_from_legacy(&s.legacy_tar, &victim, false)),
+    ] {
+        s.stack.docker_ok(&["rmi", "-f", &s.image_id]);
+        let gh = s.github(vec![s.artifact("push-image", &zip(&[("image.tar", &tar)]))]);
+        let o = s.run(&gh).run();
+        s.assert_loaded(&o, None);
+        assert_eq!(
+            s.stack.tags_of(&s.image_id),
+            vec![format!("{}:{}", s.repo, s.tag)],
+            "{what}"
+        );
+        assert_eq!(
+            s.stack.image_id(&victim).as_deref(),
+            Some(victim_id.as_str()),
+            "{what}: {victim} was taken over"
+        );
+        assert_eq!(s.stack.image_id("node:20"), None, "{what}");
+    }
+    assert_eq!(
+        s.stack.tags_of(&victim_id),
+        vec![victim.clone()],
+        "the victim's tags are unchanged"
+    );
+}
+
+#[test]
+fn refusals_load_nothing() {
+    let s = setup(0x34, None);
+    let two = {
+        let mut files = read_tar(&s.legacy_tar);
+        let mut m: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+        let first = m[0].clone();
+        m.as_array_mut().unwrap().push(first);
+        files.insert("manifest.json".into(), serde_json::to_vec(&m).unwrap());
+        write_tar(&files.into_iter().collect::<Vec<_>>())
+    };
+    let zipped = zip(&[("image.tar", &s.legacy_tar)]);
+    type Case = (&'static str, Artifact, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            "two images",
+            s.artifact("push-image", &zip(&[("image.tar", &two)])),
+            "holds 2 images",
+        ),
+        (
+            "two tars",
+            s.artifact(
+                "push-image",
+                &zip(&[("a.tar", &s.legacy_tar), ("b.tar", &s.legacy_tar)]),
+            ),
+            "several image tars",
+        ),
+        (
+            "no tar",
+            s.artifact("push-image", &zip(&[("notes.txt", b"hello")])),
+            "no .tar, .tar.gz or .tgz",
+        ),
+        (
+            "traversal",
+            s.artifact("push-image", &zip(&[("../../evil.tar", &s.legacy_tar)])),
+            "not a safe relative file name",
+        ),
+        (
+            "absolute",
+            s.artifact("push-image", &zip(&[("/tmp/evil.tar", &s.legacy_tar)])),
+            "not a safe relative file name",
+        ),
+        (
+            "drive letter",
+            s.artifact("push-image", &zip(&[("C:/evil.tar", &s.legacy_tar)])),
+            "not a safe relative file name",
+        ),
+        (
+            "digest mismatch",
+            Artifact {
+                digest: Some(format!("sha256:{}", "0".repeat(64))),
+                ..s.artifact("push-image", &zipped)
+            },
+            "nothing was loaded",
+        ),
+        (
+            "expired",
+            Artifact {
+                expired: true,
+                ..s.artifact("push-image", &zipped)
+            },
+            "has expired",
+        ),
+        (
+            "wrong name",
+            s.artifact("other-image", &zipped),
+            "has no artifact named `push-image`; its artifacts: `other-image`",
+        ),
+        (
+            "not an archive",
+            s.artifact("push-image", b"just some text, not an image at all......"),
+            "neither a zip",
+        ),
+    ];
+    for (what, artifact, needle) in cases {
+        let gh = s.github(vec![artifact]);
+        let o = s.run(&gh).run();
+        o.failed();
+        o.assert_no_secret(TOKEN);
+        assert!(o.error().contains(needle), "{what}: {}", o.error());
+        assert!(
+            o.error().contains(&format!("{}:{}", s.repo, s.tag)),
+            "{what}: names the reference: {}",
+            o.error()
+        );
+        assert_eq!(
+            s.stack.image_id(&s.image_id),
+            None,
+            "{what}: nothing loaded"
+        );
+        assert!(
+            !s.stack.all_tags().iter().any(|t| t.starts_with(&s.repo)),
+            "{what}: no name given"
+        );
+    }
+}
+
+#[test]
+fn a_stale_artifact_is_refused_before_loading() {
+    let s = setup(0x35, Some(&sha(0x36)));
+    let gh = s.github(vec![
+        s.artifact("push-image", &zip(&[("image.tar", &s.legacy_tar)]))
+    ]);
+    let o = s.run(&gh).run();
+    o.failed();
+    assert!(
+        o.error().contains("not the expected commit") && o.error().contains(&sha(0x36)),
+        "{}",
+        o.error()
+    );
+    assert_eq!(s.stack.image_id(&s.image_id), None);
+}
+
+#[test]
+fn fork_pull_requests_are_looked_up_and_reported() {
+    let s = setup(0x37, None);
+    let branch = "feature/fork-work";
+    for (via_commit, number) in [(false, 91u64), (true, 92)] {
+        let tag = format!("pr-{number}-{}", &s.head[..7]);
+        s.stack.docker_ok(&["rmi", "-f", &s.image_id]);
+        // the registry holds the PR image
+        s.stack.docker(&[
+            "load",
+            "-q",
+            "-i",
+            s.file("t.tar", &s.legacy_tar).to_str().unwrap(),
+        ]);
+        let r = format!("{}:{tag}", s.repo);
+        s.stack.docker(&["tag", &s.image_id, &r]);
+        s.stack.docker(&["push", "-q", &r]);
+        s.stack.docker(&["rmi", "-f", &s.image_id]);
+        let mut world = World {
+            run_id: 4242,
+            ..Default::default()
+        };
+        // another PR of the same fork branch with an older head must not match
+        world
+            .open_pulls
+            .push(pr_json(5, &sha(0x01), "mallory", branch));
+        if via_commit {
+            world
+                .commit_pulls
+                .push(pr_json(number, &s.head, "mallory", branch));
+        } else {
+            world
+                .open_pulls
+                .push(pr_json(number, &s.head, "mallory", branch));
+        }
+        let gh = FakeGitHub::start(world);
+        let o = Run::new(
+            "workflow_run",
+            workflow_run("pull_request", &s.head, branch, None, true),
+        )
+        .input("image", &s.repo)
+        .input("github-token", TOKEN)
+        .var("GITHUB_API_URL", &gh.api_url())
+        .run();
+        o.ok();
+        assert_eq!(
+            (o.out("tag"), o.out("pr-number"), o.out("source")),
+            (tag.as_str(), number.to_string().as_str(), "registry")
+        );
+        assert!(o.summary.contains("built from a fork"), "{}", o.summary);
+        assert_eq!(gh.api_calls(), if via_commit { 2 } else { 1 });
+    }
+    // no PR has that head: a clear failure
+    let gh = FakeGitHub::start(World {
+        run_id: 4242,
+        open_pulls: vec![pr_json(5, &sha(0x01), "mallory", branch)],
+        ..Default::default()
+    });
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("pull_request", &s.head, branch, None, true),
+    )
+    .input("image", &s.repo)
+    .input("github-token", TOKEN)
+    .var("GITHUB_API_URL", &gh.api_url())
+    .run();
+    o.failed();
+    assert!(
+        o.error()
+            .contains("no pull request of mallory:feature/fork-work has head"),
+        "{}",
+        o.error()
+    );
+}
+
+#[test]
+fn same_repo_pr_in_the_registry_makes_no_api_call() {
+    let s = stack();
+    let head = sha(0x38);
+    let repo = format!("{}/it/{}", s.registry, unique("eco"));
+    s.publish(&repo, &format!("pr-8-{}", &head[..7]), Some(&head));
+    let gh = FakeGitHub::start(World::default());
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("pull_request", &head, "feat", Some(8), false),
+    )
+    .input("image", &repo)
+    .input("github-token", TOKEN)
+    .var("GITHUB_API_URL", &gh.api_url())
+    .run();
+    o.ok();
+    assert_eq!(gh.api_calls(), 0);
+}
+
+#[test]
+fn merge_commit_labels_pass_when_the_head_is_a_parent() {
+    let s = stack();
+    let head = sha(0x39);
+    let merge = sha(0x3a);
+    let repo = format!("{}/it/{}", s.registry, unique("merge"));
+    s.publish(&repo, &format!("pr-9-{}", &head[..7]), Some(&merge));
+    let mut world = World::default();
+    world
+        .commits
+        .insert(merge.clone(), vec![sha(0xee), head.clone()]);
+    let gh = FakeGitHub::start(world);
+    let ev = || workflow_run("pull_request", &head, "feat", Some(9), false);
+    let o = Run::new("workflow_run", ev())
+        .input("image", &repo)
+        .input("github-token", TOKEN)
+        .var("GITHUB_API_URL", &gh.api_url())
+        .run();
+    o.ok();
+    assert_eq!(o.out("revision"), merge);
+    assert!(
+        o.summary.contains("matched as a merge commit"),
+        "{}",
+        o.summary
+    );
+    assert_eq!(gh.api_calls(), 1);
+    // a commit that does not have the head as a parent is still a mismatch
+    let mut world = World::default();
+    world.commits.insert(merge.clone(), vec![sha(0xee)]);
+    let gh = FakeGitHub::start(world);
+    let o = Run::new("workflow_run", ev())
+        .input("image", &repo)
+        .input("github-token", TOKEN)
+        .input("fallback", "none")
+        .var("GITHUB_API_URL", &gh.api_url())
+        .run();
+    o.failed();
+}
+
+#[test]
+fn api_faults_are_retried_or_explained() {
+    let s = setup(0x3b, None);
+    let zipped = zip(&[("image.tar", &s.legacy_tar)]);
+    let fault = |path: &str, status: u16, headers: &[(&str, &str)], times: usize| Fault {
+        path_contains: path.into(),
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        times,
+    };
+    let reset = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    type Case = (&'static str, Vec<Fault>, Option<&'static str>);
+    let cases: Vec<Case> = vec![
+        (
+            "5xx twice then success",
+            vec![fault("/artifacts?", 502, &[], 2)],
+            None,
+        ),
+        (
+            "429 with retry-after",
+            vec![fault("/artifacts?", 429, &[("retry-after", "1")], 1)],
+            None,
+        ),
+        (
+            "rate-limit 403",
+            vec![fault(
+                "/zip",
+                403,
+                &[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", &reset),
+                ],
+                1,
+            )],
+            None,
+        ),
+        (
+            "401",
+            vec![fault("/artifacts?", 401, &[], 1)],
+            Some("401 bad credentials"),
+        ),
+        (
+            "403 permissions",
+            vec![fault("/artifacts?", 403, &[], 1)],
+            Some("actions: read"),
+        ),
+        (
+            "404",
+            vec![fault("/artifacts?", 404, &[], 1)],
+            Some("404 not found"),
+        ),
+        (
+            "5xx forever",
+            vec![fault("/artifacts?", 503, &[], 99)],
+            Some("HTTP 503 after 3 attempt(s)"),
+        ),
+    ];
+    for (what, faults, error) in cases {
+        s.stack.docker_ok(&["rmi", "-f", &s.image_id]);
+        let gh = FakeGitHub::start(World {
+            run_id: 4242,
+            artifacts: vec![s.artifact("push-image", &zipped)],
+            faults,
+            ..Default::default()
+        });
+        let o = s.run(&gh).run();
+        match error {
+            None => {
+                s.assert_loaded(&o, None);
+                assert!(
+                    o.stdout.contains("retrying in"),
+                    "{what}: retries are logged: {}",
+                    o.stdout
+                );
+            }
+            Some(needle) => {
+                o.failed();
+                assert!(o.error().contains(needle), "{what}: {}", o.error());
+                let tries = gh.api.count("/api/v3/repos/acme/charon/actions/runs/");
+                if needle.contains("after 3") {
+                    assert_eq!(tries, 3, "{what}");
+                } else {
+                    assert_eq!(tries, 1, "{what}: not retried");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn truncated_downloads_restart_and_redirect_loops_end() {
+    let s = setup(0x3c, None);
+    let zipped = zip(&[("image.tar", &s.legacy_tar)]);
+    let gh = FakeGitHub::start(World {
+        run_id: 4242,
+        artifacts: vec![s.artifact("push-image", &zipped)],
+        truncate_blob: 1,
+        ..Default::default()
+    });
+    let o = s.run(&gh).run();
+    s.assert_loaded(&o, None);
+    assert_eq!(gh.blob.requests().len(), 2, "one cut short, one whole");
+    gh.assert_blob_host_got_no_token();
+
+    s.stack.docker_ok(&["rmi", "-f", &s.image_id]);
+    let gh = FakeGitHub::start(World {
+        run_id: 4242,
+        artifacts: vec![s.artifact("push-image", &zipped)],
+        blob_loop: true,
+        ..Default::default()
+    });
+    let o = s.run(&gh).run();
+    o.failed();
+    assert!(
+        o.error().to_lowercase().contains("redirect"),
+        "{}",
+        o.error()
+    );
+    assert_eq!(s.stack.image_id(&s.image_id), None);
+    gh.assert_blob_host_got_no_token();
+}

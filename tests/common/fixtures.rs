@@ -1,0 +1,124 @@
+//! Artifact fixtures: `docker save` tars in both layouts, zipped as actions/upload-artifact does.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+
+pub fn sha256(b: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(b)))
+}
+
+/// All regular files of a tar, by path.
+pub fn read_tar(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut ar = tar::Archive::new(bytes);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let p = e.path().unwrap().to_string_lossy().to_string();
+        let mut v = Vec::new();
+        e.read_to_end(&mut v).unwrap();
+        out.insert(p, v);
+    }
+    out
+}
+
+pub fn write_tar(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (p, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, p, data.as_slice()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Rewrites a legacy `docker save` tar's manifest.json with other RepoTags.
+pub fn retag_legacy(tar: &[u8], tags: Value) -> Vec<u8> {
+    let files = read_tar(tar);
+    let mut m: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    m[0]["RepoTags"] = tags;
+    let mut out: Vec<(String, Vec<u8>)> = files
+        .into_iter()
+        .filter(|(p, _)| p != "manifest.json")
+        .collect();
+    out.push(("manifest.json".into(), serde_json::to_vec(&m).unwrap()));
+    write_tar(&out)
+}
+
+/// The layout Docker 25+ writes, built by hand from the OCI image-layout spec: blobs/sha256,
+/// index.json naming the image, oci-layout, and (unless `bare`) the compatible manifest.json.
+pub fn oci_from_legacy(tar: &[u8], name: &str, bare: bool) -> Vec<u8> {
+    let files = read_tar(tar);
+    let legacy: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let config = files[legacy[0]["Config"].as_str().unwrap()].clone();
+    let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut layers = Vec::new();
+    for l in legacy[0]["Layers"].as_array().unwrap() {
+        let data = files[l.as_str().unwrap()].clone();
+        let d = sha256(&data);
+        layers.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": data.len()}));
+        blobs.push((d, data));
+    }
+    let config_digest = sha256(&config);
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": layers});
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let manifest_digest = sha256(&manifest_bytes);
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
+                       "size": manifest_bytes.len(),
+                       "annotations": {"io.containerd.image.name": format!("docker.io/library/{name}"),
+                                       "org.opencontainers.image.ref.name": name.split(':').nth(1).unwrap_or("latest")}}]});
+    blobs.push((config_digest.clone(), config));
+    blobs.push((manifest_digest, manifest_bytes));
+    let path = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let mut out: Vec<(String, Vec<u8>)> = blobs.iter().map(|(d, b)| (path(d), b.clone())).collect();
+    out.push((
+        "oci-layout".into(),
+        br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+    ));
+    out.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
+    if !bare {
+        let layer_paths: Vec<String> = layers
+            .iter()
+            .map(|l| path(l["digest"].as_str().unwrap()))
+            .collect();
+        let m =
+            json!([{"Config": path(&config_digest), "RepoTags": [name], "Layers": layer_paths}]);
+        out.push(("manifest.json".into(), serde_json::to_vec(&m).unwrap()));
+    }
+    write_tar(&out)
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// A zip as actions/upload-artifact makes it: deflate, level 6.
+pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(6));
+    for (name, data) in entries {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+pub fn write(dir: &Path, name: &str, data: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}

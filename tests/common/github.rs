@@ -1,0 +1,220 @@
+//! Our GitHub: the REST endpoints image-resolver calls, answering in the shapes GitHub's REST docs
+//! give, under a GHES-style `/api/v3` prefix, plus a separate blob host for artifact downloads.
+
+use super::server::{Body, Reply, Request, Server};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub const TOKEN: &str = "ghs_TestToken0123456789abcdefXYZ";
+
+#[derive(Clone)]
+pub struct Artifact {
+    pub id: u64,
+    pub name: String,
+    pub file: PathBuf,
+    pub expired: bool,
+    /// What the list says the digest is; `None` computes the real one.
+    pub digest: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Fault {
+    pub path_contains: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub times: usize,
+}
+
+#[derive(Default)]
+pub struct World {
+    pub run_id: u64,
+    pub artifacts: Vec<Artifact>,
+    pub open_pulls: Vec<Value>,
+    pub commit_pulls: Vec<Value>,
+    pub commits: HashMap<String, Vec<String>>,
+    pub faults: Vec<Fault>,
+    /// The next N blob downloads are cut short.
+    pub truncate_blob: usize,
+    /// The blob host redirects to itself forever.
+    pub blob_loop: bool,
+}
+
+pub struct FakeGitHub {
+    pub api: Server,
+    pub blob: Server,
+    pub world: Arc<Mutex<World>>,
+}
+
+pub fn pr_json(number: u64, head_sha: &str, head_owner: &str, branch: &str) -> Value {
+    json!({"number": number, "state": "open", "title": "t",
+           "head": {"ref": branch, "sha": head_sha, "label": format!("{head_owner}:{branch}"),
+                    "repo": {"full_name": format!("{head_owner}/charon")}},
+           "base": {"ref": "main", "repo": {"full_name": "acme/charon"}}})
+}
+
+impl FakeGitHub {
+    pub fn start(world: World) -> FakeGitHub {
+        let world = Arc::new(Mutex::new(world));
+        let w = world.clone();
+        // a different host: 127.0.0.2 is loopback too, but not the API's address
+        let blob = Server::start("127.0.0.2", move |r: &Request| {
+            let mut w = w.lock().unwrap();
+            if w.blob_loop {
+                return Reply::redirect(&format!(
+                    "http://{}{}",
+                    r.headers.get("host").cloned().unwrap_or_default(),
+                    r.path
+                ));
+            }
+            let id: u64 = r
+                .path
+                .trim_start_matches("/blob/")
+                .split('?')
+                .next()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0);
+            let Some(a) = w.artifacts.iter().find(|a| a.id == id).cloned() else {
+                return Reply::json(404, json!({"message": "BlobNotFound"}));
+            };
+            if w.truncate_blob > 0 {
+                w.truncate_blob -= 1;
+                let bytes = std::fs::read(&a.file).unwrap();
+                let half = bytes[..bytes.len() / 2].to_vec();
+                return Reply {
+                    status: 200,
+                    headers: vec![],
+                    body: Body::Truncated {
+                        bytes: half,
+                        claim: bytes.len(),
+                    },
+                };
+            }
+            Reply::file(a.file.clone())
+        });
+        let blob_base = blob.base.clone();
+        let w = world.clone();
+        let api = Server::start("127.0.0.1", move |r: &Request| {
+            let mut w = w.lock().unwrap();
+            if let Some(f) = w
+                .faults
+                .iter_mut()
+                .find(|f| f.times > 0 && r.path.contains(&f.path_contains))
+            {
+                f.times -= 1;
+                let mut reply = Reply::json(
+                    f.status,
+                    json!({"message": "fault injected", "documentation_url": "https://docs.github.com/rest"}),
+                );
+                for (k, v) in &f.headers {
+                    reply = reply.header(k, v);
+                }
+                return reply;
+            }
+            if r.headers.get("authorization").map(String::as_str)
+                != Some(&format!("Bearer {TOKEN}"))
+            {
+                return Reply::json(
+                    401,
+                    json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
+                );
+            }
+            let path = r
+                .path
+                .strip_prefix("/api/v3")
+                .unwrap_or("/not-under-api-v3");
+            let (route, query) = path.split_once('?').unwrap_or((path, ""));
+            let q: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect();
+            let parts: Vec<&str> = route.trim_matches('/').split('/').collect();
+            match parts.as_slice() {
+                ["repos", "acme", "charon", "actions", "runs", run, "artifacts"] => {
+                    if run.parse::<u64>().ok() != Some(w.run_id) {
+                        return Reply::json(404, json!({"message": "Not Found"}));
+                    }
+                    let list: Vec<Value> = w
+                        .artifacts
+                        .iter()
+                        .filter(|a| q.get("name").is_none_or(|n| n == &a.name))
+                        .map(|a| {
+                            let bytes = std::fs::read(&a.file).unwrap();
+                            let digest = a.digest.clone().unwrap_or_else(|| super::fixtures::sha256(&bytes));
+                            json!({"id": a.id, "node_id": "MDg6QXJ0aWZhY3Q=", "name": a.name, "size_in_bytes": bytes.len(),
+                                   "url": format!("https://api.github.com/repos/acme/charon/actions/artifacts/{}", a.id),
+                                   "archive_download_url": format!("https://api.github.com/repos/acme/charon/actions/artifacts/{}/zip", a.id),
+                                   "expired": a.expired, "digest": digest, "created_at": "2026-11-01T00:00:00Z",
+                                   "expires_at": "2026-12-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z",
+                                   "workflow_run": {"id": w.run_id, "head_sha": "x"}})
+                        })
+                        .collect();
+                    Reply::json(200, json!({"total_count": list.len(), "artifacts": list}))
+                }
+                ["repos", "acme", "charon", "actions", "artifacts", id, "zip"] => {
+                    let id: u64 = id.parse().unwrap_or(0);
+                    match w.artifacts.iter().find(|a| a.id == id) {
+                        Some(a) if a.expired => {
+                            Reply::json(410, json!({"message": "Artifact has expired"}))
+                        }
+                        Some(_) => Reply::redirect(&format!(
+                            "{blob_base}/blob/{id}?sig=signed&se=2026-12-01"
+                        )),
+                        None => Reply::json(404, json!({"message": "Not Found"})),
+                    }
+                }
+                ["repos", "acme", "charon", "pulls"] => {
+                    let head = q.get("head").cloned().unwrap_or_default();
+                    let list: Vec<Value> = w
+                        .open_pulls
+                        .iter()
+                        .filter(|p| p["head"]["label"].as_str() == Some(head.as_str()))
+                        .cloned()
+                        .collect();
+                    Reply::json(200, Value::Array(list))
+                }
+                ["repos", "acme", "charon", "commits", sha, "pulls"] => {
+                    let list: Vec<Value> = w
+                        .commit_pulls
+                        .iter()
+                        .filter(|p| p["head"]["sha"].as_str() == Some(sha))
+                        .cloned()
+                        .collect();
+                    Reply::json(200, Value::Array(list))
+                }
+                ["repos", "acme", "charon", "commits", sha] => match w.commits.get(*sha) {
+                    Some(parents) => Reply::json(
+                        200,
+                        json!({"sha": sha, "parents": parents.iter().map(|p| json!({"sha": p})).collect::<Vec<_>>()}),
+                    ),
+                    None => Reply::json(422, json!({"message": "No commit found for SHA"})),
+                },
+                _ => Reply::json(404, json!({"message": "Not Found"})),
+            }
+        });
+        FakeGitHub { api, blob, world }
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v3", self.api.base)
+    }
+
+    pub fn api_calls(&self) -> usize {
+        self.api.requests().len()
+    }
+
+    /// The blob host must never see the token.
+    pub fn assert_blob_host_got_no_token(&self) {
+        for r in self.blob.requests() {
+            assert!(
+                !r.headers.contains_key("authorization"),
+                "the blob host received Authorization: {r:?}"
+            );
+            assert!(
+                !r.headers.values().any(|v| v.contains(TOKEN)),
+                "the blob host received the token: {r:?}"
+            );
+        }
+    }
+}
