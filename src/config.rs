@@ -417,7 +417,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_inputs() {
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
             (&[], "image", "required"),
             (&[("image", "ghcr.io/Acme/x")], "image", "upper-case"),
             (&[("image", "ghcr.io/acme/x@sha256:zz")], "image", "digest"),

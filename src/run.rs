@@ -294,7 +294,7 @@ impl Flow<'_> {
         self.kit
             .warning(&format!("{reason}; trying the build's artifact"));
         self.kit.group("Artifact");
-        let result = self.from_artifact(&daemon, &plan, &mut out).await;
+        let result = self.load_artifact(&daemon, &plan, &mut out).await;
         self.kit.end_group();
         match result {
             Ok(()) => Ok(out),
@@ -529,7 +529,7 @@ impl Flow<'_> {
         Ok(())
     }
 
-    async fn from_artifact(
+    async fn load_artifact(
         &mut self,
         d: &DockerDaemon,
         plan: &Plan,

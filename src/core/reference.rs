@@ -250,7 +250,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_references() {
-        let cases: Vec<(&str, fn(&RefError) -> bool)> = vec![
+        type Check = fn(&RefError) -> bool;
+        let cases: Vec<(&str, Check)> = vec![
             ("", |e| matches!(e, RefError::Empty)),
             ("  ", |e| matches!(e, RefError::Empty)),
             ("ghcr.io/Acme/charon", |e| {

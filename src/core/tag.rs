@@ -134,7 +134,7 @@ pub fn render(
         rendered.push(value);
     }
     let mut branch = String::new();
-    if branch_uses > 0 {
+    if let Some(room) = MAX_TAG.saturating_sub(fixed_len).checked_div(branch_uses) {
         let raw = raw_branch.ok_or_else(|| TagError::Unavailable {
             template: template.into(),
             var: "branch".into(),
@@ -143,7 +143,6 @@ pub fn render(
         if branch.is_empty() {
             return Err(TagError::EmptyBranch(raw.to_string()));
         }
-        let room = MAX_TAG.saturating_sub(fixed_len) / branch_uses;
         if branch.len() > room {
             // sanitized text is ASCII, so any byte index is a char boundary
             branch.truncate(room);

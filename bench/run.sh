@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Benchmarks image-resolver against ../shared/baseline on the same images in the same run.
+#   bench/run.sh          full: a 260 MB 5-layer image, 5 alternating runs, a 1 GB artifact for memory
+#   bench/run.sh --quick  small image, one run (CI keeps the harness working with it)
+# Uses the stack of scripts/stack.sh when IR_* is set, else starts (and stops) its own.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${IR_DOCKER_HOST:-}" ]; then
+  eval "$(STACK_DIR=/tmp/image-resolver-bench REG_PORT=5111 AUTH_PORT=5112 scripts/stack.sh start)"
+  trap 'STACK_DIR=/tmp/image-resolver-bench scripts/stack.sh stop' EXIT
+fi
+cargo build --release --locked -q
+python3 bench/bench.py "$@"
