@@ -200,6 +200,15 @@ fn extract_from_zip(
 ) -> Result<(PathBuf, String), ArtifactError> {
     let corrupt = |e: zip::result::ZipError| ArtifactError::Corrupt(e.to_string());
     let mut zip = zip::ZipArchive::new(File::open(zip_path)?).map_err(corrupt)?;
+    // the zip crate indexes entries by name and keeps the last of duplicates: count them ourselves
+    if let Some(declared) = central_directory_entries(zip_path)? {
+        if declared != zip.len() {
+            return Err(ArtifactError::DuplicateEntry(format!(
+                "(the central directory lists {declared} entries, {} distinct names)",
+                zip.len()
+            )));
+        }
+    }
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut all = Vec::new();
     let mut candidates = Vec::new();
@@ -262,7 +271,17 @@ fn extract_from_zip(
         &mut (&mut entry).take(declared.min(MAX_INFLATED) + 1),
         &mut out,
     )
-    .map_err(|e| ArtifactError::Corrupt(format!("`{name}`: {e}")))?;
+    .map_err(|e| {
+        // the zip crate notices the lie itself, mid-read
+        if e.to_string().contains("larger than its declared") {
+            ArtifactError::Bomb {
+                name: name.clone(),
+                declared,
+            }
+        } else {
+            ArtifactError::Corrupt(format!("`{name}`: {e}"))
+        }
+    })?;
     if copied > declared {
         drop(out);
         let _ = std::fs::remove_file(&out_path);
@@ -270,6 +289,24 @@ fn extract_from_zip(
     }
     out.flush()?;
     Ok((out_path, name))
+}
+
+/// The entry count of the end-of-central-directory record; `None` for zip64 (0xFFFF).
+fn central_directory_entries(path: &Path) -> io::Result<Option<usize>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let tail = len.min(65_557);
+    f.seek(SeekFrom::Start(len - tail))?;
+    let mut buf = vec![0u8; tail as usize];
+    f.read_exact(&mut buf)?;
+    let Some(at) = buf.windows(4).rposition(|w| w == b"PK\x05\x06") else {
+        return Ok(None);
+    };
+    let Some(count) = buf.get(at + 10..at + 12) else {
+        return Ok(None);
+    };
+    let count = u16::from_le_bytes([count[0], count[1]]);
+    Ok((count != u16::MAX).then_some(count as usize))
 }
 
 fn gunzip(src: &Path, dst: &Path, entry: &str) -> Result<(), ArtifactError> {

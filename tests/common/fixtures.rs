@@ -122,3 +122,44 @@ pub fn write(dir: &Path, name: &str, data: &[u8]) -> std::path::PathBuf {
     std::fs::write(&p, data).unwrap();
     p
 }
+
+fn patch_u32(zip: &mut [u8], sig: &[u8; 4], field: usize, value: u32) {
+    let mut at = 0;
+    while let Some(p) = zip[at..].windows(4).position(|w| w == sig) {
+        let o = at + p + field;
+        zip[o..o + 4].copy_from_slice(&value.to_le_bytes());
+        at += p + 4;
+    }
+}
+
+/// Every entry claims `declared` uncompressed bytes (local header and central directory).
+pub fn zip_lie_about_size(mut zip: Vec<u8>, declared: u32) -> Vec<u8> {
+    patch_u32(&mut zip, b"PK\x03\x04", 22, declared);
+    patch_u32(&mut zip, b"PK\x01\x02", 24, declared);
+    zip
+}
+
+/// Every entry's CRC-32 is wrong.
+pub fn zip_bad_crc(mut zip: Vec<u8>) -> Vec<u8> {
+    patch_u32(&mut zip, b"PK\x03\x04", 14, 0xdead_beef);
+    patch_u32(&mut zip, b"PK\x01\x02", 16, 0xdead_beef);
+    zip
+}
+
+/// Renames every occurrence of one name to another of the same length, making duplicates.
+pub fn zip_rename(mut zip: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut at = 0;
+    while let Some(p) = zip[at..].windows(from.len()).position(|w| w == from) {
+        zip[at + p..at + p + to.len()].copy_from_slice(to);
+        at += p + from.len();
+    }
+    zip
+}
+
+pub fn zip_symlink(name: &str, target: &str) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.add_symlink(name, target, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    w.finish().unwrap().into_inner()
+}

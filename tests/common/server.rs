@@ -22,6 +22,8 @@ pub enum Body {
         bytes: Vec<u8>,
         claim: usize,
     },
+    /// A HEAD answer: this Content-Length, no body.
+    Head(usize),
 }
 
 pub struct Reply {
@@ -157,6 +159,10 @@ fn serve(mut stream: TcpStream, handler: Handler, recorded: Arc<Mutex<Vec<Reques
             head.push_str(&format!("content-length: {len}\r\n\r\n"));
             let _ = stream.write_all(head.as_bytes());
             let _ = std::io::copy(&mut f, &mut stream);
+        }
+        Body::Head(len) => {
+            head.push_str(&format!("content-length: {len}\r\n\r\n"));
+            let _ = stream.write_all(head.as_bytes());
         }
         Body::Truncated { bytes, claim } => {
             head.push_str(&format!("content-length: {claim}\r\n\r\n"));
