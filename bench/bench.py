@@ -171,13 +171,13 @@ def main():
         print(f"building a {layers}-layer image of {layers * layer_mb} MB", flush=True)
         image_id = build_image(f"{repo}:{good_tag}", HEAD, layers, layer_mb << 20, work)
         docker("push", "-q", f"{repo}:{good_tag}")
-        build_image(f"{repo}:{stale_tag}", STALE, layers, layer_mb << 20, work)
+        stale_id = build_image(f"{repo}:{stale_tag}", STALE, layers, layer_mb << 20, work)
         docker("push", "-q", f"{repo}:{stale_tag}")
         tar = os.path.join(work, "image.tar")
         docker("save", "-o", tar, f"{repo}:{good_tag}")
         zip_path = os.path.join(work, "artifact.zip")
         zip_artifact(tar, zip_path)
-        forget(f"{repo}:{stale_tag}")
+        forget(stale_id, f"{repo}:{stale_tag}")
 
         event = event_file(work, HEAD, "main")
         recipe_env = dict(E, DOCKER_HOST=E["IR_DOCKER_HOST"], PATH=os.path.dirname(E["IR_DOCKER_CLI"]) + ":" + E["PATH"])
@@ -200,10 +200,11 @@ def main():
         stale_event = event_file(work, HEAD, "stale")
         ir, sh_ = [], []
         for _ in range(runs):
-            forget(f"{repo}:{stale_tag}")
+            # by ID too: the recipe's `docker tag` leaves charon:stale holding the image
+            forget(stale_id, f"{repo}:{stale_tag}", "charon:stale")
             sh_.append(timed(["bash", f"{BASELINE}/registry-recipe.sh"], expect_ok=False,
                              env=dict(recipe_env, IMAGE=repo, TAG=stale_tag, LOCAL="charon:stale", EXPECTED_SHA=HEAD))[0])
-            forget(f"{repo}:{stale_tag}")
+            forget(stale_id, f"{repo}:{stale_tag}", "charon:stale")
             ir.append(timed([BIN], expect_ok=False, env=resolver_env(work, repo, stale_event, {"INPUT_FALLBACK": "none"}))[0])
         results.append(("Stale image (another commit's label)", "registry-recipe / image-resolver",
                         statistics.median(sh_) / statistics.median(ir), ">= 20", statistics.median(ir), statistics.median(sh_)))
