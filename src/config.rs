@@ -208,6 +208,22 @@ pub fn parse_platform(s: &str) -> Option<Platform> {
     }
 }
 
+/// Registry credentials: `registry-username` / `registry-password`; for ghcr.io, GITHUB_ACTOR with
+/// `github-token` when none are given (the way docker/login-action is usually fed there).
+pub fn registry_credentials(
+    cfg: &Config,
+    registry: &str,
+    actor: Option<&str>,
+) -> Option<(String, String)> {
+    let ghcr = registry == "ghcr.io";
+    match (&cfg.registry_username, &cfg.registry_password) {
+        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+        (None, Some(p)) if ghcr => Some((actor?.to_string(), p.clone())),
+        (None, None) if ghcr => Some((actor?.to_string(), cfg.github_token.clone()?)),
+        _ => None,
+    }
+}
+
 impl Config {
     pub fn from_raw(raw: RawInputs) -> Result<Config, InputError> {
         let image_text = single_line("image", raw.image)?.ok_or_else(|| {
@@ -413,6 +429,44 @@ mod tests {
         );
         assert_eq!(c.platform.unwrap().to_string(), "linux/arm64/v8");
         assert!(c.allow_failed_upstream);
+    }
+
+    #[test]
+    fn registry_credentials_default_to_the_actor_on_ghcr() {
+        let creds = |pairs: &[(&str, &str)], registry: &str| {
+            registry_credentials(&config(pairs).unwrap(), registry, Some("octocat"))
+        };
+        let own = [
+            ("image", "x"),
+            ("registry-username", "me"),
+            ("registry-password", "pw"),
+            ("github-token", "tok"),
+        ];
+        assert_eq!(creds(&own, "ghcr.io"), Some(("me".into(), "pw".into())));
+        assert_eq!(
+            creds(&own, "registry.example.com"),
+            Some(("me".into(), "pw".into()))
+        );
+        let token_only = [("image", "x"), ("github-token", "tok")];
+        assert_eq!(
+            creds(&token_only, "ghcr.io"),
+            Some(("octocat".into(), "tok".into()))
+        );
+        assert_eq!(
+            creds(&token_only, "registry.example.com"),
+            None,
+            "the GitHub token never goes elsewhere"
+        );
+        let password_only = [("image", "x"), ("registry-password", "pat")];
+        assert_eq!(
+            creds(&password_only, "ghcr.io"),
+            Some(("octocat".into(), "pat".into()))
+        );
+        assert_eq!(creds(&[("image", "x")], "ghcr.io"), None);
+        assert_eq!(
+            registry_credentials(&config(&token_only).unwrap(), "ghcr.io", None),
+            None
+        );
     }
 
     #[test]

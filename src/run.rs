@@ -5,7 +5,9 @@ use crate::adapters::download::{Download, DownloadConfig};
 use crate::adapters::github::{GitHub, GitHubConfig};
 use crate::adapters::registry::{Registry, RegistryConfig, RegistryError, RemoteImage};
 use crate::artifact;
-use crate::config::{parse_platform, Config, Fallback, Mode, Platform, RawInputs};
+use crate::config::{
+    parse_platform, registry_credentials, Config, Fallback, Mode, Platform, RawInputs,
+};
 use crate::core::event::{from_event, EventContext, PrNumber, RunnerEnv};
 use crate::core::outputs::{summary_table, Outputs};
 use crate::core::plan::{artifact_name, build_labels, plan, tag_needs_pr, Plan};
@@ -341,23 +343,8 @@ impl Flow<'_> {
         })
     }
 
-    /// `registry-username`/`registry-password`; for ghcr.io, GITHUB_ACTOR with `github-token`.
     fn credentials(&self, registry: &str) -> Option<(String, String)> {
-        match (&self.cfg.registry_username, &self.cfg.registry_password) {
-            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
-            (None, Some(p)) if registry == "ghcr.io" => Some((
-                self.runner
-                    .github_actor
-                    .clone()
-                    .unwrap_or_else(|| "github-actions".into()),
-                p.clone(),
-            )),
-            (None, None) if registry == "ghcr.io" => Some((
-                self.runner.github_actor.clone()?,
-                self.cfg.github_token.clone()?,
-            )),
-            _ => None,
-        }
+        registry_credentials(self.cfg, registry, self.runner.github_actor.as_deref())
     }
 
     /// The manifest and labels, polling until `wait-timeout` while the tag is missing.
@@ -373,22 +360,23 @@ impl Flow<'_> {
         let mut wait = Duration::from_secs(1);
         loop {
             match registry.inspect(&reference, platform, &log).await {
-                Err(e) if e.is_not_found() && Instant::now() + wait < deadline => {
-                    let left = deadline.saturating_duration_since(Instant::now()).as_secs();
-                    self.kit.info(&format!(
-                        "{reference} is not there yet; looking again in {}s ({left}s left)",
-                        wait.as_secs()
-                    ));
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(15));
-                }
                 Err(e) if e.is_not_found() && !self.cfg.wait_timeout.is_zero() => {
-                    return Err(RegistryError::NotFound {
-                        reference: format!(
-                            "{reference} (waited {}s)",
-                            self.cfg.wait_timeout.as_secs()
-                        ),
-                    });
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        let waited = self.cfg.wait_timeout.as_secs();
+                        return Err(RegistryError::NotFound {
+                            reference: format!("{reference} (waited {waited}s)"),
+                        });
+                    }
+                    // the last nap ends at the deadline, for one more look
+                    let nap = wait.min(left);
+                    self.kit.info(&format!(
+                        "{reference} is not there yet; looking again in {:.0}s ({}s left)",
+                        nap.as_secs_f64().ceil(),
+                        left.as_secs()
+                    ));
+                    tokio::time::sleep(nap).await;
+                    wait = (wait * 2).min(Duration::from_secs(15));
                 }
                 other => return other,
             }

@@ -107,12 +107,16 @@ fn zipped_legacy_tar_loads_untagged_then_named() {
             &zip(&[("charon-image.tar", &s.legacy_tar)]),
         )]);
     let local = format!("{}:local", unique("charon"));
+    let tmp = tempfile::tempdir().unwrap();
     let o = s
         .run(&gh)
         .input("local-tag", &local)
         .var("RUNNER_DEBUG", "1")
+        .var("TMPDIR", tmp.path().to_str().unwrap())
         .run();
     s.assert_loaded(&o, Some(&local));
+    let left = std::fs::read_dir(tmp.path()).unwrap().count();
+    assert_eq!(left, 0, "the private temp dir is removed after success");
     gh.assert_blob_host_got_no_token();
     assert!(
         gh.api_calls() <= 3,

@@ -1,6 +1,7 @@
 //! The registry path of `mode: pull` (and verify / compute), against the real daemon and registries.
 
 mod common;
+use common::proxy::{BearerRegistry, BEARER_TOKEN};
 use common::*;
 use serde_json::json;
 use std::process::Command;
@@ -468,4 +469,120 @@ fn a_missing_docker_socket_fails_within_seconds() {
         o.error()
     );
     assert!(t.elapsed().as_secs() < 10);
+}
+
+#[test]
+fn bearer_token_auth_the_ghcr_way() {
+    let s = stack();
+    let head = sha(0x1f);
+    let path = format!("it/{}", unique("bearer"));
+    let tag = format!("main-{}", &head[..7]);
+    s.publish(&format!("{}/{path}", s.registry), &tag, Some(&head));
+    let bearer = BearerRegistry::start(&s.registry, "octocat", "ghp_bearerSecret42");
+    let repo = format!("{}/{path}", bearer.server.host);
+    let ev = || workflow_run("push", &head, "main", None, false);
+    let o = Run::new("workflow_run", ev())
+        .input("image", &repo)
+        .input("registry-username", "octocat")
+        .input("registry-password", "ghp_bearerSecret42")
+        .run();
+    o.ok();
+    o.assert_no_secret("ghp_bearerSecret42");
+    o.assert_no_secret(BEARER_TOKEN);
+    assert_eq!(o.out("source"), "registry");
+    assert!(
+        s.image_id(&format!("{repo}:{tag}")).is_some(),
+        "the daemon pulled through the token realm too"
+    );
+    let reqs = bearer.server.requests();
+    assert!(reqs.iter().any(|r| r.path.starts_with("/token")
+        && r.headers
+            .get("authorization")
+            .is_some_and(|a| a.starts_with("Basic "))));
+    assert!(reqs.iter().any(|r| r.path.contains("/manifests/")
+        && r.headers
+            .get("authorization")
+            .is_some_and(|a| a.starts_with("Bearer "))));
+    let wrong = Run::new("workflow_run", ev())
+        .input("image", &repo)
+        .input("registry-username", "octocat")
+        .input("registry-password", "wrong-password-99")
+        .input("fallback", "none")
+        .run();
+    wrong.failed();
+    wrong.assert_no_secret("wrong-password-99");
+    assert!(
+        wrong.error().contains("401") || wrong.error().to_lowercase().contains("auth"),
+        "{}",
+        wrong.error()
+    );
+}
+
+#[test]
+fn wait_timeout_polls_until_the_image_appears() {
+    let s = stack();
+    let head = sha(0x20);
+    let repo = repo(&s, "wait");
+    let tag = format!("main-{}", &head[..7]);
+    let src = format!("{repo}:{tag}");
+    s.build(&src, Some(&head), 64);
+    let run = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "main", None, false),
+    )
+    .input("image", &repo)
+    .input("mode", "verify")
+    .input("wait-timeout", "60")
+    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let started = Instant::now();
+    let pusher = {
+        let (cli, host, src) = (s.cli.clone(), s.docker_host.clone(), src.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(4));
+            let ok = Command::new(cli)
+                .args(["-H", &host, "push", "-q", &src])
+                .output()
+                .unwrap()
+                .status
+                .success();
+            (ok, Instant::now())
+        })
+    };
+    let o = run.run();
+    let (pushed, pushed_at) = pusher.join().unwrap();
+    assert!(pushed);
+    o.ok();
+    assert!(
+        o.stdout.contains("is not there yet; looking again"),
+        "{}",
+        o.stdout
+    );
+    assert!(pushed_at.duration_since(started).as_secs() >= 4);
+    assert!(
+        started.elapsed().as_secs() < 40,
+        "found soon after the push: {:?}",
+        started.elapsed()
+    );
+
+    // nothing ever appears: a clear failure at the deadline, not before, not much after
+    let t = Instant::now();
+    let missing = Run::new(
+        "workflow_run",
+        workflow_run("push", &sha(0x21), "main", None, false),
+    )
+    .input("image", &repo)
+    .input("mode", "verify")
+    .input("wait-timeout", "5")
+    .run();
+    missing.failed();
+    assert!(
+        missing.error().contains("waited 5s") && missing.error().contains("does not exist"),
+        "{}",
+        missing.error()
+    );
+    let took = t.elapsed().as_secs_f64();
+    assert!(
+        (4.5..15.0).contains(&took),
+        "took {took}s for a 5s deadline"
+    );
 }

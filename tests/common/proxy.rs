@@ -26,13 +26,21 @@ pub struct Proxy {
 
 /// One request to the registry over plain HTTP/1.1, read whole.
 fn forward(upstream: &str, r: &Request) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    forward_with(upstream, r, &["accept", "authorization", "user-agent"])
+}
+
+fn forward_with(
+    upstream: &str,
+    r: &Request,
+    pass: &[&str],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut s = TcpStream::connect(upstream).expect("registry reachable");
     let mut req = format!(
         "{} {} HTTP/1.1\r\nhost: {upstream}\r\nconnection: close\r\n",
         r.method, r.path
     );
-    for h in ["accept", "authorization", "user-agent"] {
-        if let Some(v) = r.headers.get(h) {
+    for h in pass {
+        if let Some(v) = r.headers.get(*h) {
             req.push_str(&format!("{h}: {v}\r\n"));
         }
     }
@@ -142,5 +150,81 @@ impl Proxy {
     /// `127.0.0.1:port`: a loopback registry, reached over plain HTTP.
     pub fn host(&self) -> &str {
         &self.server.host
+    }
+}
+
+/// A registry with bearer-token auth, the way ghcr.io does it: `/v2/` answers 401 with a
+/// `WWW-Authenticate: Bearer realm=…` challenge, the realm trades Basic credentials for a token,
+/// and only requests carrying that token reach the (open) registry behind it.
+pub struct BearerRegistry {
+    pub server: Server,
+}
+
+pub const BEARER_TOKEN: &str = "registry-bearer-token-7f3a";
+
+impl BearerRegistry {
+    pub fn start(upstream: &str, user: &str, pass: &str) -> BearerRegistry {
+        use base64::Engine;
+        let upstream = upstream.to_string();
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        );
+        let server = Server::start("127.0.0.1", move |r: &Request| {
+            let host = r.headers.get("host").cloned().unwrap_or_default();
+            if r.path.starts_with("/token") {
+                return if r.headers.get("authorization") == Some(&basic) {
+                    Reply::json(
+                        200,
+                        serde_json::json!({"token": BEARER_TOKEN, "access_token": BEARER_TOKEN, "expires_in": 300}),
+                    )
+                } else {
+                    Reply::json(
+                        401,
+                        serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]}),
+                    )
+                };
+            }
+            if r.headers.get("authorization").map(String::as_str)
+                != Some(&format!("Bearer {BEARER_TOKEN}"))
+            {
+                let scope = r
+                    .path
+                    .strip_prefix("/v2/")
+                    .and_then(|p| p.split("/manifests/").next().or(p.split("/blobs/").next()))
+                    .unwrap_or("");
+                let challenge = format!("Bearer realm=\"http://{host}/token\",service=\"test-registry\",scope=\"repository:{scope}:pull\"");
+                return Reply::json(401, serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}))
+                    .header("www-authenticate", &challenge);
+            }
+            let (status, headers, body) = forward_with(&upstream, r, &["accept", "user-agent"]);
+            let upstream_len = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let keep: Vec<(String, String)> = headers
+                .into_iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "content-length" | "connection" | "transfer-encoding"
+                    )
+                })
+                .collect();
+            if r.method == "HEAD" {
+                return Reply {
+                    status,
+                    headers: keep,
+                    body: Body::Head(upstream_len),
+                };
+            }
+            Reply {
+                status,
+                headers: keep,
+                body: Body::Bytes(body),
+            }
+        });
+        BearerRegistry { server }
     }
 }
