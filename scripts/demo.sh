@@ -4,14 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/stack.sh start)"
-trap 'scripts/stack.sh stop' EXIT
+trap 'scripts/stack.sh stop || true' EXIT
 cargo build --release --locked -q
 event=examples/workflow_run.json
 sha=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["workflow_run"]["head_sha"])' "$event")
 repo="$IR_REGISTRY/acme/charon"
 tag="pr-42-${sha:0:7}"
 work=$(mktemp -d)
-trap 'rm -rf "$work"; scripts/stack.sh stop' EXIT
+trap 'rm -rf "$work"; scripts/stack.sh stop || true' EXIT
 printf 'demo\n' >"$work/hello.txt"
 printf 'FROM scratch\nCOPY hello.txt /hello.txt\nLABEL org.opencontainers.image.revision=%s\n' "$sha" >"$work/Dockerfile"
 D="$IR_DOCKER_CLI -H $IR_DOCKER_HOST"

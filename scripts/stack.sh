@@ -89,7 +89,13 @@ stop() {
   # dockerd's own containerd and mounts under the data root go with it
   pkill -f "containerd --config $STACK_DIR" 2>/dev/null || true
   rm -f "$STACK_DIR"/*.pid
-  if [ "${KEEP_STACK_DATA:-0}" != 1 ]; then rm -rf "$STACK_DIR"; fi
+  # dockerd leaves bind mounts (netns, overlay of its own) under its roots: unmount, deepest first
+  if [ -d "$STACK_DIR" ]; then
+    awk -v d="$STACK_DIR" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+      umount -l "$m" 2>/dev/null || true
+    done
+  fi
+  if [ "${KEEP_STACK_DATA:-0}" != 1 ]; then rm -rf "$STACK_DIR" 2>/dev/null || true; fi
 }
 
 case "${1:-}" in

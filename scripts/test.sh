@@ -9,7 +9,7 @@ if ! command -v zizmor >/dev/null || ! command -v actionlint >/dev/null; then
 fi
 
 eval "$(scripts/stack.sh start)"
-trap 'scripts/stack.sh stop' EXIT
+trap 'scripts/stack.sh stop || true' EXIT
 
 cargo clippy --all-targets --locked -- -D warnings
 # the fully static binary the action image ships (tests/container.rs builds the image from it)

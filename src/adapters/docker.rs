@@ -1,6 +1,7 @@
 //! The Docker daemon, through `bollard` and `DOCKER_HOST`. Pull and load report failures inside
 //! HTTP 200 streams, so every stream is drained and every message checked.
 
+use super::chain;
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{
     CreateImageOptionsBuilder, ImportImageOptionsBuilder, TagImageOptionsBuilder,
@@ -47,20 +48,6 @@ pub struct DockerDaemon {
     pub api_version: String,
     /// `os/arch` of the daemon: the platform to pick when none is set.
     pub platform: String,
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
-    }
-    s
 }
 
 impl DockerDaemon {

@@ -1,6 +1,7 @@
 //! Artifact download with `reqwest`: streamed to a file, hashed on the way, never held in memory.
 //! It sends no credentials: the URL is GitHub's signed one, on another host.
 
+use super::chain;
 use crate::retry::{retry, Fault, Policy};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -32,17 +33,6 @@ pub enum DownloadError {
         path: String,
         source: std::io::Error,
     },
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 impl Download {

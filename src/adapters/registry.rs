@@ -1,5 +1,6 @@
 //! The registry, through `oci-client`: manifest, digest and config labels, never a layer.
 
+use super::chain;
 use crate::config::Platform;
 use crate::retry::{retry, Fault, Policy};
 use futures_util::StreamExt;
@@ -44,7 +45,7 @@ pub struct RemoteImage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{reference} does not exist in the registry (tag or repository unknown)")]
+    #[error("{reference} does not exist in the registry (tag or repository unknown): check that the build pushed this tag (its `mode: compute` gives the same one), or set `wait-timeout` to wait for it")]
     NotFound { reference: String },
     #[error("{registry} refused the credentials for {reference} (401){}", hint(*.with_credentials))]
     Unauthorized {
@@ -153,22 +154,10 @@ fn classify(e: OciDistributionError) -> Raw {
                 message.chars().take(200).collect::<String>()
             )),
         },
-        E::RequestError(r) => Raw::Transient(transport(&r)),
+        E::RequestError(r) => Raw::Transient(chain(&r)),
         E::IoError(io) => Raw::Transient(format!("i/o: {io}")),
         other => Raw::Protocol(other.to_string()),
     }
-}
-
-/// reqwest's Display hides the cause (connection refused, reset); the chain has it.
-fn transport(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 fn sha256(bytes: &[u8]) -> String {

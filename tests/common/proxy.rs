@@ -24,6 +24,34 @@ pub struct Proxy {
     pub fault: Arc<Mutex<Fault>>,
 }
 
+/// The upstream's answer as ours: its headers but the framing ones, HEAD's length kept.
+fn relay(r: &Request, status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Reply {
+    let upstream_len = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let keep: Vec<(String, String)> = headers
+        .into_iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "content-length" | "connection" | "transfer-encoding"
+            )
+        })
+        .collect();
+    let body = if r.method == "HEAD" {
+        Body::Head(upstream_len)
+    } else {
+        Body::Bytes(body)
+    };
+    Reply {
+        status,
+        headers: keep,
+        body,
+    }
+}
+
 /// One request to the registry over plain HTTP/1.1, read whole.
 fn forward(upstream: &str, r: &Request) -> (u16, Vec<(String, String)>, Vec<u8>) {
     forward_with(upstream, r, &["accept", "authorization", "user-agent"])
@@ -100,27 +128,6 @@ impl Proxy {
             let current = *fault;
             drop(fault);
             let (status, headers, mut body) = forward(&upstream, r);
-            let upstream_len = headers
-                .iter()
-                .find(|(k, _)| k == "content-length")
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
-            let keep: Vec<(String, String)> = headers
-                .into_iter()
-                .filter(|(k, _)| {
-                    !matches!(
-                        k.as_str(),
-                        "content-length" | "connection" | "transfer-encoding"
-                    )
-                })
-                .collect();
-            if r.method == "HEAD" {
-                return Reply {
-                    status,
-                    headers: keep,
-                    body: Body::Head(upstream_len),
-                };
-            }
             if status == 200 && is_manifest && current == Fault::AlterManifest {
                 body.push(b' ');
             }
@@ -134,11 +141,7 @@ impl Proxy {
                     *b ^= 0xff;
                 }
             }
-            Reply {
-                status,
-                headers: keep,
-                body: Body::Bytes(body),
-            }
+            relay(r, status, headers, body)
         });
         Proxy { server, fault }
     }
@@ -198,32 +201,7 @@ impl BearerRegistry {
                     .header("www-authenticate", &challenge);
             }
             let (status, headers, body) = forward_with(&upstream, r, &["accept", "user-agent"]);
-            let upstream_len = headers
-                .iter()
-                .find(|(k, _)| k == "content-length")
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
-            let keep: Vec<(String, String)> = headers
-                .into_iter()
-                .filter(|(k, _)| {
-                    !matches!(
-                        k.as_str(),
-                        "content-length" | "connection" | "transfer-encoding"
-                    )
-                })
-                .collect();
-            if r.method == "HEAD" {
-                return Reply {
-                    status,
-                    headers: keep,
-                    body: Body::Head(upstream_len),
-                };
-            }
-            Reply {
-                status,
-                headers: keep,
-                body: Body::Bytes(body),
-            }
+            relay(r, status, headers, body)
         });
         BearerRegistry { server }
     }
