@@ -269,6 +269,15 @@ fn case07_registry_faults() {
         o.stdout
     );
 
+    proxy.set(Fault::TooManyRequests(1));
+    let o = go(&[("mode", "verify")]);
+    o.ok();
+    assert!(
+        o.stdout.contains("attempt 1 of 3 failed (429"),
+        "{}",
+        o.stdout
+    );
+
     proxy.set(Fault::ServerErrors(9));
     let o = go(&[("mode", "verify")]);
     o.failed();

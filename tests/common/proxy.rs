@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 pub enum Fault {
     /// Answer 503 to the next `n` manifest requests.
     ServerErrors(usize),
+    /// Answer 429 with `Retry-After: 1` to the next `n` manifest requests.
+    TooManyRequests(usize),
     /// Serve manifests with a byte added, keeping the registry's digest header.
     AlterManifest,
     /// Flip bytes in every layer blob (configs pass).
@@ -114,6 +116,11 @@ impl Proxy {
                             503,
                             serde_json::json!({"errors": [{"code": "UNAVAILABLE", "message": "try later"}]}),
                         );
+                    }
+                    Fault::TooManyRequests(n) if n > 0 => {
+                        *fault = Fault::TooManyRequests(n - 1);
+                        return Reply::json(429, serde_json::json!({"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]}))
+                            .header("retry-after", "1");
                     }
                     Fault::HostileError => {
                         return Reply::json(
