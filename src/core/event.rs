@@ -222,6 +222,9 @@ fn is_fork(head: Option<&Value>, base: Option<&Value>) -> bool {
     }
 }
 
+/// GitHub leaves `workflow_run.pull_requests` empty for PRs from forks
+/// (https://github.com/actions/runner/issues/3444, https://github.com/github/docs/issues/22501),
+/// and an entry may belong to another repository's PR from the same branch.
 /// The PR number from `workflow_run.pull_requests`, only from an entry whose base is this
 /// repository and whose head is the built commit. Entries from forks' own PRs, other heads,
 /// or non-positive numbers are ignored; several different numbers mean we ask the API instead.

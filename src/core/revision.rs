@@ -14,8 +14,10 @@ pub enum RevisionCheck {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Match,
-    /// The label is another full SHA: for a PR it may be GitHub's test merge commit, which the
-    /// GitHub adapter can confirm by its parents.
+    /// The label is another full SHA: for a PR it may be GitHub's test merge commit (`GITHUB_SHA`
+    /// on `pull_request`, which docker/metadata-action labels by default:
+    /// https://docs.github.com/en/actions/reference/workflows-and-actions/events-that-trigger-workflows#pull_request),
+    /// which the GitHub adapter can confirm by its parents.
     OtherCommit(Sha),
     /// Missing, short, or not a SHA at all.
     Mismatch,
