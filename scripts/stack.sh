@@ -16,6 +16,7 @@ install_missing() {
   command -v docker-registry >/dev/null || need+=(docker-registry)
   command -v htpasswd >/dev/null || need+=(apache2-utils)
   command -v zip >/dev/null || need+=(zip)
+  command -v unzip >/dev/null || need+=(unzip) # the baseline artifact recipe in bench/
   command -v curl >/dev/null || need+=(curl)
   if ((${#need[@]})); then
     echo "installing ${need[*]}" >&2

