@@ -7,7 +7,6 @@ use crate::core::revision::REVISION_LABEL;
 use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -80,8 +79,6 @@ pub struct Prepared {
     pub entry_name: String,
     /// `org.opencontainers.image.revision` from the image config inside the tar.
     pub revision: Option<String>,
-    /// `sha256:…` of the image config: the image ID the daemon will report.
-    pub config_digest: String,
     file: File,
     segments: Vec<Segment>,
 }
@@ -494,7 +491,6 @@ fn index_tar(tar_path: &Path, entry_name: String) -> Result<Prepared, ArtifactEr
         .and_then(|l| l.get(REVISION_LABEL))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(&config_bytes)));
 
     // every entry but the ones that carry names, byte for byte; then our own manifest.json
     let mut segments: Vec<Segment> = Vec::new();
@@ -516,7 +512,6 @@ fn index_tar(tar_path: &Path, entry_name: String) -> Result<Prepared, ArtifactEr
     Ok(Prepared {
         entry_name,
         revision,
-        config_digest,
         file,
         segments,
     })

@@ -263,6 +263,10 @@ impl Flow<'_> {
                     out.r#ref = format!("{}@{}", plan.reference.repository, remote.digest);
                     out.revision = revision;
                     out.source = "registry".into();
+                    self.kit.debug(&format!(
+                        "{} manifest {}, config {}",
+                        remote.platform, remote.manifest_digest, remote.config_digest
+                    ));
                     self.kit.info(&format!(
                         "{} is {} ({}, {} layer(s), {} MB)",
                         plan.reference,
