@@ -150,16 +150,21 @@ pub fn prepare(
     artifact_file: Option<&str>,
     dir: &Path,
 ) -> Result<Prepared, ArtifactError> {
-    let (tar_source, entry_name) = match sniff(download)? {
+    let (tar_source, entry_name, kind) = match sniff(download)? {
         Kind::Zip => {
             let (inner, name) = extract_from_zip(download, artifact_file, dir)?;
-            (inner, name)
+            let kind = sniff(&inner).ok();
+            (inner, name, kind)
         }
-        Kind::Gzip | Kind::Tar => (download.to_path_buf(), "(the artifact itself)".to_string()),
+        kind => (
+            download.to_path_buf(),
+            "(the artifact itself)".to_string(),
+            Some(kind),
+        ),
     };
-    let tar_path = match sniff(&tar_source) {
-        Ok(Kind::Tar) => tar_source,
-        Ok(Kind::Gzip) => {
+    let tar_path = match kind {
+        Some(Kind::Tar) => tar_source,
+        Some(Kind::Gzip) => {
             let out = dir.join("image.tar");
             gunzip(&tar_source, &out, &entry_name)?;
             if tar_source != download {
@@ -167,7 +172,7 @@ pub fn prepare(
             }
             out
         }
-        Ok(Kind::Zip) | Err(_) => {
+        Some(Kind::Zip) | None => {
             return Err(ArtifactError::NotDockerSave {
                 entry: entry_name,
                 detail: "not a tar or gzip".into(),

@@ -275,13 +275,10 @@ impl Flow<'_> {
                         remote.layers,
                         remote.size / 1_000_000
                     ));
-                    match &daemon {
-                        None => return Ok(out),
-                        Some(d) => {
-                            self.pull(d, &plan, &remote, &mut out).await?;
-                            return Ok(out);
-                        }
+                    if let Some(d) = &daemon {
+                        self.pull(d, &plan, &remote, &mut out).await?;
                     }
+                    return Ok(out);
                 }
                 Err(e) => e,
             },
@@ -457,36 +454,38 @@ impl Flow<'_> {
     ) -> Result<()> {
         let repo = &plan.reference.repository;
         let pinned = format!("{repo}@{}", remote.digest);
-        let local = d.image(&pinned).await?;
-        if local.is_some() {
-            self.kit.info(&format!(
-                "The daemon already holds {pinned}: nothing to pull"
-            ));
-            out.source = "local".into();
-        } else {
-            self.kit.group(&format!("Pull {pinned}"));
-            let registry = plan.reference.registry().to_string();
-            let creds = self.credentials(&registry);
-            let log = self.log();
-            // by digest: what we checked is exactly what we pull, even if the tag moves meanwhile
-            let r = d
-                .pull(
-                    repo,
-                    &remote.digest,
-                    self.cfg.platform.as_ref().map(|p| p.to_string()).as_deref(),
-                    creds
-                        .as_ref()
-                        .map(|(u, p)| (registry.as_str(), u.as_str(), p.as_str())),
-                    &log,
-                )
-                .await;
-            self.kit.end_group();
-            r?;
-        }
-        let image = d
-            .image(&pinned)
-            .await?
-            .ok_or_else(|| anyhow!("{pinned} is not in the daemon after the pull"))?;
+        let image = match d.image(&pinned).await? {
+            Some(held) => {
+                self.kit.info(&format!(
+                    "The daemon already holds {pinned}: nothing to pull"
+                ));
+                out.source = "local".into();
+                held
+            }
+            None => {
+                self.kit.group(&format!("Pull {pinned}"));
+                let registry = plan.reference.registry().to_string();
+                let creds = self.credentials(&registry);
+                let log = self.log();
+                // by digest: what we checked is exactly what we pull, even if the tag moves meanwhile
+                let r = d
+                    .pull(
+                        repo,
+                        &remote.digest,
+                        self.cfg.platform.as_ref().map(|p| p.to_string()).as_deref(),
+                        creds
+                            .as_ref()
+                            .map(|(u, p)| (registry.as_str(), u.as_str(), p.as_str())),
+                        &log,
+                    )
+                    .await;
+                self.kit.end_group();
+                r?;
+                d.image(&pinned)
+                    .await?
+                    .ok_or_else(|| anyhow!("{pinned} is not in the daemon after the pull"))?
+            }
+        };
         // the daemon's view must agree with the registry's
         if image.labels.get(REVISION_LABEL) != remote.labels.get(REVISION_LABEL) {
             bail!("{pinned}: the pulled image's revision label differs from the registry's config");
@@ -505,17 +504,9 @@ impl Flow<'_> {
             d.tag(id, &plan.reference.repository, &plan.tag).await?;
         }
         if let Some(local) = &self.cfg.local_tag {
-            d.tag(
-                id,
-                &local.repository,
-                local.tag.as_deref().unwrap_or("latest"),
-            )
-            .await?;
-            out.local_image = format!(
-                "{}:{}",
-                local.repository,
-                local.tag.as_deref().unwrap_or("latest")
-            );
+            let tag = local.tag.as_deref().unwrap_or("latest");
+            d.tag(id, &local.repository, tag).await?;
+            out.local_image = format!("{}:{tag}", local.repository);
         }
         out.image_id = id.to_string();
         Ok(())
@@ -588,7 +579,6 @@ impl Flow<'_> {
         }
         self.apply_tags(d, &id, &plan, out).await?;
         out.source = "artifact".into();
-        out.digest.clear();
         out.r#ref = display_image(&plan.reference);
         out.revision = revision;
         drop(dir);

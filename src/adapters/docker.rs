@@ -177,16 +177,10 @@ impl DockerDaemon {
                         progress(&status);
                     }
                 }
-                Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    return Err(DockerError::Pull {
-                        reference,
-                        detail: error,
-                    })
-                }
                 Err(e) => {
                     return Err(DockerError::Pull {
                         reference,
-                        detail: chain(&e),
+                        detail: stream_detail(e),
                     })
                 }
             }
@@ -237,16 +231,10 @@ impl DockerDaemon {
                         }
                     }
                 }
-                Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    return Err(DockerError::Load {
-                        what: what.into(),
-                        detail: error,
-                    })
-                }
                 Err(e) => {
                     return Err(DockerError::Load {
                         what: what.into(),
-                        detail: chain(&e),
+                        detail: stream_detail(e),
                     })
                 }
             }
@@ -262,6 +250,14 @@ impl DockerDaemon {
             what: what.into(),
             detail: "the daemon reported no loaded image".into(),
         })
+    }
+}
+
+/// An error inside a pull or load stream is the daemon's own text; any other, its cause chain.
+fn stream_detail(e: bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerStreamError { error } => error,
+        e => chain(&e),
     }
 }
 

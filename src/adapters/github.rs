@@ -1,6 +1,7 @@
 //! The GitHub REST API through `octocrab`, its base URL from `GITHUB_API_URL` (GHES works alike).
 //! Requests are raw so that status codes and rate-limit headers stay visible to the retry policy.
 
+use super::chain;
 use crate::retry::{retry, Fault, Logger, Policy};
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -167,12 +168,7 @@ impl GitHub {
             status: None,
             wait: None,
             rate_limited: false,
-            detail: format!(
-                "{e}: {}",
-                std::error::Error::source(&e)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-            ),
+            detail: chain(&e),
         })?;
         let status = res.status();
         let headers = res.headers().clone();

@@ -111,6 +111,16 @@ enum Raw {
     Protocol(String),
 }
 
+impl Raw {
+    /// Only transport faults, 5xx and 429 are worth another attempt.
+    fn fault(&self) -> Fault {
+        match self {
+            Raw::Transient(_) => Fault::Transient { retry_after: None },
+            _ => Fault::Permanent,
+        }
+    }
+}
+
 impl std::fmt::Display for Raw {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -215,16 +225,18 @@ impl Registry {
         log: &(dyn Fn(&str) + Sync),
     ) -> Result<(bytes::Bytes, String), Raw> {
         let policy = Policy::new(self.cfg.retries);
-        let fault = |e: &Raw| match e {
-            Raw::Transient(_) => Fault::Transient { retry_after: None },
-            _ => Fault::Permanent,
-        };
-        let (body, digest) = retry(&policy, &format!("manifest of {r}"), log, fault, || async {
-            self.client
-                .pull_manifest_raw(r, &self.auth, ACCEPT)
-                .await
-                .map_err(classify)
-        })
+        let (body, digest) = retry(
+            &policy,
+            &format!("manifest of {r}"),
+            log,
+            Raw::fault,
+            || async {
+                self.client
+                    .pull_manifest_raw(r, &self.auth, ACCEPT)
+                    .await
+                    .map_err(classify)
+            },
+        )
         .await?;
         // oci-client checks the header; we check the bytes ourselves too
         let actual = sha256(&body);
@@ -339,26 +351,29 @@ impl Registry {
             )));
         }
         let policy = Policy::new(self.cfg.retries);
-        let fault = |e: &Raw| match e {
-            Raw::Transient(_) => Fault::Transient { retry_after: None },
-            _ => Fault::Permanent,
-        };
-        let data = retry(&policy, &format!("config of {r}"), log, fault, || async {
-            let mut stream = self
-                .client
-                .pull_blob_stream(r, desc)
-                .await
-                .map_err(classify)?;
-            let mut data = Vec::with_capacity(desc.size as usize);
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| Raw::Transient(format!("reading config: {e}")))?;
-                if data.len() + chunk.len() > MAX_CONFIG {
-                    return Err(Raw::Protocol("config blob is larger than 8 MiB".into()));
+        let data = retry(
+            &policy,
+            &format!("config of {r}"),
+            log,
+            Raw::fault,
+            || async {
+                let mut stream = self
+                    .client
+                    .pull_blob_stream(r, desc)
+                    .await
+                    .map_err(classify)?;
+                let mut data = Vec::with_capacity(desc.size as usize);
+                while let Some(chunk) = stream.next().await {
+                    let chunk =
+                        chunk.map_err(|e| Raw::Transient(format!("reading config: {e}")))?;
+                    if data.len() + chunk.len() > MAX_CONFIG {
+                        return Err(Raw::Protocol("config blob is larger than 8 MiB".into()));
+                    }
+                    data.extend_from_slice(&chunk);
                 }
-                data.extend_from_slice(&chunk);
-            }
-            Ok(data)
-        })
+                Ok(data)
+            },
+        )
         .await?;
         let actual = sha256(&data);
         if actual != desc.digest {
