@@ -3,6 +3,7 @@
 pub mod docker;
 pub mod download;
 pub mod github;
+pub mod limits;
 pub mod registry;
 
 /// An error and its causes on one line: HTTP clients' Display hides the cause (refused, reset).
