@@ -4,6 +4,7 @@
 
 pub mod fixtures;
 pub mod github;
+pub mod hostile;
 pub mod proxy;
 pub mod server;
 
