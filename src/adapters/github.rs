@@ -406,6 +406,44 @@ fn matching_pr(list: &Value, sha: &str, repository: &str) -> Option<u64> {
     })
 }
 
+/// Promotion's look-ups (`promote-source: merged-pr` and the revision check by tree).
+impl GitHub {
+    /// The pull request that `sha` merged (one call): only one with `merged_at` set and
+    /// `merge_commit_sha == sha` qualifies; `None` when the commit merged none.
+    pub async fn merged_pull_request(
+        &self,
+        sha: &str,
+    ) -> Result<Option<crate::core::promote::MergedPr>, GitHubError> {
+        let r = &self.repository;
+        let list = self
+            .get(
+                "commit pull requests",
+                &format!("/repos/{r}/commits/{sha}/pulls?per_page=100"),
+            )
+            .await?;
+        Ok(crate::core::promote::pick_merged_pr(&list.body, sha))
+    }
+
+    /// The tree of a commit (one call, `git/commits/{sha}` → `tree.sha`): equal trees, same source.
+    pub async fn commit_tree(&self, sha: &str) -> Result<String, GitHubError> {
+        let r = &self.repository;
+        let what = "commit tree look-up";
+        let c = self
+            .get(what, &format!("/repos/{r}/git/commits/{sha}"))
+            .await?;
+        c.body
+            .pointer("/tree/sha")
+            .and_then(Value::as_str)
+            .filter(|t| crate::core::Sha::parse(t).is_some())
+            .map(str::to_ascii_lowercase)
+            .ok_or_else(|| GitHubError::Unexpected {
+                what: what.into(),
+                status: c.status.as_u16(),
+                body: "the answer has no 40-hex `tree.sha`".into(),
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

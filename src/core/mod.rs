@@ -2,6 +2,7 @@
 pub mod event;
 pub mod outputs;
 pub mod plan;
+pub mod promote;
 pub mod reference;
 pub mod revision;
 pub mod size;

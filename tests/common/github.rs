@@ -34,6 +34,8 @@ pub struct World {
     pub open_pulls: Vec<Value>,
     pub commit_pulls: Vec<Value>,
     pub commits: HashMap<String, Vec<String>>,
+    /// `git/commits/{sha}` → `tree.sha`.
+    pub trees: HashMap<String, String>,
     pub faults: Vec<Fault>,
     /// The next N blob downloads are cut short.
     pub truncate_blob: usize,
@@ -52,6 +54,15 @@ pub fn pr_json(number: u64, head_sha: &str, head_owner: &str, branch: &str) -> V
            "head": {"ref": branch, "sha": head_sha, "label": format!("{head_owner}:{branch}"),
                     "repo": {"full_name": format!("{head_owner}/charon")}},
            "base": {"ref": "main", "repo": {"full_name": "acme/charon"}}})
+}
+
+/// A pull request as `commits/{sha}/pulls` lists it once merged (`merge_commit_sha` set).
+pub fn merged_pr_json(number: u64, head_sha: &str, branch: &str, merge_sha: &str) -> Value {
+    let mut p = pr_json(number, head_sha, "acme", branch);
+    p["state"] = json!("closed");
+    p["merged_at"] = json!("2026-11-02T00:00:00Z");
+    p["merge_commit_sha"] = json!(merge_sha);
+    p
 }
 
 impl FakeGitHub {
@@ -178,7 +189,11 @@ impl FakeGitHub {
                     let list: Vec<Value> = w
                         .commit_pulls
                         .iter()
-                        .filter(|p| p["head"]["sha"].as_str() == Some(sha))
+                        // as GitHub lists them: PRs with the commit in their head, and the one it merged
+                        .filter(|p| {
+                            p["head"]["sha"].as_str() == Some(sha)
+                                || p["merge_commit_sha"].as_str() == Some(sha)
+                        })
                         .cloned()
                         .collect();
                     Reply::json(200, Value::Array(list))
@@ -189,6 +204,14 @@ impl FakeGitHub {
                         json!({"sha": sha, "parents": parents.iter().map(|p| json!({"sha": p})).collect::<Vec<_>>()}),
                     ),
                     None => Reply::json(422, json!({"message": "No commit found for SHA"})),
+                },
+                ["repos", "acme", "charon", "git", "commits", sha] => match w.trees.get(*sha) {
+                    Some(tree) => Reply::json(
+                        200,
+                        json!({"sha": sha, "node_id": "C_kwDO", "tree": {"sha": tree, "url": format!("https://api.github.com/repos/acme/charon/git/trees/{tree}")},
+                               "message": "m", "parents": []}),
+                    ),
+                    None => Reply::json(404, json!({"message": "Not Found"})),
                 },
                 _ => Reply::json(404, json!({"message": "Not Found"})),
             }

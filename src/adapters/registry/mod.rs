@@ -1,8 +1,10 @@
 //! The registry over the distribution API: manifest, digest and config labels (never a layer),
 //! and promotion (a registry-side copy). Every body is read through the shared limits.
 
-#[allow(dead_code)] // until promotion uses the rest
+mod promote;
 mod session;
+
+pub use promote::{Promoted, Target};
 
 use crate::config::Platform;
 use crate::core::reference::{registry_of, ImageRef};
@@ -62,6 +64,21 @@ pub enum RegistryError {
         wanted: String,
         available: String,
     },
+    #[error("promoting to `{target}` failed: {reason}; {}", written_note(written))]
+    Promote {
+        target: String,
+        reason: String,
+        /// `repository:tag@digest` of the targets that hold the digest already.
+        written: Vec<String>,
+    },
+}
+
+fn written_note(written: &[String]) -> String {
+    if written.is_empty() {
+        "no target was written".into()
+    } else {
+        format!("already holding the digest: {}", written.join(", "))
+    }
 }
 
 fn hint(with_credentials: bool) -> &'static str {
@@ -268,7 +285,6 @@ impl Registry {
 }
 
 /// The parts of an OCI / Docker v2 descriptor we use.
-#[allow(dead_code)] // until promotion reads them
 #[derive(Debug, Clone, serde::Deserialize)]
 struct Descriptor {
     #[serde(rename = "mediaType", default)]
