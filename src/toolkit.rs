@@ -113,17 +113,18 @@ impl Toolkit {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileCommandError {
-    #[error("{var} points to {path}, which cannot be opened for appending ({source}): is the step running on a GitHub runner, or was the file removed?")]
+    // the io error is part of the text, not a `source`, so `{:#}` prints it once
+    #[error("{var} points to `{}`, which cannot be opened for appending ({error}): is the step running on a GitHub runner, or was the file removed?", path.display())]
     Open {
         var: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("writing {var} ({path}): {source}")]
+    #[error("writing {var} (`{}`): {error}", path.display())]
     Write {
         var: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Delimiter(#[from] DelimiterInValue),
@@ -142,10 +143,10 @@ impl FileCommand {
         OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|source| FileCommandError::Open {
+            .map_err(|error| FileCommandError::Open {
                 var,
                 path: path.into(),
-                source,
+                error,
             })?;
         Ok(FileCommand {
             var,
@@ -157,16 +158,16 @@ impl FileCommand {
         let mut f = OpenOptions::new()
             .append(true)
             .open(&self.path)
-            .map_err(|source| FileCommandError::Open {
+            .map_err(|error| FileCommandError::Open {
                 var: self.var,
                 path: self.path.clone(),
-                source,
+                error,
             })?;
         f.write_all(text.as_bytes())
-            .map_err(|source| FileCommandError::Write {
+            .map_err(|error| FileCommandError::Write {
                 var: self.var,
                 path: self.path.clone(),
-                source,
+                error,
             })
     }
 

@@ -1,7 +1,7 @@
 //! The registry, through `oci-client`: manifest, digest and config labels, never a layer.
 
 use super::chain;
-use crate::config::Platform;
+use crate::core::platform::Platform;
 use crate::retry::{retry, Fault, Policy};
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};

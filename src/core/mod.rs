@@ -1,7 +1,9 @@
 //! The pure core: no I/O. Everything here is a function of its arguments, so it is tested with tables.
+pub mod credentials;
 pub mod event;
 pub mod outputs;
 pub mod plan;
+pub mod platform;
 pub mod reference;
 pub mod revision;
 pub mod size;
