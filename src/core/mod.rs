@@ -1,5 +1,6 @@
 //! The pure core: no I/O. Everything here is a function of its arguments, so it is tested with tables.
 pub mod event;
+pub mod mismatch;
 pub mod outputs;
 pub mod plan;
 pub mod reference;
