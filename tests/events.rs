@@ -206,6 +206,18 @@ fn cases() -> Vec<(&'static str, Want)> {
                 tag: "simple-tag-6113728",
             }),
         ),
+        // GITHUB_REF_NAME is the branch as pushed: strict sanitizing lower-cases it
+        (
+            "push_branch_mixed_case",
+            Resolves(Derived {
+                sha: M6113,
+                pr: Pr::None,
+                branch: "Feature/Login#42",
+                fork: false,
+                upstream: None,
+                tag: "feature-login-42-6113728",
+            }),
+        ),
         // `after` is the zero SHA and GITHUB_SHA/GITHUB_REF fall back to the default branch:
         // any tag would name an image of another commit
         ("push_tag_deleted", Refused("deleted")),
@@ -359,7 +371,7 @@ fn every_fixture_has_a_case() {
             .into_string()
             .expect("utf-8");
         if let Some(case) = file.strip_suffix(".env") {
-            if !names.contains(&case) && !case.starts_with("metadata_action") {
+            if !names.contains(&case) {
                 panic!("{file} has no expected result in tests/events.rs");
             }
         }

@@ -1,5 +1,6 @@
 //! Loads a case of tests/fixtures/events: the runner's environment (`<case>.env`) and the
 //! payload it names in GITHUB_EVENT_PATH, as the runner hands them to a container action.
+#![allow(dead_code)] // each test binary uses its own part
 
 use image_resolver::core::event::{EventContext, RunnerEnv};
 use image_resolver::core::tag::Vars;
