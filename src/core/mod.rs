@@ -1,6 +1,7 @@
 //! The pure core: no I/O. Everything here is a function of its arguments, so it is tested with tables.
 pub mod credentials;
 pub mod event;
+pub mod mismatch;
 pub mod outputs;
 pub mod plan;
 pub mod platform;
