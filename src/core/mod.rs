@@ -4,6 +4,7 @@ pub mod outputs;
 pub mod plan;
 pub mod reference;
 pub mod revision;
+pub mod summary;
 pub mod tag;
 
 /// A full commit SHA: 40 hex digits, stored lower-case.
