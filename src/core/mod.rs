@@ -8,6 +8,7 @@ pub mod platform;
 pub mod reference;
 pub mod revision;
 pub mod size;
+pub mod summary;
 pub mod tag;
 
 /// A full commit SHA: 40 hex digits, stored lower-case.
