@@ -4,12 +4,15 @@
 use crate::config::{Config, RawInputs};
 use crate::core::credentials::CredentialPolicy;
 use crate::core::event::{from_event, EventContext, RunnerEnv};
-use crate::core::outputs::{summary_table, Outputs};
+use crate::core::outputs::Outputs;
 use crate::core::plan::{build_labels, Mode, Plan};
 use crate::core::revision::Outcome;
+use crate::core::summary::{
+    self, ImageRow, Links, Outcome as SummaryOutcome, Report, RevisionShown,
+};
 use crate::env::RunnerVars;
 use crate::flow::ports::{Docker, LazyGitHub, Registries};
-use crate::flow::{Failed, Flow, Resolved};
+use crate::flow::{Failed, Flow, ResolveError, Resolved};
 use crate::retry::Logger;
 use crate::toolkit::{FileCommand, Toolkit};
 use anyhow::{anyhow, bail, Context, Result};
@@ -49,7 +52,7 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
     if cfg.summary {
         write_summary(runner, kit, &result);
     }
-    let (plan, results) = result?;
+    let (_, plan, results) = result?;
     let mut failures = Vec::new();
     let mut done = Vec::new();
     for r in results {
@@ -82,7 +85,7 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
     Ok(())
 }
 
-type Resolution = (Plan, Vec<Result<Resolved, Failed>>);
+type Resolution = (EventContext, Plan, Vec<Result<Resolved, Failed>>);
 
 /// Event → plan → every image; the adapters are built here, once, and shared.
 async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Resolution> {
@@ -129,7 +132,8 @@ async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Res
         Err(e) => Err(e),
     };
     kit.debug(&format!("GitHub API calls: {}", github.calls()));
-    resolution
+    let (plan, results) = resolution?;
+    Ok((ctx, plan, results))
 }
 
 /// Registry logins: the inputs', and GitHub's own registries' default (actor + token).
@@ -201,14 +205,7 @@ fn write_summary(runner: &RunnerVars, kit: &Toolkit, result: &Result<Resolution>
     let Some(path) = &runner.github_step_summary else {
         return;
     };
-    let text = match result {
-        Ok((_, results)) => summary_text(results),
-        Err(e) => summary_table(
-            "image-resolver: failed",
-            &[("error", &format!("{e:#}"))],
-            &[],
-        ),
-    };
+    let text = summary::render(&report(runner, result));
     if let Err(e) =
         FileCommand::check("GITHUB_STEP_SUMMARY", Path::new(path)).and_then(|f| f.append(&text))
     {
@@ -216,47 +213,83 @@ fn write_summary(runner: &RunnerVars, kit: &Toolkit, result: &Result<Resolution>
     }
 }
 
-fn summary_text(results: &[Result<Resolved, Failed>]) -> String {
-    let mut text = String::new();
-    for r in results {
-        match r {
-            Ok(r) => {
-                let x = &r.result;
-                let revision = x.revision();
-                let rows: Vec<(&str, &str)> = [
-                    ("tag", x.tag.as_str()),
-                    ("image", &x.image),
-                    ("digest", &x.digest),
-                    ("ref", &x.r#ref),
-                    ("image-id", &x.image_id),
-                    ("local-image", &x.local_image),
-                    ("source", x.source.as_str()),
-                    ("revision", &revision),
-                ]
-                .into_iter()
-                .filter(|(_, v)| !v.is_empty())
-                .collect();
-                let mut notes = r.notes.clone();
-                match &r.revision {
-                    Outcome::MergeCommit(m) => notes.push(format!(
-                        "The revision matched as a merge commit: {m} has the expected head as a parent."
-                    )),
-                    Outcome::Accepted { found } => notes.push(format!(
-                        "Revision mismatch accepted under `revision-check: warn`: built from {found}."
-                    )),
-                    _ => {}
-                }
-                text.push_str(&summary_table("image-resolver", &rows, &notes));
+/// What the summary shows: a verdict, one row per image, the notes, and the links.
+fn report(runner: &RunnerVars, result: &Result<Resolution>) -> Report {
+    let mut links = Links {
+        server_url: runner.server_url(),
+        repository: runner.github_repository.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    let (ctx, plan, results) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            return Report {
+                outcome: SummaryOutcome::Failed,
+                reason: Some(format!("{e:#}")),
+                images: Vec::new(),
+                notes: Vec::new(),
+                links,
             }
-            Err(f) => text.push_str(&summary_table(
-                "image-resolver: failed",
-                &[
-                    ("image", &f.reference),
-                    ("error", &format!("{:#}", f.error)),
-                ],
-                &[],
-            )),
         }
+    };
+    links.commit = plan.expected.as_ref().map(ToString::to_string);
+    links.pr = plan.pr;
+    links.build_run_id = ctx.upstream.as_ref().map(|u| u.id);
+    let keyed = plan.images.len() > 1;
+    let mut notes: Vec<String> = Vec::new();
+    let images = results
+        .iter()
+        .zip(&plan.images)
+        .map(|(r, img)| {
+            let mut row = ImageRow::new(img.display());
+            row.name = keyed.then(|| img.name.clone());
+            row.pinned = img.reference.digest.is_some() && img.reference.tag.is_none();
+            match r {
+                Ok(r) => {
+                    for n in &r.notes {
+                        if !notes.contains(n) {
+                            notes.push(n.clone());
+                        }
+                    }
+                    let x = &r.result;
+                    let some = |v: &str| (!v.is_empty()).then(|| v.to_string());
+                    row.digest = some(&x.digest);
+                    row.image_id = some(&x.image_id);
+                    row.local_image = some(&x.local_image);
+                    row.source = x.source;
+                    row.label = x.revision_label.clone();
+                    row.revision = shown(&r.revision);
+                    row.elapsed = Some(r.elapsed);
+                }
+                Err(f) => {
+                    row.error = Some(format!("{:#}", f.error));
+                    row.elapsed = Some(f.elapsed);
+                    if matches!(
+                        f.error.downcast_ref::<ResolveError>(),
+                        Some(ResolveError::RevisionMismatch { .. })
+                    ) {
+                        row.revision = RevisionShown::Mismatch;
+                    }
+                }
+            }
+            row
+        })
+        .collect();
+    Report {
+        outcome: SummaryOutcome::Resolved,
+        reason: None,
+        images,
+        notes,
+        links,
     }
-    text
+}
+
+fn shown(o: &Outcome) -> RevisionShown {
+    match o {
+        Outcome::Match => RevisionShown::Matched,
+        Outcome::MergeCommit(_) => RevisionShown::MergeCommit,
+        Outcome::SameTree(_) => RevisionShown::SameTree,
+        Outcome::Accepted { .. } => RevisionShown::MismatchAccepted,
+        Outcome::NotChecked | Outcome::Off => RevisionShown::NotChecked,
+    }
 }

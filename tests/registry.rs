@@ -49,7 +49,7 @@ fn workflow_run_push_pulls_tags_and_reports() {
     );
     assert!(o.stdout.contains("::group::Registry") && o.stdout.contains("::endgroup::"));
     assert!(
-        o.summary.contains("| source | `registry` |"),
+        o.summary.starts_with("✅ **Resolved**") && o.summary.contains("from the registry"),
         "{}",
         o.summary
     );

@@ -1,4 +1,4 @@
-//! Step outputs and the step-summary table, as text. Writing them is the toolkit's job.
+//! Step outputs, as text. Writing them is the toolkit's job.
 
 use super::plan::Plan;
 use super::Sha;
@@ -223,40 +223,6 @@ pub fn delimiter_from(random: [u8; 16]) -> String {
     format!("ghadelimiter_{}", hex::encode(random))
 }
 
-/// A Markdown table cell: no row breaks, no column breaks, no HTML.
-pub fn cell(value: &str) -> String {
-    let v: String = value
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' => ' ',
-            c => c,
-        })
-        .collect();
-    let v = v
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
-        .replace('`', "'");
-    if v.is_empty() {
-        " ".into()
-    } else {
-        format!("`{v}`")
-    }
-}
-
-pub fn summary_table(title: &str, rows: &[(&str, &str)], notes: &[String]) -> String {
-    let mut s = format!("### {title}\n\n| output | value |\n|---|---|\n");
-    for (k, v) in rows {
-        s.push_str(&format!("| {k} | {} |\n", cell(v)));
-    }
-    for n in notes {
-        s.push_str(&format!("\n> {}\n", n.replace(['\n', '\r'], " ")));
-    }
-    s.push('\n');
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,28 +297,5 @@ mod tests {
         assert_eq!(v["api"]["image"], "r/api:t");
         assert_eq!(v["worker"]["source"], "artifact");
         assert_eq!(v["api"]["promoted"], serde_json::json!([]));
-    }
-
-    #[test]
-    fn summary_cells_cannot_break_the_table() {
-        let cases = [
-            ("a|b", "`a\\|b`"),
-            ("a\nb", "`a b`"),
-            ("<script>", "`&lt;script&gt;`"),
-            ("x`y", "`x'y`"),
-            ("", " "),
-        ];
-        for (v, want) in cases {
-            assert_eq!(cell(v), want, "{v:?}");
-        }
-        let t = summary_table(
-            "Resolved",
-            &[("tag", "v1")],
-            &["built from a fork\nof x".into()],
-        );
-        assert!(
-            t.contains("| tag | `v1` |") && t.contains("> built from a fork of x"),
-            "{t}"
-        );
     }
 }

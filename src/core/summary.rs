@@ -17,16 +17,7 @@ pub enum Outcome {
     Failed,
 }
 
-/// Where an image came from; the same words as the `source` output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Registry,
-    Artifact,
-    /// The daemon already held that digest: nothing pulled.
-    Local,
-    /// Compute mode, or a failure before the image was found.
-    None,
-}
+pub use super::outputs::Source;
 
 /// What the revision check concluded, in the words the summary shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,7 +329,7 @@ fn revision_cell(r: &ImageRow) -> String {
     };
     match r.revision {
         RevisionShown::Matched => "matched".into(),
-        RevisionShown::MergeCommit => "matched as merge commit".into(),
+        RevisionShown::MergeCommit => "matched as a merge commit".into(),
         RevisionShown::SameTree => "matched by tree".into(),
         RevisionShown::MismatchAccepted => match label() {
             Some(l) => format!("⚠️ mismatch {l} (accepted: warn)"),
@@ -721,7 +712,10 @@ mod tests {
             several.contains("| ✅ | **api** `ghcr.io/acme/charon` | registry |"),
             "{several}"
         );
-        assert!(several.contains("| matched as merge commit |"), "{several}");
+        assert!(
+            several.contains("| matched as a merge commit |"),
+            "{several}"
+        );
         assert!(
             several.contains("api: ghcr.io/acme/charon@sha256:"),
             "{several}"
@@ -735,7 +729,7 @@ mod tests {
             (
                 RevisionShown::MergeCommit,
                 Some(SHA),
-                "matched as merge commit",
+                "matched as a merge commit",
             ),
             (RevisionShown::SameTree, Some(SHA), "matched by tree"),
             (
