@@ -360,6 +360,7 @@ fn fork_pull_requests_are_looked_up_and_reported() {
         )
         .input("image", &s.repo)
         .input("github-token", TOKEN)
+        .input("allow-forks", "true")
         .var("GITHUB_API_URL", &gh.api_url())
         .run();
         o.ok();
@@ -382,15 +383,33 @@ fn fork_pull_requests_are_looked_up_and_reported() {
     )
     .input("image", &s.repo)
     .input("github-token", TOKEN)
+    .input("allow-forks", "true")
     .var("GITHUB_API_URL", &gh.api_url())
     .run();
     o.failed();
     assert!(
         o.error()
-            .contains("no pull request of mallory:feature/fork-work has head"),
+            .contains("no pull request of `mallory:feature/fork-work` has head"),
         "{}",
         o.error()
     );
+    // without consent a fork's image is refused before any call
+    let calls = gh.api_calls();
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("pull_request", &s.head, branch, None, true),
+    )
+    .input("image", &s.repo)
+    .input("github-token", TOKEN)
+    .var("GITHUB_API_URL", &gh.api_url())
+    .run();
+    o.failed();
+    assert!(
+        o.error().contains("`mallory/charon`") && o.error().contains("allow-forks: true"),
+        "{}",
+        o.error()
+    );
+    assert_eq!(gh.api_calls(), calls, "no API call for the refusal");
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 use common::relay::{Mode, Relay};
 use common::{stack, unique, Stack};
 use image_resolver::adapters::registry::{Promoted, Registry, RegistryConfig, Target};
-use image_resolver::config::Platform;
+use image_resolver::core::platform::Platform;
 use image_resolver::core::promote::{parse_targets, TargetVars};
 use image_resolver::core::tag::{Sanitize, Vars};
 use serde_json::json;
@@ -339,4 +339,229 @@ fn a_denied_push_names_the_target_and_what_was_written() {
         "{e}"
     );
     assert!(!e.contains(&s.pass), "{e}");
+}
+
+// ---- through the binary: `mode: promote` ----
+
+use common::github::{merged_pr_json, pr_json, FakeGitHub, World, TOKEN};
+use common::{sha, workflow_run, Outcome, Run};
+
+/// Whether `reference` exists (the open or the auth registry).
+fn exists(s: &Stack, reference: &str) -> bool {
+    let creds = reference
+        .starts_with(&s.auth_registry)
+        .then_some((s.user.as_str(), s.pass.as_str()));
+    let host = reference.split('/').next().unwrap();
+    match block(registry(host, creds).inspect(reference, &amd64(), &log)) {
+        Ok(_) => true,
+        Err(e) if e.is_not_found() => false,
+        Err(e) => panic!("{reference}: {e}"),
+    }
+}
+
+#[test]
+fn promote_mode_copies_the_verified_image_to_every_target() {
+    let s = stack();
+    let head = sha(0x81);
+    let repo = format!("{}/it/{}", s.registry, unique("e2e"));
+    let tag = format!("main-{}", &head[..7]);
+    let digest = s.publish(&repo, &tag, Some(&head));
+    let other = format!("{}/it/{}", s.auth_registry, unique("e2e-prod"));
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "main", None, false),
+    )
+    .input("image", &repo)
+    .input("mode", "promote")
+    .input(
+        "promote-to",
+        &format!("{repo}:latest\n{repo}:sha-{{short_sha}}\n\n{other}\n"),
+    )
+    .input("promote-username", &s.user)
+    .input("promote-password", &s.pass)
+    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    .run();
+    o.ok();
+    o.assert_no_secret(&s.pass);
+    let want: Vec<String> = [
+        format!("{repo}:latest"),
+        format!("{repo}:sha-{}", &head[..7]),
+        format!("{other}:{tag}"),
+    ]
+    .iter()
+    .map(|t| format!("{t}@{digest}"))
+    .collect();
+    assert_eq!(o.out("promoted"), want.join("\n"));
+    assert_eq!(
+        (o.out("digest"), o.out("promote-skipped")),
+        (digest.as_str(), "")
+    );
+    let open = registry(&s.registry, None);
+    let auth = registry(&s.auth_registry, Some((&s.user, &s.pass)));
+    assert_eq!(
+        digest_of(&open, &format!("{repo}:latest"), &amd64()),
+        digest
+    );
+    assert_eq!(
+        digest_of(&auth, &format!("{other}:{tag}"), &amd64()),
+        digest
+    );
+}
+
+#[test]
+fn a_stale_source_writes_nothing() {
+    let s = stack();
+    let head = sha(0x82);
+    let repo = format!("{}/it/{}", s.registry, unique("stale"));
+    let tag = format!("main-{}", &head[..7]);
+    s.publish(&repo, &tag, Some(&sha(0x83)));
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "main", None, false),
+    )
+    .input("image", &repo)
+    .input("mode", "promote")
+    .input("promote-to", &format!("{repo}:latest"))
+    .run();
+    o.failed();
+    assert!(o.error().contains(&sha(0x83)), "{}", o.error());
+    assert!(!exists(&s, &format!("{repo}:latest")), "nothing written");
+}
+
+/// A push to main that (maybe) merged a pull request, with our GitHub answering.
+struct Merged {
+    repo: String,
+    digest: String,
+    merge: String,
+    gh: FakeGitHub,
+}
+
+/// PR #7 built `pr-7-<head>` from `head`; `main` now has `merge`. `pulls` is what
+/// `commits/{merge}/pulls` lists; `same_tree` whether `head` and `merge` share a tree.
+fn merged_setup(seed: u8, pulls: Vec<serde_json::Value>, same_tree: bool, pushed: bool) -> Merged {
+    let s = stack();
+    let (head, merge) = (sha(seed), sha(seed + 1));
+    let repo = format!("{}/it/{}", s.registry, unique("merged"));
+    let digest = if pushed {
+        s.publish(&repo, &format!("pr-7-{}", &head[..7]), Some(&head))
+    } else {
+        String::new()
+    };
+    let mut trees = std::collections::HashMap::new();
+    trees.insert(head.clone(), "t1".repeat(20).replace("t1", "a1"));
+    let merge_tree = if same_tree { "a1" } else { "b2" };
+    trees.insert(merge.clone(), merge_tree.repeat(20));
+    let gh = FakeGitHub::start(World {
+        commit_pulls: pulls,
+        trees,
+        ..Default::default()
+    });
+    Merged {
+        repo,
+        digest,
+        merge,
+        gh,
+    }
+}
+
+fn run_merged(m: &Merged) -> Outcome {
+    Run::new(
+        "push",
+        json!({"ref": "refs/heads/main", "after": m.merge, "deleted": false, "repository": {"full_name": "acme/charon"}}),
+    )
+    .input("image", &m.repo)
+    .input("mode", "promote")
+    .input("promote-source", "merged-pr")
+    .input("promote-to", &format!("{}:latest\n{}:sha-{{short_sha}}", m.repo, m.repo))
+    .input("github-token", TOKEN)
+    .var("GITHUB_SHA", &m.merge)
+    .var("GITHUB_REF_NAME", "main")
+    .var("GITHUB_REF", "refs/heads/main")
+    .var("GITHUB_API_URL", &m.gh.api_url())
+    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    .run()
+}
+
+#[test]
+fn a_merged_pull_request_with_the_same_tree_promotes_its_tested_image() {
+    let (head, merge) = (sha(0x90), sha(0x91));
+    let m = merged_setup(
+        0x90,
+        vec![merged_pr_json(7, &head, "feat", &merge)],
+        true,
+        true,
+    );
+    let o = run_merged(&m);
+    o.ok();
+    assert_eq!(
+        o.out("promoted"),
+        format!(
+            "{r}:latest@{d}\n{r}:sha-{s}@{d}",
+            r = m.repo,
+            d = m.digest,
+            s = &merge[..7]
+        )
+    );
+    assert_eq!(o.out("promote-skipped"), "");
+    assert!(m.gh.api_calls() <= 3, "{} API calls", m.gh.api_calls());
+    let open = registry(&stack().registry, None);
+    assert_eq!(
+        digest_of(&open, &format!("{}:latest", m.repo), &amd64()),
+        m.digest
+    );
+}
+
+fn assert_skipped(o: &Outcome, m: &Merged, why: &str) {
+    o.ok();
+    assert_eq!((o.out("promoted"), o.out("promote-skipped")), ("", why));
+    assert!(
+        o.stdout
+            .lines()
+            .any(|l| l.starts_with("::notice::") && l.contains(why) && l.contains("build")),
+        "{}",
+        o.stdout
+    );
+    assert!(o.summary.contains("build"), "{}", o.summary);
+    assert!(
+        !exists(&stack(), &format!("{}:latest", m.repo)),
+        "nothing written"
+    );
+}
+
+#[test]
+fn a_different_tree_skips_and_says_to_build() {
+    let (head, merge) = (sha(0x92), sha(0x93));
+    let m = merged_setup(
+        0x92,
+        vec![merged_pr_json(7, &head, "feat", &merge)],
+        false,
+        true,
+    );
+    assert_skipped(&run_merged(&m), &m, "tree-differs");
+}
+
+#[test]
+fn an_open_pull_request_or_another_merge_commit_is_no_merged_pr() {
+    let merge = sha(0x95);
+    // the pushed commit is an open PR's head
+    let open = merged_setup(0x94, vec![pr_json(8, &merge, "acme", "wip")], true, true);
+    assert_skipped(&run_merged(&open), &open, "no-merged-pr");
+    // merged, but by another commit (the pushed one was its head)
+    let mut other = merged_pr_json(9, &merge, "feat", &sha(0x99));
+    other["head"]["sha"] = json!(merge);
+    let m = merged_setup(0x94, vec![other], true, true);
+    assert_skipped(&run_merged(&m), &m, "no-merged-pr");
+    assert_eq!(m.gh.api_calls(), 1, "one look-up, nothing else");
+}
+
+#[test]
+fn a_merged_pull_request_without_an_image_is_no_image() {
+    let (head, merge) = (sha(0x96), sha(0x97));
+    let m = merged_setup(
+        0x96,
+        vec![merged_pr_json(7, &head, "feat", &merge)],
+        true,
+        false,
+    );
+    assert_skipped(&run_merged(&m), &m, "no-image");
 }

@@ -4,7 +4,8 @@
 use super::chain;
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{
-    CreateImageOptionsBuilder, ImportImageOptionsBuilder, TagImageOptionsBuilder,
+    CreateImageOptionsBuilder, ImportImageOptionsBuilder, RemoveImageOptionsBuilder,
+    TagImageOptionsBuilder,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
 use bytes::Bytes;
@@ -201,6 +202,16 @@ impl DockerDaemon {
                 action: format!("tag {source} as {repository}:{tag}"),
                 detail: chain(&e),
             })
+    }
+
+    /// Removes an image we loaded and did not trust, by ID and without force: the daemon refuses
+    /// when another tag or a container uses it, and then it stays. Returns whether it went.
+    pub async fn remove_unused(&self, id: &str) -> bool {
+        let opts = RemoveImageOptionsBuilder::new()
+            .force(false)
+            .noprune(false)
+            .build();
+        self.docker.remove_image(id, Some(opts), None).await.is_ok()
     }
 
     /// Loads a `docker save` tar from a byte stream and returns the loaded image's ID, which the

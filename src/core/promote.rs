@@ -149,6 +149,8 @@ fn render_tag(line: &str, template: &str, v: &TargetVars<'_>) -> Result<String, 
 pub struct MergedPr {
     pub number: u64,
     pub head_sha: String,
+    /// The pull request's branch, for a `pr-tag` that uses `{branch}`.
+    pub head_ref: Option<String>,
 }
 
 /// Only a pull request with `merged_at` set and `merge_commit_sha` equal to the pushed commit:
@@ -166,6 +168,10 @@ pub fn pick_merged_pr(answer: &Value, sha: &str) -> Option<MergedPr> {
         (merged && by_this && super::Sha::parse(head).is_some()).then(|| MergedPr {
             number,
             head_sha: head.to_ascii_lowercase(),
+            head_ref: p
+                .pointer("/head/ref")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     })
 }
@@ -227,6 +233,7 @@ mod tests {
             run_id: Some(7),
             run_number: Some(3),
             run_attempt: Some(1),
+            name: None,
         }
     }
 
@@ -307,11 +314,12 @@ mod tests {
         let pr = |n: u64, merged: bool, merge: &str| {
             json!({"number": n, "state": if merged {"closed"} else {"open"},
                    "merged_at": if merged { json!("2026-01-01T00:00:00Z") } else { json!(null) },
-                   "merge_commit_sha": merge, "head": {"sha": head}})
+                   "merge_commit_sha": merge, "head": {"sha": head, "ref": "feat"}})
         };
         let found = Some(MergedPr {
             number: 5,
             head_sha: head.clone(),
+            head_ref: Some("feat".into()),
         });
         let cases = [
             (json!([pr(5, true, &sha)]), found.clone()),

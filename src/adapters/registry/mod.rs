@@ -6,7 +6,7 @@ mod session;
 
 pub use promote::{Promoted, Target};
 
-use crate::config::Platform;
+use crate::core::platform::Platform;
 use crate::core::reference::{registry_of, ImageRef};
 use crate::retry::{retry, Policy};
 use session::{scope, Manifest, Raw, Session, MAX_CONFIG};

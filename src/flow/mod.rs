@@ -1,0 +1,654 @@
+//! Resolving images, step by step as the contract tells it: plan → locate → verify →
+//! materialize (pull, or the artifact when the registry has no usable image). Each step takes
+//! values and returns values; the only shared state is the one PR look-up every image reuses.
+
+pub mod log;
+pub mod ports;
+#[cfg(test)]
+mod tests;
+
+use crate::adapters::docker::LocalImage;
+use crate::adapters::registry::{RegistryError, RemoteImage};
+use crate::config::{Config, PromoteSource};
+use crate::core::event::{EventContext, PrNumber};
+use crate::core::outputs::{ImageResult, Source};
+use crate::core::plan::{
+    admit, after_miss, artifact_file, artifact_name, plan, tag_needs_pr, ImagePlan, Miss, Mode,
+    Next, Plan,
+};
+use crate::core::platform::Platform;
+use crate::core::promote::{parse_targets, same_tree, MergedPr, Skip, TargetVars};
+use crate::core::reference::ImageRef;
+use crate::core::revision::{compare, Outcome, RevisionCheck, Verdict, REVISION_LABEL};
+use crate::core::size::human;
+use crate::core::Sha;
+use anyhow::{anyhow, bail, Result};
+use futures_util::StreamExt;
+use log::Log;
+use ports::{Daemon, GitHubApi, Registry};
+use std::time::{Duration, Instant};
+
+/// Images resolved at once: enough to overlap registry round trips, few enough for 2-core runners.
+const CONCURRENCY: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("`{reference}` was built from `{found}`, not the expected commit `{expected}`: the registry holds a stale or foreign image. Rebuild it, or set `revision-check: warn` to accept it")]
+    RevisionMismatch {
+        reference: String,
+        expected: String,
+        found: String,
+    },
+    #[error("no usable image for `{reference}`: {reason}. With `fallback: none` nothing else is tried; set `fallback: artifact` to load the build's artifact")]
+    NoUsableImage { reference: String, reason: String },
+    #[error(
+        "no usable image for `{reference}`: {reason}; the artifact fallback failed too: {artifact}"
+    )]
+    BothFailed {
+        reference: String,
+        reason: String,
+        artifact: String,
+    },
+}
+
+/// One image done: its outputs, how its revision was judged, and what the summary should say.
+#[derive(Debug)]
+pub struct Resolved {
+    pub result: ImageResult,
+    pub revision: Outcome,
+    pub notes: Vec<String>,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug)]
+pub struct Failed {
+    pub name: String,
+    pub reference: String,
+    pub error: anyhow::Error,
+    pub elapsed: Duration,
+}
+
+pub struct Flow<'a, R, G, D> {
+    pub cfg: &'a Config,
+    pub ctx: &'a EventContext,
+    pub registry: &'a R,
+    pub github: &'a G,
+    /// Pull mode only: connected before anything else, so a missing socket fails in seconds.
+    pub daemon: Option<&'a D>,
+    pub kit: &'a crate::toolkit::Toolkit,
+    pub pr: tokio::sync::OnceCell<u64>,
+    /// `promote-source: merged-pr`: the pull request this push merged (`None`: it merged none),
+    /// looked up once for all images.
+    pub merged: tokio::sync::OnceCell<Option<MergedPr>>,
+}
+
+impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
+    /// Admits the event and derives every image's reference; the PR is looked up only when the
+    /// tag needs its number.
+    pub async fn plan(&self) -> Result<Plan> {
+        let (cfg, ctx) = (self.cfg, self.ctx);
+        admit(&cfg.policy, cfg.mode, ctx)?;
+        if self.merged_pr_source() {
+            return self.plan_merged_pr().await;
+        }
+        let pr = if tag_needs_pr(&cfg.policy, &cfg.images, ctx) {
+            Some(self.pr_number().await?)
+        } else {
+            None
+        };
+        Ok(plan(&cfg.policy, &cfg.images, ctx, pr)?)
+    }
+
+    /// Every image, concurrently; each result in plan order.
+    pub async fn resolve(&self, plan: &Plan) -> Vec<Result<Resolved, Failed>> {
+        let several = plan.images.len() > 1;
+        futures_util::stream::iter(&plan.images)
+            .map(|img| async move {
+                let log = if several {
+                    Log::kept(self.kit, &img.name)
+                } else {
+                    Log::direct(self.kit)
+                };
+                let start = Instant::now();
+                let r = self.resolve_image(plan, img, &log).await;
+                log.flush(&format!("{} ({})", img.name, img.display()));
+                r.map_err(|error| Failed {
+                    name: img.name.clone(),
+                    reference: img.display(),
+                    error,
+                    elapsed: start.elapsed(),
+                })
+                .map(|mut r| {
+                    r.elapsed = start.elapsed();
+                    r
+                })
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    async fn resolve_image(&self, plan: &Plan, img: &ImagePlan, log: &Log) -> Result<Resolved> {
+        let mut base = ImageResult {
+            name: img.name.clone(),
+            image: img.display(),
+            tag: img.tag.clone(),
+            r#ref: img.display(),
+            ..Default::default()
+        };
+        if self.cfg.mode == Mode::Compute {
+            return Ok(resolved(base, Outcome::NotChecked, Vec::new()));
+        }
+        if self.merged_pr_source() && self.merged.get() == Some(&None) {
+            return Ok(self.skipped(base, Skip::NoMergedPr, log));
+        }
+        log.info(&format!(
+            "Resolving {} ({} event{})",
+            img.reference,
+            self.ctx.event_name,
+            plan.pr.map(|n| format!(", PR #{n}")).unwrap_or_default()
+        ));
+        let platform = Platform::choose(
+            self.cfg.platform.as_ref(),
+            self.daemon.map(|d| d.platform()),
+        );
+        log.group("Registry");
+        let located = self.locate(img, &platform, log).await;
+        log.end_group();
+        let miss = match located {
+            Ok(remote) => {
+                let what = img.reference.to_string();
+                match self
+                    .verify(plan, remote.labels.get(REVISION_LABEL), &what, log)
+                    .await
+                {
+                    Ok(outcome) => {
+                        base.digest = remote.digest.clone();
+                        base.r#ref = format!("{}@{}", img.reference.repository, remote.digest);
+                        base.source = Source::Registry;
+                        base.revision_label = remote.labels.get(REVISION_LABEL).cloned();
+                        log.info(&format!(
+                            "{} is {} ({}, {} layer(s), {})",
+                            img.reference,
+                            remote.digest,
+                            remote.platform,
+                            remote.layers,
+                            human(remote.size)
+                        ));
+                        log.debug(&format!(
+                            "{} manifest {}, config {}",
+                            remote.platform, remote.manifest_digest, remote.config_digest
+                        ));
+                        if self.cfg.mode == Mode::Promote {
+                            return self.promote(plan, img, &remote, base, outcome, log).await;
+                        }
+                        if let Some(d) = self.daemon {
+                            let (source, local) = self.materialize(d, img, &remote, log).await?;
+                            self.apply_tags(d, img, &local.id, &mut base).await?;
+                            base.source = source;
+                        }
+                        return Ok(resolved(base, outcome, self.notes(plan)));
+                    }
+                    Err(e) => (Miss::Revision, e),
+                }
+            }
+            // the merged pull request's image is not there: build instead
+            Err(e) if self.merged_pr_source() && e.is_not_found() => {
+                return Ok(self.skipped(base, Skip::NoImage, log));
+            }
+            Err(e) => (miss_kind(&e), anyhow::Error::new(e)),
+        };
+        let (kind, registry_failure) = miss;
+        let by_digest = img.reference.digest.is_some();
+        let next = after_miss(self.cfg.mode, self.cfg.fallback, by_digest, kind);
+        match (next, self.daemon) {
+            (Next::TryArtifact, Some(d)) => {
+                let reference = img.display();
+                let reason = format!("{registry_failure:#}");
+                log.warning(&format!("{reason}; trying the build's artifact"));
+                log.group("Artifact");
+                let r = self.load_artifact(d, plan, img, base, log).await;
+                log.end_group();
+                r.map_err(|artifact| {
+                    ResolveError::BothFailed {
+                        reference,
+                        reason,
+                        artifact: format!("{artifact:#}"),
+                    }
+                    .into()
+                })
+            }
+            // pull mode promised an image: say why nothing else was tried
+            _ if self.cfg.mode == Mode::Pull && kind != Miss::Other => {
+                Err(ResolveError::NoUsableImage {
+                    reference: img.display(),
+                    reason: format!("{registry_failure:#}"),
+                }
+                .into())
+            }
+            _ => Err(registry_failure),
+        }
+    }
+
+    /// The manifest and labels, polling until `wait-timeout` while the tag is missing.
+    async fn locate(
+        &self,
+        img: &ImagePlan,
+        platform: &Platform,
+        log: &Log,
+    ) -> Result<RemoteImage, RegistryError> {
+        let wait_timeout = self.cfg.wait_timeout;
+        // tokio's clock: the same that the naps run on
+        let deadline = tokio::time::Instant::now() + wait_timeout;
+        let mut wait = Duration::from_secs(1);
+        loop {
+            match self.registry.inspect(&img.reference, platform, log).await {
+                Err(e) if e.is_not_found() && !wait_timeout.is_zero() => {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(RegistryError::NotFound {
+                            reference: format!(
+                                "{} (waited {}s)",
+                                img.reference,
+                                wait_timeout.as_secs()
+                            ),
+                        });
+                    }
+                    // the last nap ends at the deadline, for one more look
+                    let nap = wait.min(left);
+                    log.info(&format!(
+                        "{} is not there yet; looking again in {:.0}s ({}s left)",
+                        img.reference,
+                        nap.as_secs_f64().ceil(),
+                        left.as_secs()
+                    ));
+                    tokio::time::sleep(nap).await;
+                    wait = (wait * 2).min(Duration::from_secs(15));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The revision label against the expected commit; an error when the image is not usable
+    /// under `revision-check: fail`.
+    async fn verify(
+        &self,
+        plan: &Plan,
+        label: Option<&String>,
+        what: &str,
+        log: &Log,
+    ) -> Result<Outcome> {
+        let label = label.map(String::as_str);
+        let Some(expected) = &plan.expected else {
+            return Ok(Outcome::NotChecked);
+        };
+        if self.cfg.revision_check == RevisionCheck::Off {
+            return Ok(Outcome::Off);
+        }
+        let outcome = match compare(label, expected) {
+            Verdict::Match => Some(Outcome::Match),
+            Verdict::OtherCommit(merge)
+                if self.ctx.is_pr_build() && self.cfg.github_token.is_some() =>
+            {
+                let parents = self.github.commit_parents(merge.as_str()).await?;
+                let is_merge = parents
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(expected.as_str()));
+                if is_merge {
+                    log.info(&format!("{what} is labelled with {merge}, a merge commit whose parents include {expected}"));
+                }
+                is_merge.then_some(Outcome::MergeCommit(merge))
+            }
+            _ => None,
+        };
+        if let Some(o) = outcome {
+            return Ok(o);
+        }
+        let shown = match label {
+            Some(l) if !l.is_empty() => l.to_string(),
+            _ => "(no org.opencontainers.image.revision label)".to_string(),
+        };
+        if self.cfg.revision_check == RevisionCheck::Warn {
+            log.warning(&format!(
+                "{what} was built from {shown}, not {expected} (revision-check: warn)"
+            ));
+            return Ok(Outcome::Accepted { found: shown });
+        }
+        Err(ResolveError::RevisionMismatch {
+            reference: what.into(),
+            expected: expected.to_string(),
+            found: shown,
+        }
+        .into())
+    }
+
+    /// Makes the verified digest present in the daemon: already there, or pulled by digest.
+    async fn materialize(
+        &self,
+        d: &D,
+        img: &ImagePlan,
+        remote: &RemoteImage,
+        log: &Log,
+    ) -> Result<(Source, LocalImage)> {
+        let repo = &img.reference.repository;
+        let pinned = format!("{repo}@{}", remote.digest);
+        let (source, image) = match d.image(&pinned).await? {
+            Some(held) => {
+                log.info(&format!(
+                    "The daemon already holds {pinned}: nothing to pull"
+                ));
+                (Source::Local, held)
+            }
+            None => {
+                log.group(&format!("Pull {pinned}"));
+                let creds = self.registry.credentials(img.reference.registry());
+                // by digest: what we checked is exactly what we pull, even if the tag moves meanwhile
+                let r = d
+                    .pull(
+                        repo,
+                        &remote.digest,
+                        self.cfg.platform.as_ref(),
+                        creds.as_ref(),
+                        log,
+                    )
+                    .await;
+                log.end_group();
+                r?;
+                let held = d
+                    .image(&pinned)
+                    .await?
+                    .ok_or_else(|| anyhow!("`{pinned}` is not in the daemon after the pull"))?;
+                (Source::Registry, held)
+            }
+        };
+        // the daemon's view must agree with the registry's
+        if image.labels.get(REVISION_LABEL) != remote.labels.get(REVISION_LABEL) {
+            bail!(
+                "`{pinned}`: the pulled image's revision label differs from the registry's config"
+            );
+        }
+        Ok((source, image))
+    }
+
+    async fn apply_tags(
+        &self,
+        d: &D,
+        img: &ImagePlan,
+        id: &str,
+        out: &mut ImageResult,
+    ) -> Result<()> {
+        if !img.tag.is_empty() {
+            d.tag(id, &img.reference.repository, &img.tag).await?;
+        }
+        if let Some(local) = &img.local {
+            let tag = local.tag.as_deref().unwrap_or("latest");
+            d.tag(id, &local.repository, tag).await?;
+            out.local_image = format!("{}:{tag}", local.repository);
+        }
+        out.image_id = id.to_string();
+        Ok(())
+    }
+
+    /// The build's artifact, loaded untagged, then checked, then tagged.
+    async fn load_artifact(
+        &self,
+        d: &D,
+        plan: &Plan,
+        img: &ImagePlan,
+        mut out: ImageResult,
+        log: &Log,
+    ) -> Result<Resolved> {
+        let ctx = self.ctx;
+        let run_id = self
+            .cfg
+            .run_id
+            .or(ctx.upstream.as_ref().map(|u| u.id))
+            .ok_or_else(|| {
+                anyhow!(
+                    "no run holds an artifact for a `{}` event: set `run-id`",
+                    ctx.event_name
+                )
+            })?;
+        let mut vars = plan.vars.clone();
+        if ctx.is_pr_build() && vars.pr.is_none() {
+            vars.pr = Some(self.pr_number().await?);
+        }
+        let several = plan.images.len() > 1;
+        let name = artifact_name(&self.cfg.policy, ctx, &vars, &img.name, several)?;
+        let file = artifact_file(&self.cfg.policy, ctx, &vars, &img.name)?;
+        let found = self.github.find_artifact(run_id, &name).await?;
+        log.info(&format!(
+            "Artifact `{name}` (id {}, {}) of run {run_id}",
+            found.id,
+            human(found.size)
+        ));
+        let url = self.github.download_url(found.id).await?;
+        let loaded = d.load_artifact(&url, &found, file.as_deref(), log).await?;
+        // nothing is tagged until the loaded image passed; what fails is removed again
+        let checked = self.check_loaded(d, plan, &name, &loaded, log).await;
+        let outcome = match checked {
+            Ok(o) => o,
+            Err(e) => {
+                let gone = d.remove_unused(&loaded.id).await;
+                let what = if gone {
+                    "removed again"
+                } else {
+                    "left in place: something else uses it"
+                };
+                return Err(e.context(format!("the loaded image `{}` was {what}", loaded.id)));
+            }
+        };
+        self.apply_tags(d, img, &loaded.id, &mut out).await?;
+        out.source = Source::Artifact;
+        out.revision_label = loaded.revision;
+        Ok(resolved(out, outcome, self.notes(plan)))
+    }
+
+    /// The revision of a loaded artifact, and the daemon's agreement on which config it loaded.
+    async fn check_loaded(
+        &self,
+        d: &D,
+        plan: &Plan,
+        name: &str,
+        loaded: &ports::Loaded,
+        log: &Log,
+    ) -> Result<Outcome> {
+        let what = format!("artifact `{name}`");
+        let outcome = self
+            .verify(plan, loaded.revision.as_ref(), &what, log)
+            .await?;
+        let image = d
+            .image(&loaded.id)
+            .await?
+            .ok_or_else(|| anyhow!("loaded image `{}` is not in the daemon", loaded.id))?;
+        if image.labels.get(REVISION_LABEL) != loaded.revision.as_ref() {
+            bail!("loaded image `{}`: its revision label differs from the one in the artifact's config", loaded.id);
+        }
+        Ok(outcome)
+    }
+
+    /// The PR number of a `workflow_run` whose payload had none (forks): looked up once for all
+    /// images.
+    async fn pr_number(&self) -> Result<u64> {
+        let n = self
+            .pr
+            .get_or_try_init(|| async {
+                let PrNumber::Lookup {
+                    head_owner,
+                    head_branch,
+                } = &self.ctx.pr
+                else {
+                    bail!("no PR to look up")
+                };
+                let sha = self
+                    .ctx
+                    .sha
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("no head SHA to match a PR against"))?;
+                let n = self
+                    .github
+                    .find_pull_request(head_owner, head_branch, sha.as_str())
+                    .await?
+                    .ok_or_else(|| anyhow!("no pull request of `{head_owner}:{head_branch}` has head `{sha}`: the PR may have been updated since the build; re-run the build, or pass `tag`"))?;
+                self.kit.info(&format!(
+                    "Pull request #{n} found through the API (head {head_owner}:{head_branch})"
+                ));
+                Ok(n)
+            })
+            .await?;
+        Ok(*n)
+    }
+
+    fn merged_pr_source(&self) -> bool {
+        self.cfg.mode == Mode::Promote && self.cfg.promote_source == PromoteSource::MergedPr
+    }
+
+    /// `promote-source: merged-pr`: the plan of the pull request this push merged (its number,
+    /// head and `pr-tag`), or the push's own plan when it merged none (every image is skipped).
+    async fn plan_merged_pr(&self) -> Result<Plan> {
+        let (cfg, ctx) = (self.cfg, self.ctx);
+        if ctx.is_pr_build() {
+            bail!("`promote-source: merged-pr` promotes on a `push` (or a `workflow_run` of one) that merged a pull request, not on a pull-request build: use `promote-source: commit` here");
+        }
+        let sha = ctx.sha.as_ref().ok_or_else(|| {
+            anyhow!(
+                "a `{}` event names no pushed commit: `promote-source: merged-pr` needs a push",
+                ctx.event_name
+            )
+        })?;
+        let merged = self
+            .merged
+            .get_or_try_init(|| self.github.merged_pull_request(sha.as_str()))
+            .await?;
+        let Some(m) = merged else {
+            return Ok(plan(&cfg.policy, &cfg.images, ctx, None)?);
+        };
+        let head = Sha::parse(&m.head_sha)
+            .ok_or_else(|| anyhow!("pull request #{} has no 40-hex head SHA", m.number))?;
+        self.kit.info(&format!(
+            "{sha} merged pull request #{} (head {head}): promoting its image",
+            m.number
+        ));
+        let pr_ctx = EventContext {
+            sha: Some(head),
+            pr: PrNumber::Known(m.number),
+            branch: m.head_ref.clone().or(ctx.branch.clone()),
+            ..ctx.clone()
+        };
+        Ok(plan(&cfg.policy, &cfg.images, &pr_ctx, Some(m.number))?)
+    }
+
+    /// Writes the verified digest under every `promote-to` target. From a merged pull request,
+    /// only when the tree its image was built from is the pushed commit's tree.
+    async fn promote(
+        &self,
+        plan_: &Plan,
+        img: &ImagePlan,
+        remote: &RemoteImage,
+        mut base: ImageResult,
+        outcome: Outcome,
+        log: &Log,
+    ) -> Result<Resolved> {
+        let merged = self.merged.get().cloned().flatten();
+        // `{sha}`, `{short_sha}` and `{branch}` are the pushed commit's; `{pr}` the merged PR's
+        let vars = match &merged {
+            Some(m) => plan(&self.cfg.policy, &self.cfg.images, self.ctx, Some(m.number))?.vars,
+            None => plan_.vars.clone(),
+        };
+        if let Some(m) = &merged {
+            let pushed = self
+                .ctx
+                .sha
+                .as_ref()
+                .ok_or_else(|| anyhow!("no pushed commit"))?;
+            let label = match &outcome {
+                Outcome::MergeCommit(c) | Outcome::SameTree(c) => Some(c.to_string()),
+                _ => Sha::parse(&base.revision()).map(|s| s.to_string()),
+            };
+            let Some(label) = label else {
+                return Ok(self.skipped(base, Skip::TreeDiffers, log));
+            };
+            let built = self.github.commit_tree(&label).await?;
+            let here = self.github.commit_tree(pushed.as_str()).await?;
+            if same_tree(&built, &here).is_err() {
+                return Ok(self.skipped(base, Skip::TreeDiffers, log));
+            }
+            log.info(&format!(
+                "The image of pull request #{} was built from {label}, whose tree {built} is the tree of {pushed}: the same source",
+                m.number
+            ));
+        }
+        let source_tag = (!img.tag.is_empty()).then_some(img.tag.as_str());
+        let targets = parse_targets(
+            &self.cfg.promote_to.join("\n"),
+            &TargetVars {
+                vars: &vars,
+                raw_branch: self.ctx.branch.as_deref(),
+                sanitize: self.cfg.policy.sanitize,
+                source_tag,
+                name: &img.name,
+            },
+        )?;
+        let source = ImageRef {
+            repository: img.reference.repository.clone(),
+            tag: None,
+            digest: Some(remote.digest.clone()),
+        };
+        log.group("Promote");
+        let done = self.registry.promote(&source, &targets, log).await;
+        log.end_group();
+        base.promoted = done?.into_iter().map(|p| p.reference).collect();
+        Ok(resolved(base, outcome, self.notes(plan_)))
+    }
+
+    /// Nothing promoted, and why: the step still succeeds, and says to build instead.
+    fn skipped(&self, mut base: ImageResult, skip: Skip, log: &Log) -> Resolved {
+        let sha = self
+            .ctx
+            .sha
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let pr = self.merged.get().cloned().flatten().map(|m| m.number);
+        let notice = skip.notice(&sha, pr);
+        log.notice(&notice);
+        base.promote_skipped = skip.as_str().into();
+        base.source = Source::None;
+        resolved(base, Outcome::NotChecked, vec![notice])
+    }
+
+    fn notes(&self, plan: &Plan) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.ctx.from_fork {
+            notes.push(
+                "The image was built from a fork: its content is controlled by the fork's author."
+                    .into(),
+            );
+        }
+        if plan.expected.is_none() {
+            notes.push(format!(
+                "No expected commit for a `{}` event: the revision was not checked.",
+                self.ctx.event_name
+            ));
+        }
+        notes
+    }
+}
+
+fn resolved(result: ImageResult, revision: Outcome, notes: Vec<String>) -> Resolved {
+    Resolved {
+        result,
+        revision,
+        notes,
+        elapsed: Duration::ZERO,
+    }
+}
+
+fn miss_kind(e: &RegistryError) -> Miss {
+    match e {
+        RegistryError::NotFound { .. } => Miss::NotFound,
+        RegistryError::Unreachable { .. } => Miss::Unreachable,
+        _ => Miss::Other,
+    }
+}
