@@ -5,8 +5,8 @@
 //!
 //! Uploads are Docker's "streamed" form: `POST …/blobs/uploads/`, one `PATCH` carrying the whole
 //! blob as a stream, then `PUT ?digest=`. Every registry Docker pushes to accepts it; chunked
-//! uploads with `Content-Range` hit per-registry chunk-size rules, and a monolithic `PUT` with the
-//! body is optional in older registries.
+//! uploads with `Content-Range` hit per-registry chunk-size rules (ghcr.io refuses chunks over
+//! 4 MiB), and a monolithic `PUT` with the body is optional in older registries.
 
 use super::session::{scope, status_error, Manifest, Raw};
 use super::{locate, Descriptor, ImageManifest, Registry, RegistryError};
