@@ -11,3 +11,4 @@ if [ -z "${IR_DOCKER_HOST:-}" ]; then
 fi
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target x86_64-unknown-linux-gnu -q
 python3 bench/bench.py "$@"
+python3 bench/promote.py "$@"

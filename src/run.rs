@@ -276,9 +276,26 @@ fn report(runner: &RunnerVars, result: &Result<Resolution>) -> Report {
             row
         })
         .collect();
+    // a promotion that skipped every image: the verdict says so, with the notice as its reason
+    let all_skipped = !results.is_empty()
+        && results
+            .iter()
+            .all(|r| matches!(r, Ok(r) if !r.result.promote_skipped.is_empty()));
+    let reason = all_skipped
+        .then(|| {
+            results
+                .iter()
+                .find_map(|r| r.as_ref().ok()?.notes.first().cloned())
+        })
+        .flatten();
+    notes.retain(|n| Some(n) != reason.as_ref());
     Report {
-        outcome: SummaryOutcome::Resolved,
-        reason: None,
+        outcome: if all_skipped {
+            SummaryOutcome::Skipped
+        } else {
+            SummaryOutcome::Resolved
+        },
+        reason,
         images,
         notes,
         links,

@@ -521,7 +521,11 @@ fn assert_skipped(o: &Outcome, m: &Merged, why: &str) {
         "{}",
         o.stdout
     );
-    assert!(o.summary.contains("build"), "{}", o.summary);
+    assert!(
+        o.summary.contains("Skipped") && o.summary.contains(why),
+        "{}",
+        o.summary
+    );
     assert!(
         !exists(&stack(), &format!("{}:latest", m.repo)),
         "nothing written"
