@@ -569,3 +569,39 @@ fn a_merged_pull_request_without_an_image_is_no_image() {
     );
     assert_skipped(&run_merged(&m), &m, "no-image");
 }
+
+#[test]
+fn downstream_verify_accepts_a_promoted_image_by_tree() {
+    let s = stack();
+    let (head, merge) = (sha(0xa0), sha(0xa1));
+    let repo = format!("{}/it/{}", s.registry, unique("bytree"));
+    // what the promotion wrote: the PR's image under main's tag
+    s.publish(&repo, &format!("main-{}", &merge[..7]), Some(&head));
+    let verify = |same: bool| {
+        let mut trees = std::collections::HashMap::new();
+        trees.insert(head.clone(), "a1".repeat(20));
+        trees.insert(merge.clone(), if same { "a1" } else { "b2" }.repeat(20));
+        let gh = FakeGitHub::start(World {
+            trees,
+            ..Default::default()
+        });
+        let o = Run::new(
+            "workflow_run",
+            workflow_run("push", &merge, "main", None, false),
+        )
+        .input("image", &repo)
+        .input("mode", "verify")
+        .input("github-token", TOKEN)
+        .var("GITHUB_API_URL", &gh.api_url())
+        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run();
+        (o, gh.api_calls())
+    };
+    let (o, calls) = verify(true);
+    o.ok();
+    assert!(o.stdout.contains("matched by tree"), "{}", o.stdout);
+    assert_eq!((o.out("revision"), calls), (head.as_str(), 2));
+    let (o, _) = verify(false);
+    o.failed();
+    assert!(o.error().contains(&head), "{}", o.error());
+}

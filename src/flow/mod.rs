@@ -300,6 +300,24 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
                 }
                 is_merge.then_some(Outcome::MergeCommit(merge))
             }
+            // an image promoted from the pull request it was tested on carries that PR's commit:
+            // the same tree is the same source (two API calls, only when the plain compare failed)
+            Verdict::OtherCommit(other) if self.cfg.github_token.is_some() => {
+                match self.same_tree(&other, expected).await {
+                    Ok(true) => {
+                        log.info(&format!("{what} is labelled with {other}, whose tree is the tree of {expected}: matched by tree"));
+                        Some(Outcome::SameTree(other))
+                    }
+                    Ok(false) => None,
+                    // fail closed: an unanswered look-up leaves the mismatch standing
+                    Err(e) => {
+                        log.info(&format!(
+                            "comparing the trees of {other} and {expected}: {e:#}"
+                        ));
+                        None
+                    }
+                }
+            }
             _ => None,
         };
         if let Some(o) = outcome {
@@ -498,6 +516,12 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
             })
             .await?;
         Ok(*n)
+    }
+
+    async fn same_tree(&self, a: &Sha, b: &Sha) -> Result<bool> {
+        let ta = self.github.commit_tree(a.as_str()).await?;
+        let tb = self.github.commit_tree(b.as_str()).await?;
+        Ok(same_tree(&ta, &tb).is_ok())
     }
 
     fn merged_pr_source(&self) -> bool {
