@@ -59,7 +59,8 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
         match r {
             Ok(r) => done.push(r.result),
             Err(f) if cfg.images.len() == 1 => return Err(f.error),
-            Err(f) => failures.push(format!("`{}` ({}): {:#}", f.name, f.reference, f.error)),
+            // the error names the reference; the image's name says which line of `images`
+            Err(f) => failures.push(format!("`{}`: {:#}", f.name, f.error)),
         }
     }
     if !failures.is_empty() {

@@ -1,7 +1,7 @@
 //! The GitHub REST API through `octocrab`, its base URL from `GITHUB_API_URL` (GHES works alike).
 //! Requests are raw so that status codes and rate-limit headers stay visible to the retry policy.
 
-use super::chain;
+use super::{chain, limits};
 use crate::retry::{retry, Fault, Logger, Policy};
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -9,6 +9,9 @@ use octocrab::Octocrab;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// GitHub's answers we read are lists of PRs and artifacts; anything larger is not one.
+const MAX_RESPONSE: usize = 16 << 20;
 
 pub struct GitHubConfig {
     pub api_url: String,
@@ -164,25 +167,29 @@ impl GitHub {
 
     async fn attempt(&self, what: &str, path: &str) -> Result<Response, Attempt> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let res = self.octo._get(path).await.map_err(|e| Attempt::Retry {
+        let transient = |detail: String| Attempt::Retry {
             status: None,
             wait: None,
             rate_limited: false,
-            detail: chain(&e),
-        })?;
+            detail,
+        };
+        let res = limits::headers(self.octo._get(path))
+            .await
+            .map_err(|e| transient(e.to_string()))?
+            .map_err(|e| transient(chain(&e)))?;
         let status = res.status();
         let headers = res.headers().clone();
-        let bytes = res
-            .into_body()
-            .collect()
+        // octocrab would collect the body whole: read it ourselves, capped and under the stall rule
+        let bytes = limits::read_capped(res.into_body().into_data_stream(), MAX_RESPONSE)
             .await
-            .map_err(|e| Attempt::Retry {
-                status: None,
-                wait: None,
-                rate_limited: false,
-                detail: format!("reading the body: {e}"),
-            })?
-            .to_bytes();
+            .map_err(|e| match e {
+                limits::BodyError::TooLarge { .. } => Attempt::Fatal(GitHubError::Unexpected {
+                    what: what.into(),
+                    status: status.as_u16(),
+                    body: e.to_string(),
+                }),
+                e => transient(format!("reading the body: {e}")),
+            })?;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let header = |n: &str| {
             headers
