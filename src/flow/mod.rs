@@ -17,7 +17,9 @@ use crate::core::plan::{
     Next, Plan,
 };
 use crate::core::platform::Platform;
+use crate::core::mismatch;
 use crate::core::revision::{compare, Outcome, RevisionCheck, Verdict, REVISION_LABEL};
+use crate::core::Sha;
 use crate::core::size::human;
 use anyhow::{anyhow, bail, Result};
 use futures_util::StreamExt;
@@ -30,11 +32,12 @@ const CONCURRENCY: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("`{reference}` was built from `{found}`, not the expected commit `{expected}`: the registry holds a stale or foreign image. Rebuild it, or set `revision-check: warn` to accept it")]
+    #[error("`{reference}` was built from {found}, not the expected commit `{expected}`: {advice}; only if that image is right after all, set `revision-check: warn`")]
     RevisionMismatch {
         reference: String,
         expected: String,
         found: String,
+        advice: String,
     },
     #[error("no usable image for `{reference}`: {reason}. With `fallback: none` nothing else is tried; set `fallback: artifact` to load the build's artifact")]
     NoUsableImage { reference: String, reason: String },
@@ -267,18 +270,22 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         if self.cfg.revision_check == RevisionCheck::Off {
             return Ok(Outcome::Off);
         }
+        let mut parents = None;
         let outcome = match compare(label, expected) {
             Verdict::Match => Some(Outcome::Match),
-            Verdict::OtherCommit(merge)
-                if self.ctx.is_pr_build() && self.cfg.github_token.is_some() =>
-            {
-                let parents = self.github.commit_parents(merge.as_str()).await?;
-                let is_merge = parents
+            Verdict::OtherCommit(merge) if self.ctx.is_pr_build() && self.cfg.github_token.is_some() => {
+                let found: Vec<Sha> = self
+                    .github
+                    .commit_parents(merge.as_str())
+                    .await?
                     .iter()
-                    .any(|p| p.eq_ignore_ascii_case(expected.as_str()));
+                    .filter_map(|p| Sha::parse(p))
+                    .collect();
+                let is_merge = found.contains(expected);
                 if is_merge {
                     log.info(&format!("{what} is labelled with {merge}, a merge commit whose parents include {expected}"));
                 }
+                parents = Some(found);
                 is_merge.then_some(Outcome::MergeCommit(merge))
             }
             _ => None,
@@ -286,13 +293,24 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         if let Some(o) = outcome {
             return Ok(o);
         }
-        let shown = match label {
-            Some(l) if !l.is_empty() => l.to_string(),
-            _ => "(no org.opencontainers.image.revision label)".to_string(),
+        // the producer's mistake and its fix, before any advice to look away
+        let event = self
+            .ctx
+            .upstream
+            .as_ref()
+            .map(|u| u.event.as_str())
+            .unwrap_or(&self.ctx.event_name);
+        let known = mismatch::Known {
+            event,
+            pr_base_head: self.ctx.base_sha.as_ref(),
+            label_parents: parents.as_deref(),
+            build_sha: None,
         };
+        let advice = mismatch::classify(expected, label, &known).advice;
+        let shown = shown_label(label);
         if self.cfg.revision_check == RevisionCheck::Warn {
             log.warning(&format!(
-                "{what} was built from {shown}, not {expected} (revision-check: warn)"
+                "`{what}` was built from {shown}, not `{expected}`, accepted under `revision-check: warn`: {advice}"
             ));
             return Ok(Outcome::Accepted { found: shown });
         }
@@ -300,6 +318,7 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
             reference: what.into(),
             expected: expected.to_string(),
             found: shown,
+            advice,
         }
         .into())
     }
@@ -505,6 +524,21 @@ fn resolved(result: ImageResult, revision: Outcome, notes: Vec<String>) -> Resol
         revision,
         notes,
         elapsed: Duration::ZERO,
+    }
+}
+
+/// A label as errors and logs show it: a SHA in backticks, anything else escaped and cut short,
+/// since it is the image's text, not ours.
+fn shown_label(label: Option<&str>) -> String {
+    match label.map(str::trim) {
+        None | Some("") => "no `org.opencontainers.image.revision` label".into(),
+        Some(l) => match Sha::parse(l) {
+            Some(sha) => format!("`{sha}`"),
+            None => {
+                let escaped: String = format!("{l:?}").chars().take(80).collect();
+                format!("the label {escaped}")
+            }
+        },
     }
 }
 
