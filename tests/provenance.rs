@@ -255,3 +255,161 @@ fn verify_any_takes_the_first_valid_and_otherwise_the_furthest_reason() {
     };
     assert!(matches!(best, Invalid::PredicateType { .. }), "{best}");
 }
+
+mod fetch {
+    use super::*;
+    use common::github::{Attestation, FakeGitHub, Fault, World, TOKEN};
+    use image_resolver::adapters::github::{GitHub, GitHubConfig};
+    use std::sync::Arc;
+
+    fn world(entries: Vec<Attestation>) -> World {
+        let mut w = World::default();
+        w.attestations.insert(TARBALL.to_string(), entries);
+        w
+    }
+
+    fn client(gh: &FakeGitHub) -> GitHub {
+        // the binary installs it in main; rustls needs one to build any client
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        GitHub::new(GitHubConfig {
+            api_url: gh.api_url(),
+            token: TOKEN.to_string(),
+            repository: "acme/charon".to_string(),
+            retries: 3,
+            log: Arc::new(|_| {}),
+        })
+        .unwrap()
+    }
+
+    fn same_json(a: &[u8], b: &[u8]) -> bool {
+        serde_json::from_slice::<Value>(a).unwrap() == serde_json::from_slice::<Value>(b).unwrap()
+    }
+
+    #[tokio::test]
+    async fn inline_bundle_is_fetched_and_verifies() {
+        let gh = FakeGitHub::start(world(vec![Attestation::Inline(fixture(SLSA))]));
+        let bundles = client(&gh).attestations(TARBALL).await.unwrap();
+        assert_eq!(bundles.len(), 1);
+        assert!(same_json(&bundles[0], &fixture(SLSA)));
+        assert_eq!(
+            verify_any(&bundles, TARBALL, &cli()).unwrap().signer,
+            SIGNER
+        );
+        assert_eq!(gh.api_calls(), 1);
+        assert!(gh.blob.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn bundle_url_is_fetched_from_the_blob_host_without_the_token() {
+        let gh = FakeGitHub::start(world(vec![
+            Attestation::Url(fixture(RELEASE)),
+            Attestation::Url(fixture(SLSA)),
+        ]));
+        let bundles = client(&gh).attestations(TARBALL).await.unwrap();
+        assert_eq!(bundles, vec![fixture(RELEASE), fixture(SLSA)]);
+        assert_eq!(
+            verify_any(&bundles, TARBALL, &cli()).unwrap().signer,
+            SIGNER
+        );
+        assert_eq!(gh.api_calls(), 1, "one API call per digest");
+        assert_eq!(gh.blob.requests().len(), 2);
+        gh.assert_blob_host_got_no_token();
+        // the API did get it: the assertion above is not vacuous
+        assert!(gh
+            .api
+            .requests()
+            .iter()
+            .all(|r| r.headers.get("authorization") == Some(&format!("Bearer {TOKEN}"))));
+    }
+
+    #[tokio::test]
+    async fn none_is_an_empty_list_and_missing() {
+        // 404: GitHub's answer for a digest without attestations
+        let gh = FakeGitHub::start(World::default());
+        let bundles = client(&gh).attestations(TARBALL).await.unwrap();
+        assert!(bundles.is_empty());
+        assert_eq!(
+            verify_any(&bundles, TARBALL, &cli()),
+            Err(Unproven::Missing)
+        );
+        // an empty list
+        let gh = FakeGitHub::start(world(vec![]));
+        assert!(client(&gh).attestations(TARBALL).await.unwrap().is_empty());
+        assert_eq!(gh.api_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn pages_are_followed_through_link_next() {
+        let mut w = world(vec![
+            Attestation::Inline(fixture(RELEASE)),
+            Attestation::Url(fixture(RELEASE)),
+            Attestation::Inline(fixture(SLSA)),
+        ]);
+        w.attestations_page = Some(2);
+        let gh = FakeGitHub::start(w);
+        let bundles = client(&gh).attestations(TARBALL).await.unwrap();
+        assert_eq!(bundles.len(), 3);
+        assert!(same_json(&bundles[2], &fixture(SLSA)));
+        assert_eq!(gh.api_calls(), 2);
+        gh.assert_blob_host_got_no_token();
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried() {
+        let mut w = world(vec![Attestation::Url(fixture(SLSA))]);
+        w.faults.push(Fault {
+            path_contains: "/attestations/".into(),
+            status: 503,
+            headers: vec![],
+            times: 1,
+        });
+        let gh = FakeGitHub::start(w);
+        let bundles = client(&gh).attestations(TARBALL).await.unwrap();
+        assert_eq!(bundles, vec![fixture(SLSA)]);
+        assert_eq!(gh.api_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn oversized_or_corrupt_blobs_fail_without_allocating() {
+        // a snappy stream that declares 17 MiB: refused from its header alone
+        let mut declared = Vec::new();
+        let mut n = 17u64 << 20;
+        while n >= 0x80 {
+            declared.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        declared.push(n as u8);
+        declared.extend_from_slice(b"\x00junk");
+        let gh = FakeGitHub::start(world(vec![Attestation::UrlRaw(declared)]));
+        let err = client(&gh)
+            .attestations(TARBALL)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than the 16777216 allowed"), "{err}");
+
+        let gh = FakeGitHub::start(world(vec![Attestation::UrlRaw(b"{\"not\":1}".to_vec())]));
+        let err = client(&gh)
+            .attestations(TARBALL)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not snappy-compressed JSON"), "{err}");
+        assert!(!err.contains(TOKEN));
+    }
+
+    #[tokio::test]
+    async fn a_digest_that_is_not_sha256_is_refused_before_any_call() {
+        let gh = FakeGitHub::start(World::default());
+        let err = client(&gh)
+            .attestations("sha256:../../x")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is not a `sha256:<64 hex digits>` digest"),
+            "{err}"
+        );
+        assert_eq!(gh.api_calls(), 0);
+    }
+}
