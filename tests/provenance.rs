@@ -224,6 +224,31 @@ fn github_instance_bundle_verifies_its_timestamp_then_fails_the_predicate_type()
 }
 
 #[test]
+fn stripping_the_log_entry_does_not_downgrade_the_checks() {
+    // Without its Rekor entry the bundle is judged as GitHub's instance signs: a timestamp
+    // (here a real one of GitHub's TSA, over another signature) and GitHub's CA. It has neither.
+    let mut v: Value = serde_json::from_slice(&fixture(SLSA)).unwrap();
+    let release: Value = serde_json::from_slice(&fixture(RELEASE)).unwrap();
+    v["verificationMaterial"]["tlogEntries"] = Value::Array(vec![]);
+    v["verificationMaterial"]["timestampVerificationData"] =
+        release["verificationMaterial"]["timestampVerificationData"].clone();
+    let err = verify(&serde_json::to_vec(&v).unwrap(), TARBALL, &cli()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Invalid::Timestamp {
+                instance: Instance::GitHub,
+                ..
+            } | Invalid::Certificate {
+                instance: Instance::GitHub,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn not_a_bundle_is_malformed() {
     for junk in [&b""[..], b"{}", b"\xff\xfe", b"[1,2]"] {
         let err = verify(junk, TARBALL, &cli()).unwrap_err();
