@@ -11,16 +11,16 @@ use crate::adapters::docker::LocalImage;
 use crate::adapters::registry::{RegistryError, RemoteImage};
 use crate::config::Config;
 use crate::core::event::{EventContext, PrNumber};
+use crate::core::mismatch;
 use crate::core::outputs::{ImageResult, Source};
 use crate::core::plan::{
     admit, after_miss, artifact_file, artifact_name, plan, tag_needs_pr, ImagePlan, Miss, Mode,
     Next, Plan,
 };
 use crate::core::platform::Platform;
-use crate::core::mismatch;
 use crate::core::revision::{compare, Outcome, RevisionCheck, Verdict, REVISION_LABEL};
-use crate::core::Sha;
 use crate::core::size::human;
+use crate::core::Sha;
 use anyhow::{anyhow, bail, Result};
 use futures_util::StreamExt;
 use log::Log;
@@ -273,7 +273,9 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         let mut parents = None;
         let outcome = match compare(label, expected) {
             Verdict::Match => Some(Outcome::Match),
-            Verdict::OtherCommit(merge) if self.ctx.is_pr_build() && self.cfg.github_token.is_some() => {
+            Verdict::OtherCommit(merge)
+                if self.ctx.is_pr_build() && self.cfg.github_token.is_some() =>
+            {
                 let found: Vec<Sha> = self
                     .github
                     .commit_parents(merge.as_str())
