@@ -122,6 +122,7 @@ async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Res
         github: &github,
         daemon: docker.as_ref(),
         kit,
+        repository: runner.github_repository.clone().unwrap_or_default(),
         pr: Default::default(),
     };
     let plan = flow.plan().await;

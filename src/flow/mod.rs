@@ -9,7 +9,8 @@ mod tests;
 
 use crate::adapters::docker::LocalImage;
 use crate::adapters::registry::{RegistryError, RemoteImage};
-use crate::config::Config;
+use crate::config::{Attestation, Config};
+use crate::provenance;
 use crate::core::event::{EventContext, PrNumber};
 use crate::core::mismatch;
 use crate::core::outputs::{ImageResult, Source};
@@ -76,6 +77,8 @@ pub struct Flow<'a, R, G, D> {
     /// Pull mode only: connected before anything else, so a missing socket fails in seconds.
     pub daemon: Option<&'a D>,
     pub kit: &'a crate::toolkit::Toolkit,
+    /// `owner/name` (GITHUB_REPOSITORY): attestations must name it.
+    pub repository: String,
     pub pr: tokio::sync::OnceCell<u64>,
 }
 
@@ -170,12 +173,15 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
                             "{} manifest {}, config {}",
                             remote.platform, remote.manifest_digest, remote.config_digest
                         ));
+                        // provenance before anything is pulled, tagged or promoted
+                        let mut notes = self.notes(plan);
+                        self.attest(&remote.digest, &mut base, &mut notes, log).await?;
                         if let Some(d) = self.daemon {
                             let (source, local) = self.materialize(d, img, &remote, log).await?;
                             self.apply_tags(d, img, &local.id, &mut base).await?;
                             base.source = source;
                         }
-                        return Ok(resolved(base, outcome, self.notes(plan)));
+                        return Ok(resolved(base, outcome, notes));
                     }
                     Err(e) => (Miss::Revision, e),
                 }
@@ -428,7 +434,10 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         let url = self.github.download_url(found.id).await?;
         let loaded = d.load_artifact(&url, &found, file.as_deref(), log).await?;
         // nothing is tagged until the loaded image passed; what fails is removed again
-        let checked = self.check_loaded(d, plan, &name, &loaded, log).await;
+        let mut notes = self.notes(plan);
+        let checked = self
+            .check_loaded(d, plan, &name, &loaded, &mut out, &mut notes, log)
+            .await;
         let outcome = match checked {
             Ok(o) => o,
             Err(e) => {
@@ -444,16 +453,19 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         self.apply_tags(d, img, &loaded.id, &mut out).await?;
         out.source = Source::Artifact;
         out.revision_label = loaded.revision;
-        Ok(resolved(out, outcome, self.notes(plan)))
+        Ok(resolved(out, outcome, notes))
     }
 
     /// The revision of a loaded artifact, and the daemon's agreement on which config it loaded.
+    #[allow(clippy::too_many_arguments)]
     async fn check_loaded(
         &self,
         d: &D,
         plan: &Plan,
         name: &str,
         loaded: &ports::Loaded,
+        out: &mut ImageResult,
+        notes: &mut Vec<String>,
         log: &Log,
     ) -> Result<Outcome> {
         let what = format!("artifact `{name}`");
@@ -467,7 +479,66 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         if image.labels.get(REVISION_LABEL) != loaded.revision.as_ref() {
             bail!("loaded image `{}`: its revision label differs from the one in the artifact's config", loaded.id);
         }
+        if self.cfg.attestation != Attestation::Off {
+            let digest = loaded.tar_digest.as_deref().ok_or_else(|| {
+                anyhow!("artifact `{name}`: the image tar's digest is unknown, so its attestation cannot be checked")
+            })?;
+            self.attest(digest, out, notes, log).await?;
+        }
         Ok(outcome)
+    }
+
+    /// The GitHub artifact attestation of `digest`: `verified`, or under `attestation: fail` an
+    /// error before anything is tagged or promoted, under `warn` a warning.
+    async fn attest(
+        &self,
+        digest: &str,
+        out: &mut ImageResult,
+        notes: &mut Vec<String>,
+        log: &Log,
+    ) -> Result<()> {
+        if self.cfg.attestation == Attestation::Off {
+            return Ok(());
+        }
+        let bundles = self.github.attestations(digest).await?;
+        let policy = provenance::Policy {
+            repository: self.repository.clone(),
+            workflow: self.cfg.attestation_workflow.clone(),
+        };
+        let problem = match provenance::verify_any(&bundles, digest, &policy) {
+            Ok(v) => {
+                let place = match v.log_index {
+                    Some(i) => format!("transparency log index {i}"),
+                    None => "timestamped by GitHub".into(),
+                };
+                let commit = v.commit.as_deref().unwrap_or("an unnamed commit");
+                log.info(&format!(
+                    "attestation of {digest} verified: signed by {} from {commit} ({place})",
+                    v.signer
+                ));
+                notes.push(format!(
+                    "Attestation verified: signed by `{}`, built from `{commit}` ({place}).",
+                    v.signer
+                ));
+                out.attestation = "verified".into();
+                out.attestation_signer = v.signer;
+                return Ok(());
+            }
+            Err(provenance::Unproven::Missing) => {
+                out.attestation = "missing".into();
+                format!("no attestation of `{digest}` in `{}`: attest the build with actions/attest-build-provenance (`push-to-registry: true`), and give this job `attestations: read`", self.repository)
+            }
+            Err(e @ provenance::Unproven::Invalid { .. }) => {
+                out.attestation = "invalid".into();
+                format!("the attestation of `{digest}` is invalid: {e}")
+            }
+        };
+        if self.cfg.attestation == Attestation::Fail {
+            bail!("{problem}");
+        }
+        log.warning(&format!("{problem} (attestation: warn)"));
+        notes.push(format!("Attestation {}: {problem}.", out.attestation));
+        Ok(())
     }
 
     /// The PR number of a `workflow_run` whose payload had none (forks): looked up once for all

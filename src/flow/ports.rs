@@ -44,6 +44,8 @@ pub trait GitHubApi: Sync {
         name: &str,
     ) -> impl Future<Output = Result<ArtifactInfo>> + Send;
     fn download_url(&self, artifact_id: u64) -> impl Future<Output = Result<url::Url>> + Send;
+    /// The Sigstore bundles GitHub stores for a digest (`sha256:…`); none is an empty list.
+    fn attestations(&self, digest: &str) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send;
 }
 
 /// An artifact loaded untagged: nothing trusts it yet.
@@ -53,6 +55,8 @@ pub struct Loaded {
     pub entry_name: String,
     /// The revision label of the config that was loaded.
     pub revision: Option<String>,
+    /// `sha256:` of the image tar itself: what `attest-build-provenance` signs for a file.
+    pub tar_digest: Option<String>,
 }
 
 pub trait Daemon: Sync {
@@ -203,6 +207,9 @@ impl GitHubApi for LazyGitHub {
     async fn download_url(&self, artifact_id: u64) -> Result<url::Url> {
         Ok(self.get().await?.download_url(artifact_id).await?)
     }
+    async fn attestations(&self, digest: &str) -> Result<Vec<Vec<u8>>> {
+        Ok(self.get().await?.attestations(digest).await?)
+    }
 }
 
 /// The Docker daemon, with the registries' credentials for pulls and the artifact download.
@@ -287,6 +294,7 @@ impl Daemon for Docker {
             id,
             entry_name,
             revision,
+            tar_digest: None,
         })
     }
 }
