@@ -277,8 +277,17 @@ fn report(runner: &RunnerVars, result: &Result<Resolution>) -> Report {
             row
         })
         .collect();
+    // a provenance accepted under `attestation: warn` is never shown as a plain success
+    let unproven = results
+        .iter()
+        .flatten()
+        .any(|r| matches!(r.result.attestation.as_str(), "missing" | "invalid"));
     Report {
-        outcome: SummaryOutcome::Resolved,
+        outcome: if unproven {
+            SummaryOutcome::Warning
+        } else {
+            SummaryOutcome::Resolved
+        },
         reason: None,
         images,
         notes,

@@ -438,3 +438,80 @@ mod fetch {
         assert_eq!(gh.api_calls(), 0);
     }
 }
+
+/// Through the binary on the real stack: no image is pulled or tagged when provenance fails
+/// under `fail`; `warn` resolves and says so; `off` asks nothing.
+mod through_the_binary {
+    use super::common::github::{Attestation, FakeGitHub, World, TOKEN};
+    use super::common::*;
+    use super::{fixture, SLSA};
+    use std::collections::HashMap;
+
+    #[test]
+    fn attestation_fail_warn_and_off() {
+        let s = stack();
+        let head = sha(0x71);
+        let repo = format!("{}/it/{}", s.registry, unique("attested"));
+        let tag = format!("main-{}", &head[..7]);
+        let digest = s.publish(&repo, &tag, Some(&head));
+        // a real bundle, but for another subject: invalid for this digest; via bundle_url
+        let world = || World {
+            attestations: HashMap::from([(digest.clone(), vec![Attestation::Url(fixture(SLSA))])]),
+            ..Default::default()
+        };
+        let run = |gh: &FakeGitHub, policy: &str| {
+            Run::new(
+                "workflow_run",
+                workflow_run("push", &head, "main", None, false),
+            )
+            .input("image", &repo)
+            .input("attestation", policy)
+            .input("github-token", TOKEN)
+            .var("GITHUB_API_URL", &gh.api_url())
+            .run()
+        };
+        let gh = FakeGitHub::start(world());
+        let o = run(&gh, "fail");
+        o.failed();
+        assert!(
+            o.error()
+                .contains(&format!("the attestation of `{digest}` is invalid")),
+            "{}",
+            o.error()
+        );
+        assert_eq!(
+            s.image_id(&format!("{repo}:{tag}")),
+            None,
+            "nothing pulled or tagged"
+        );
+        gh.assert_blob_host_got_no_token();
+
+        let o = run(&gh, "warn");
+        o.ok();
+        assert_eq!(
+            (o.out("attestation"), o.out("attestation-signer")),
+            ("invalid", "")
+        );
+        assert!(o.stdout.contains("::warning"), "{}", o.stdout);
+        assert!(
+            o.summary.starts_with("⚠️") && o.summary.contains("Attestation invalid"),
+            "{}",
+            o.summary
+        );
+
+        // none stored: missing
+        let none = FakeGitHub::start(World::default());
+        let o = run(&none, "fail");
+        o.failed();
+        assert!(
+            o.error().contains("no attestation of") && o.error().contains("attestations: read"),
+            "{}",
+            o.error()
+        );
+
+        let o = run(&none, "off");
+        o.ok();
+        assert_eq!(o.out("attestation"), "");
+        assert_eq!(none.api_calls(), 1, "off asks nothing");
+    }
+}

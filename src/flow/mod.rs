@@ -10,7 +10,6 @@ mod tests;
 use crate::adapters::docker::LocalImage;
 use crate::adapters::registry::{RegistryError, RemoteImage};
 use crate::config::{Attestation, Config};
-use crate::provenance;
 use crate::core::event::{EventContext, PrNumber};
 use crate::core::mismatch;
 use crate::core::outputs::{ImageResult, Source};
@@ -22,6 +21,7 @@ use crate::core::platform::Platform;
 use crate::core::revision::{compare, Outcome, RevisionCheck, Verdict, REVISION_LABEL};
 use crate::core::size::human;
 use crate::core::Sha;
+use crate::provenance;
 use anyhow::{anyhow, bail, Result};
 use futures_util::StreamExt;
 use log::Log;
@@ -175,7 +175,8 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
                         ));
                         // provenance before anything is pulled, tagged or promoted
                         let mut notes = self.notes(plan);
-                        self.attest(&remote.digest, &mut base, &mut notes, log).await?;
+                        self.attest(&remote.digest, &mut base, &mut notes, log)
+                            .await?;
                         if let Some(d) = self.daemon {
                             let (source, local) = self.materialize(d, img, &remote, log).await?;
                             self.apply_tags(d, img, &local.id, &mut base).await?;

@@ -121,7 +121,10 @@ impl GitHubApi for FakeGitHub {
         })
     }
     async fn attestations(&self, digest: &str) -> Result<Vec<Vec<u8>>> {
-        self.calls.lock().unwrap().push(format!("attestations {digest}"));
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("attestations {digest}"));
         Ok(self.bundles.clone())
     }
     async fn download_url(&self, id: u64) -> Result<url::Url> {
@@ -560,7 +563,11 @@ fn real_bundle() -> Vec<u8> {
 
 async fn attested(policy: &str, workflow: &str, bundles: Vec<Vec<u8>>) -> (Run, FakeDaemon) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut pairs = vec![("image", "r.example/cli/cli"), ("attestation", policy), ("github-token", "t")];
+    let mut pairs = vec![
+        ("image", "r.example/cli/cli"),
+        ("attestation", policy),
+        ("github-token", "t"),
+    ];
     if !workflow.is_empty() {
         pairs.push(("attestation-workflow", workflow));
     }
@@ -599,10 +606,20 @@ async fn a_verified_attestation_names_its_signer_before_the_pull() {
     let (o, d) = attested("fail", "", vec![real_bundle()]).await;
     let r = o.one();
     assert_eq!(
-        (r.result.attestation.as_str(), r.result.attestation_signer.as_str()),
-        ("verified", "cli/cli/.github/workflows/deployment.yml@refs/heads/trunk")
+        (
+            r.result.attestation.as_str(),
+            r.result.attestation_signer.as_str()
+        ),
+        (
+            "verified",
+            "cli/cli/.github/workflows/deployment.yml@refs/heads/trunk"
+        )
     );
-    assert!(r.notes.iter().any(|n| n.contains("transparency log index")), "{:?}", r.notes);
+    assert!(
+        r.notes.iter().any(|n| n.contains("transparency log index")),
+        "{:?}",
+        r.notes
+    );
     assert_eq!(d.pulls.lock().unwrap().len(), 1);
 }
 
@@ -610,7 +627,8 @@ async fn a_verified_attestation_names_its_signer_before_the_pull() {
 async fn attestation_policy_fail_and_warn() {
     // (policy, workflow, bundles) → output, pulled?
     let release = "cli/cli/.github/workflows/release.yml";
-    let cases: Vec<(&str, &str, Vec<Vec<u8>>, &str, bool)> = vec![
+    type Case<'a> = (&'a str, &'a str, Vec<Vec<u8>>, &'a str, bool);
+    let cases: Vec<Case> = vec![
         ("fail", "", vec![], "missing", false),
         ("warn", "", vec![], "missing", true),
         ("fail", release, vec![real_bundle()], "invalid", false),
@@ -618,7 +636,11 @@ async fn attestation_policy_fail_and_warn() {
     ];
     for (policy, workflow, bundles, want, pulled) in cases {
         let (o, d) = attested(policy, workflow, bundles).await;
-        assert_eq!(!d.pulls.lock().unwrap().is_empty(), pulled, "{policy} {want}");
+        assert_eq!(
+            !d.pulls.lock().unwrap().is_empty(),
+            pulled,
+            "{policy} {want}"
+        );
         match &o.results[0] {
             Ok(r) => assert_eq!(r.result.attestation, want, "{policy}"),
             Err(f) => {
@@ -627,7 +649,10 @@ async fn attestation_policy_fail_and_warn() {
                 if workflow.is_empty() {
                     assert!(e.contains("attest-build-provenance"), "the fix: {e}");
                 } else {
-                    assert!(e.contains("release.yml") && e.contains("deployment.yml"), "{e}");
+                    assert!(
+                        e.contains("release.yml") && e.contains("deployment.yml"),
+                        "{e}"
+                    );
                 }
             }
         }
