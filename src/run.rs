@@ -91,15 +91,17 @@ type Resolution = (EventContext, Plan, Vec<Result<Resolved, Failed>>);
 /// Event → plan → every image; the adapters are built here, once, and shared.
 async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Resolution> {
     let ctx = read_event(runner)?;
+    kit.debug(&describe_event(&ctx));
     let registries = Registries::new(credential_policy(cfg, runner), cfg.retries);
-    let log_kit = kit.clone();
-    let log: Logger = Arc::new(move |m: &str| log_kit.info(m));
+    let (info_kit, debug_kit) = (kit.clone(), kit.clone());
+    let log: Logger = Arc::new(move |m: &str| info_kit.info(m));
+    let debug: Logger = Arc::new(move |m: &str| debug_kit.debug(m));
     let github = LazyGitHub::new(
         runner.api_url(),
         cfg.github_token.as_ref().map(|t| t.expose()),
         runner.github_repository.clone().unwrap_or_default(),
         cfg.retries,
-        log,
+        (log, debug),
     );
     // pull mode needs the daemon: connect first, so a missing socket fails in seconds
     let docker = match cfg.mode {
@@ -128,6 +130,7 @@ async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Res
     let plan = flow.plan().await;
     let resolution = match plan {
         Ok(plan) => {
+            kit.debug(&describe_plan(cfg, &plan));
             let results = flow.resolve(&plan).await;
             Ok((plan, results))
         }
@@ -136,6 +139,53 @@ async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Res
     kit.debug(&format!("GitHub API calls: {}", github.calls()));
     let (plan, results) = resolution?;
     Ok((ctx, plan, results))
+}
+
+/// What the event said, for `RUNNER_DEBUG=1`: the fields the derivation used.
+fn describe_event(ctx: &EventContext) -> String {
+    let upstream = ctx
+        .upstream
+        .as_ref()
+        .map(|u| {
+            let conclusion = u.conclusion.as_deref().unwrap_or("none");
+            format!(", upstream run {} ({}, {conclusion})", u.id, u.event)
+        })
+        .unwrap_or_default();
+    format!(
+        "event `{}`: sha {}, branch {:?}, PR {:?}, fork {}{upstream}",
+        ctx.event_name,
+        ctx.sha
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "none".into()),
+        ctx.branch,
+        ctx.pr,
+        ctx.from_fork,
+    )
+}
+
+/// The templates as rendered, for `RUNNER_DEBUG=1`.
+fn describe_plan(cfg: &Config, plan: &Plan) -> String {
+    let p = &cfg.policy;
+    let template = match &p.tag {
+        Some(_) => "the `tag` input".to_string(),
+        None if plan.pr.is_some() => format!("`pr-tag` `{}`", p.pr_tag),
+        None => format!("`branch-tag` `{}`", p.branch_tag),
+    };
+    let images: Vec<String> = plan
+        .images
+        .iter()
+        .map(|i| i.reference.to_string())
+        .collect();
+    format!(
+        "tag `{}` from {template}; expected commit {}; images: {}",
+        plan.tag,
+        plan.expected
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "none".into()),
+        images.join(", ")
+    )
 }
 
 /// Registry logins: the inputs', and GitHub's own registries' default (actor + token).

@@ -302,6 +302,7 @@ mod fetch {
             repository: "acme/charon".to_string(),
             retries: 3,
             log: Arc::new(|_| {}),
+            debug: Arc::new(|_| {}),
         })
         .unwrap()
     }

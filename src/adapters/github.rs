@@ -20,6 +20,8 @@ pub struct GitHubConfig {
     pub repository: String,
     pub retries: u32,
     pub log: Logger,
+    /// Each request and its status, for `RUNNER_DEBUG=1`.
+    pub debug: Logger,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +96,7 @@ pub struct GitHub {
     retries: u32,
     calls: AtomicU32,
     log: Logger,
+    debug: Logger,
 }
 
 pub struct Response {
@@ -122,6 +125,7 @@ impl GitHub {
             retries: cfg.retries,
             calls: AtomicU32::new(0),
             log: cfg.log,
+            debug: cfg.debug,
         })
     }
 
@@ -178,6 +182,8 @@ impl GitHub {
             .map_err(|e| transient(e.to_string()))?
             .map_err(|e| transient(chain(&e)))?;
         let status = res.status();
+        let route = path.split('?').next().unwrap_or(path);
+        (self.debug)(&format!("GitHub API GET {route}: HTTP {}", status.as_u16()));
         let headers = res.headers().clone();
         // octocrab would collect the body whole: read it ourselves, capped and under the stall rule
         let bytes = limits::read_capped(res.into_body().into_data_stream(), MAX_RESPONSE)

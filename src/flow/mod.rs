@@ -126,7 +126,7 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
     }
 
     async fn resolve_image(&self, plan: &Plan, img: &ImagePlan, log: &Log) -> Result<Resolved> {
-        let mut base = ImageResult {
+        let base = ImageResult {
             name: img.name.clone(),
             image: img.display(),
             tag: img.tag.clone(),
@@ -147,49 +147,88 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
             self.daemon.map(|d| d.platform()),
         );
         log.group("Registry");
-        let located = self.locate(img, &platform, log).await;
+        let found = self.look_up(plan, img, &platform, log).await;
         log.end_group();
-        let miss = match located {
-            Ok(remote) => {
-                let what = img.reference.to_string();
-                match self
-                    .verify(plan, remote.labels.get(REVISION_LABEL), &what, log)
-                    .await
-                {
-                    Ok(outcome) => {
-                        base.digest = remote.digest.clone();
-                        base.r#ref = format!("{}@{}", img.reference.repository, remote.digest);
-                        base.source = Source::Registry;
-                        base.revision_label = remote.labels.get(REVISION_LABEL).cloned();
-                        log.info(&format!(
-                            "{} is {} ({}, {} layer(s), {})",
-                            img.reference,
-                            remote.digest,
-                            remote.platform,
-                            remote.layers,
-                            human(remote.size)
-                        ));
-                        log.debug(&format!(
-                            "{} manifest {}, config {}",
-                            remote.platform, remote.manifest_digest, remote.config_digest
-                        ));
-                        // provenance before anything is pulled, tagged or promoted
-                        let mut notes = self.notes(plan);
-                        self.attest(&remote.digest, &mut base, &mut notes, log)
-                            .await?;
-                        if let Some(d) = self.daemon {
-                            let (source, local) = self.materialize(d, img, &remote, log).await?;
-                            self.apply_tags(d, img, &local.id, &mut base).await?;
-                            base.source = source;
-                        }
-                        return Ok(resolved(base, outcome, notes));
-                    }
-                    Err(e) => (Miss::Revision, e),
-                }
-            }
-            Err(e) => (miss_kind(&e), anyhow::Error::new(e)),
-        };
-        let (kind, registry_failure) = miss;
+        match found {
+            Ok((remote, outcome)) => self.use_remote(plan, img, remote, outcome, base, log).await,
+            Err(miss) => self.after_miss(plan, img, miss, base, log).await,
+        }
+    }
+
+    /// Locate and verify, inside the Registry group; a miss says what kind it is.
+    async fn look_up(
+        &self,
+        plan: &Plan,
+        img: &ImagePlan,
+        platform: &Platform,
+        log: &Log,
+    ) -> Result<(RemoteImage, Outcome), (Miss, anyhow::Error)> {
+        let phase = Instant::now();
+        // the group's first line, whatever follows: the error itself is printed once, at the end
+        log.info(&format!("Looking up {} for {platform}", img.reference));
+        let remote = self
+            .locate(img, platform, log)
+            .await
+            .map_err(|e| (miss_kind(&e), anyhow::Error::new(e)))?;
+        log.info(&format!(
+            "{} is {} ({}, {} layer(s), {})",
+            img.reference,
+            remote.digest,
+            remote.platform,
+            remote.layers,
+            human(remote.size)
+        ));
+        log.debug(&format!(
+            "{} manifest {}, config {}",
+            remote.platform, remote.manifest_digest, remote.config_digest
+        ));
+        let what = img.reference.to_string();
+        let outcome = self
+            .verify(plan, remote.labels.get(REVISION_LABEL), &what, log)
+            .await
+            .map_err(|e| (Miss::Revision, e));
+        log.debug(&format!(
+            "registry phase: {} ms",
+            phase.elapsed().as_millis()
+        ));
+        Ok((remote, outcome?))
+    }
+
+    /// A verified registry image: attested, then (pull mode) made present and tagged.
+    async fn use_remote(
+        &self,
+        plan: &Plan,
+        img: &ImagePlan,
+        remote: RemoteImage,
+        outcome: Outcome,
+        mut base: ImageResult,
+        log: &Log,
+    ) -> Result<Resolved> {
+        base.digest = remote.digest.clone();
+        base.r#ref = format!("{}@{}", img.reference.repository, remote.digest);
+        base.source = Source::Registry;
+        base.revision_label = remote.labels.get(REVISION_LABEL).cloned();
+        // provenance before anything is pulled, tagged or promoted
+        let mut notes = self.notes(plan);
+        self.attest(&remote.digest, &mut base, &mut notes, log)
+            .await?;
+        if let Some(d) = self.daemon {
+            let (source, local) = self.materialize(d, img, &remote, log).await?;
+            self.apply_tags(d, img, &local.id, &mut base).await?;
+            base.source = source;
+        }
+        Ok(resolved(base, outcome, notes))
+    }
+
+    /// No usable image in the registry: the artifact, or an error that says why not.
+    async fn after_miss(
+        &self,
+        plan: &Plan,
+        img: &ImagePlan,
+        (kind, registry_failure): (Miss, anyhow::Error),
+        base: ImageResult,
+        log: &Log,
+    ) -> Result<Resolved> {
         let by_digest = img.reference.digest.is_some();
         let next = after_miss(self.cfg.mode, self.cfg.fallback, by_digest, kind);
         match (next, self.daemon) {

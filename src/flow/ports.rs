@@ -108,17 +108,29 @@ impl Registries {
         }
     }
 
-    fn client(&self, host: &str) -> Arc<registry::Registry> {
+    fn client(&self, host: &str, log: &Log) -> Arc<registry::Registry> {
         let mut clients = self.clients.lock().expect("registry clients");
         clients
             .entry(host.to_string())
             .or_insert_with(|| {
+                let plain_http = is_loopback_registry(host);
+                let credentials = self.credentials(host);
+                log.debug(&format!(
+                    "registry `{host}`: {}, {}",
+                    if plain_http {
+                        "plain HTTP (loopback)"
+                    } else {
+                        "HTTPS"
+                    },
+                    match &credentials {
+                        Some(c) => format!("logged in as `{}`", c.username),
+                        None => "anonymous".into(),
+                    }
+                ));
                 Arc::new(registry::Registry::new(RegistryConfig {
                     registry: host.to_string(),
-                    plain_http: is_loopback_registry(host),
-                    credentials: self
-                        .credentials(host)
-                        .map(|c| (c.username, c.password.expose().to_string())),
+                    plain_http,
+                    credentials: credentials.map(|c| (c.username, c.password.expose().to_string())),
                     retries: self.retries,
                 }))
             })
@@ -137,7 +149,7 @@ impl Registry for Registries {
         platform: &Platform,
         log: &Log,
     ) -> Result<RemoteImage, RegistryError> {
-        let client = self.client(reference.registry());
+        let client = self.client(reference.registry(), log);
         client
             .inspect(&reference.to_string(), platform, &|m: &str| log.info(m))
             .await
@@ -157,7 +169,7 @@ impl LazyGitHub {
         token: Option<&str>,
         repository: String,
         retries: u32,
-        log: Logger,
+        (log, debug): (Logger, Logger),
     ) -> LazyGitHub {
         LazyGitHub {
             missing_token: token.is_none(),
@@ -167,6 +179,7 @@ impl LazyGitHub {
                 repository,
                 retries,
                 log,
+                debug,
             })),
             client: tokio::sync::OnceCell::new(),
         }
