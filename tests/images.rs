@@ -194,3 +194,35 @@ fn a_local_tag_without_name_is_refused_before_any_network_call() {
         o.error()
     );
 }
+
+#[test]
+fn shards_pulling_by_digest_ask_the_github_api_nothing() {
+    let s = stack();
+    let head = sha(0x66);
+    let tag = format!("pr-8-{}", &head[..7]);
+    let (api, worker) = (repo(&s, "api"), repo(&s, "worker"));
+    let api_digest = s.publish(&api, &tag, Some(&head));
+    let worker_digest = s.publish(&worker, &tag, Some(&head));
+    let gh = FakeGitHub::start(World::default());
+    let suffix = unique("shard");
+    // a fork's PR: a shard would have to look the PR up if it derived anything
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("pull_request", &head, "patch-1", None, true),
+    )
+    .input(
+        "images",
+        &format!("api={api}@{api_digest}\nworker={worker}@{worker_digest}"),
+    )
+    .input("local-tag", &format!("{{name}}:{suffix}"))
+    .input("allow-forks", "true")
+    .input("fallback", "none")
+    .input("github-token", TOKEN)
+    .var("GITHUB_API_URL", &gh.api_url())
+    .run();
+    o.ok();
+    assert_eq!(gh.api_calls(), 0);
+    let v = images_json(&o);
+    assert_eq!(v["api"]["ref"], format!("{api}@{api_digest}"));
+    assert!(s.image_id(&format!("worker:{suffix}")).is_some());
+}
