@@ -12,3 +12,4 @@ fi
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target x86_64-unknown-linux-gnu -q --bins --example verify_attestation
 python3 bench/bench.py "$@"
 python3 bench/attestation.py "$@"
+python3 bench/images.py "$@"
