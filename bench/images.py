@@ -23,7 +23,9 @@ def event(work):
     with open(path, "w") as f:
         json.dump({"workflow_run": {"id": 1, "run_number": 1, "run_attempt": 1, "event": "push",
                                     "conclusion": "success", "head_sha": HEAD, "head_branch": "main",
-                                    "pull_requests": [], "name": "build"},
+                                    "pull_requests": [], "name": "build",
+                                    "head_repository": {"id": 1, "full_name": "acme/charon"},
+                                    "repository": {"id": 1, "full_name": "acme/charon"}},
                    "repository": {"id": 1, "full_name": "acme/charon"}}, f)
     return path
 
