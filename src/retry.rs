@@ -66,9 +66,12 @@ where
         .when(|e| classify(e) != Fault::Permanent)
         // the server's wait wins over ours, within the cap; `None` means attempts are used up
         .adjust(|e, ours| match (ours, classify(e)) {
-            (Some(_), Fault::Transient { retry_after: Some(theirs) }) => {
-                Some(theirs.min(policy.max_wait))
-            }
+            (
+                Some(_),
+                Fault::Transient {
+                    retry_after: Some(theirs),
+                },
+            ) => Some(theirs.min(policy.max_wait)),
             (ours, _) => ours,
         })
         .notify(|e, wait| {
@@ -175,7 +178,15 @@ mod tests {
             || async { Err("503") },
         )
         .await;
-        assert!(start.elapsed() <= Duration::from_secs(11 * 60), "{:?}", start.elapsed());
-        assert!(start.elapsed() >= Duration::from_millis(250 * 11), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() <= Duration::from_secs(11 * 60),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(
+            start.elapsed() >= Duration::from_millis(250 * 11),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }
