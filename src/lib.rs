@@ -5,6 +5,7 @@ pub mod config;
 pub mod core;
 pub mod env;
 pub mod flow;
+pub mod provenance;
 pub mod retry;
 pub mod run;
 pub mod toolkit;

@@ -134,5 +134,5 @@ fn the_action_image_runs_like_the_runner_runs_it() {
     );
     assert!(std::fs::read_to_string(files.join("step_summary_0b1c"))
         .unwrap()
-        .contains("| tag |"));
+        .starts_with("✅ **Resolved**"));
 }

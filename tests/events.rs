@@ -2,6 +2,7 @@
 //! environment GitHub sets for each, through the event derivation and the default templates:
 //! what the contract's "Where the values come from" table says each one resolves to.
 
+mod common;
 #[path = "support/event_fixture.rs"]
 mod event_fixture;
 
@@ -375,5 +376,106 @@ fn every_fixture_has_a_case() {
                 panic!("{file} has no expected result in tests/events.rs");
             }
         }
+    }
+}
+
+/// The same real payloads, through the binary against the real registry: what a workflow author
+/// meets with a metadata-action producer, a manual rerun and a mixed-case branch.
+mod through_the_binary {
+    use super::event_fixture;
+    use super::{EC26, M5779, M6113};
+
+    use super::common::*;
+
+    /// The fixture's runner environment and payload, for `image`.
+    fn run(case: &str, image: &str) -> Run {
+        let c = event_fixture::load(case);
+        let mut r = Run::new(&c.vars["GITHUB_EVENT_NAME"], c.payload.clone()).input("image", image);
+        for (k, v) in &c.vars {
+            if k != "GITHUB_EVENT_NAME" && k != "GITHUB_EVENT_PATH" {
+                r = r.var(k, v);
+            }
+        }
+        r
+    }
+
+    fn repo(s: &Stack, name: &str) -> String {
+        format!("{}/it/{}", s.registry, unique(name))
+    }
+
+    #[test]
+    fn a_pull_request_target_build_labelled_with_the_base_head_is_explained() {
+        // docker/metadata-action on pull_request_target: tag pr-2, label GITHUB_SHA = base head
+        let s = stack();
+        let repo = repo(&s, "prt");
+        let base_head = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
+        s.publish(&repo, "pr-2", Some(base_head));
+        let o = run("pull_request_target_opened", &repo)
+            .input("pr-tag", "pr-{pr}")
+            .input("mode", "verify")
+            .run();
+        o.failed();
+        let e = o.error();
+        let fix = e
+            .find("check out and label the pull request's head")
+            .expect(&e);
+        let warn = e.find("revision-check: warn").expect(&e);
+        assert!(fix < warn, "the producer's fix comes first: {e}");
+        assert!(
+            e.contains(&format!("`{base_head}`")) && e.contains(EC26),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_manual_rerun_derives_from_the_branch_or_checks_the_given_sha() {
+        let s = stack();
+        let repo = repo(&s, "dispatch");
+        // no `tag`: branch-tag from GITHUB_REF_NAME and GITHUB_SHA, as for a push
+        let digest = s.publish(&repo, &format!("main-{}", &M5779[..7]), Some(M5779));
+        let o = run("workflow_dispatch", &repo)
+            .input("mode", "verify")
+            .run();
+        o.ok();
+        assert_eq!((o.out("digest"), o.out("sha")), (digest.as_str(), M5779));
+        // `tag` and `sha`: the revision is checked against `sha`
+        let o = run("workflow_dispatch", &repo)
+            .input("mode", "verify")
+            .input("tag", &format!("main-{}", &M5779[..7]))
+            .input("sha", M6113)
+            .run();
+        o.failed();
+        assert!(
+            o.error().contains(M6113) && o.error().contains(M5779),
+            "{}",
+            o.error()
+        );
+        // `tag` alone: reported, not checked (GITHUB_SHA is the branch head, not what was built)
+        let o = run("workflow_dispatch", &repo)
+            .input("mode", "verify")
+            .input("tag", &format!("main-{}", &M5779[..7]))
+            .input("sha", "")
+            .run();
+        o.ok();
+        assert_eq!(o.out("sha"), "");
+        assert!(o.summary.contains("not checked"), "{}", o.summary);
+    }
+
+    #[test]
+    fn a_mixed_case_branch_is_found_the_way_metadata_action_tagged_it() {
+        let s = stack();
+        let repo = repo(&s, "mixed");
+        let tag = format!("Feature-Login-42-{}", &M6113[..7]);
+        s.publish(&repo, &tag, Some(M6113));
+        let strict = run("push_branch_mixed_case", &repo)
+            .input("mode", "verify")
+            .run();
+        strict.failed();
+        let o = run("push_branch_mixed_case", &repo)
+            .input("mode", "verify")
+            .input("sanitize", "metadata-action")
+            .run();
+        o.ok();
+        assert_eq!(o.out("tag"), tag);
     }
 }

@@ -9,8 +9,9 @@ mod tests;
 
 use crate::adapters::docker::LocalImage;
 use crate::adapters::registry::{RegistryError, RemoteImage};
-use crate::config::{Config, PromoteSource};
+use crate::config::{Attestation, Config, PromoteSource};
 use crate::core::event::{EventContext, PrNumber};
+use crate::core::mismatch;
 use crate::core::outputs::{ImageResult, Source};
 use crate::core::plan::{
     admit, after_miss, artifact_file, artifact_name, plan, tag_needs_pr, ImagePlan, Miss, Mode,
@@ -22,6 +23,7 @@ use crate::core::reference::ImageRef;
 use crate::core::revision::{compare, Outcome, RevisionCheck, Verdict, REVISION_LABEL};
 use crate::core::size::human;
 use crate::core::Sha;
+use crate::provenance;
 use anyhow::{anyhow, bail, Result};
 use futures_util::StreamExt;
 use log::Log;
@@ -33,11 +35,12 @@ const CONCURRENCY: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("`{reference}` was built from `{found}`, not the expected commit `{expected}`: the registry holds a stale or foreign image. Rebuild it, or set `revision-check: warn` to accept it")]
+    #[error("`{reference}` was built from {found}, not the expected commit `{expected}`: {advice}; only if that image is right after all, set `revision-check: warn`")]
     RevisionMismatch {
         reference: String,
         expected: String,
         found: String,
+        advice: String,
     },
     #[error("no usable image for `{reference}`: {reason}. With `fallback: none` nothing else is tried; set `fallback: artifact` to load the build's artifact")]
     NoUsableImage { reference: String, reason: String },
@@ -76,6 +79,8 @@ pub struct Flow<'a, R, G, D> {
     /// Pull mode only: connected before anything else, so a missing socket fails in seconds.
     pub daemon: Option<&'a D>,
     pub kit: &'a crate::toolkit::Toolkit,
+    /// `owner/name` (GITHUB_REPOSITORY): attestations must name it.
+    pub repository: String,
     pub pr: tokio::sync::OnceCell<u64>,
     /// `promote-source: merged-pr`: the pull request this push merged (`None`: it merged none),
     /// looked up once for all images.
@@ -129,7 +134,7 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
     }
 
     async fn resolve_image(&self, plan: &Plan, img: &ImagePlan, log: &Log) -> Result<Resolved> {
-        let mut base = ImageResult {
+        let base = ImageResult {
             name: img.name.clone(),
             image: img.display(),
             tag: img.tag.clone(),
@@ -153,52 +158,96 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
             self.daemon.map(|d| d.platform()),
         );
         log.group("Registry");
-        let located = self.locate(img, &platform, log).await;
+        let found = self.look_up(plan, img, &platform, log).await;
         log.end_group();
-        let miss = match located {
-            Ok(remote) => {
-                let what = img.reference.to_string();
-                match self
-                    .verify(plan, remote.labels.get(REVISION_LABEL), &what, log)
-                    .await
-                {
-                    Ok(outcome) => {
-                        base.digest = remote.digest.clone();
-                        base.r#ref = format!("{}@{}", img.reference.repository, remote.digest);
-                        base.source = Source::Registry;
-                        base.revision_label = remote.labels.get(REVISION_LABEL).cloned();
-                        log.info(&format!(
-                            "{} is {} ({}, {} layer(s), {})",
-                            img.reference,
-                            remote.digest,
-                            remote.platform,
-                            remote.layers,
-                            human(remote.size)
-                        ));
-                        log.debug(&format!(
-                            "{} manifest {}, config {}",
-                            remote.platform, remote.manifest_digest, remote.config_digest
-                        ));
-                        if self.cfg.mode == Mode::Promote {
-                            return self.promote(plan, img, &remote, base, outcome, log).await;
-                        }
-                        if let Some(d) = self.daemon {
-                            let (source, local) = self.materialize(d, img, &remote, log).await?;
-                            self.apply_tags(d, img, &local.id, &mut base).await?;
-                            base.source = source;
-                        }
-                        return Ok(resolved(base, outcome, self.notes(plan)));
-                    }
-                    Err(e) => (Miss::Revision, e),
-                }
-            }
-            // the merged pull request's image is not there: build instead
-            Err(e) if self.merged_pr_source() && e.is_not_found() => {
-                return Ok(self.skipped(base, Skip::NoImage, log));
-            }
-            Err(e) => (miss_kind(&e), anyhow::Error::new(e)),
-        };
-        let (kind, registry_failure) = miss;
+        match found {
+            Ok((remote, outcome)) => self.use_remote(plan, img, remote, outcome, base, log).await,
+            Err(miss) => self.after_miss(plan, img, miss, base, log).await,
+        }
+    }
+
+    /// Locate and verify, inside the Registry group; a miss says what kind it is.
+    async fn look_up(
+        &self,
+        plan: &Plan,
+        img: &ImagePlan,
+        platform: &Platform,
+        log: &Log,
+    ) -> Result<(RemoteImage, Outcome), (Miss, anyhow::Error)> {
+        let phase = Instant::now();
+        // the group's first line, whatever follows: the error itself is printed once, at the end
+        log.info(&format!("Looking up {} for {platform}", img.reference));
+        let remote = self
+            .locate(img, platform, log)
+            .await
+            .map_err(|e| (miss_kind(&e), anyhow::Error::new(e)))?;
+        log.info(&format!(
+            "{} is {} ({}, {} layer(s), {})",
+            img.reference,
+            remote.digest,
+            remote.platform,
+            remote.layers,
+            human(remote.size)
+        ));
+        log.debug(&format!(
+            "{} manifest {}, config {}",
+            remote.platform, remote.manifest_digest, remote.config_digest
+        ));
+        let what = img.reference.to_string();
+        let outcome = self
+            .verify(plan, remote.labels.get(REVISION_LABEL), &what, log)
+            .await
+            .map_err(|e| (Miss::Revision, e));
+        log.debug(&format!(
+            "registry phase: {} ms",
+            phase.elapsed().as_millis()
+        ));
+        Ok((remote, outcome?))
+    }
+
+    /// A verified registry image: attested, then (pull mode) made present and tagged.
+    async fn use_remote(
+        &self,
+        plan: &Plan,
+        img: &ImagePlan,
+        remote: RemoteImage,
+        outcome: Outcome,
+        mut base: ImageResult,
+        log: &Log,
+    ) -> Result<Resolved> {
+        base.digest = remote.digest.clone();
+        base.r#ref = format!("{}@{}", img.reference.repository, remote.digest);
+        base.source = Source::Registry;
+        base.revision_label = remote.labels.get(REVISION_LABEL).cloned();
+        // provenance before anything is pulled, tagged or promoted
+        let mut notes = self.notes(plan);
+        self.attest(&remote.digest, &mut base, &mut notes, log)
+            .await?;
+        if self.cfg.mode == Mode::Promote {
+            let verified = resolved(base, outcome, notes);
+            return self.promote(plan, img, &remote.digest, verified, log).await;
+        }
+        if let Some(d) = self.daemon {
+            let (source, local) = self.materialize(d, img, &remote, log).await?;
+            self.apply_tags(d, img, &local.id, &mut base).await?;
+            base.source = source;
+        }
+        Ok(resolved(base, outcome, notes))
+    }
+
+    /// No usable image in the registry: the artifact, or an error that says why not.
+    async fn after_miss(
+        &self,
+        plan: &Plan,
+        img: &ImagePlan,
+        (kind, registry_failure): (Miss, anyhow::Error),
+        base: ImageResult,
+        log: &Log,
+    ) -> Result<Resolved> {
+        // the merged pull request's image is not there: build instead
+        if self.merged_pr_source() && kind == Miss::NotFound {
+            return Ok(self.skipped(base, Skip::NoImage, log));
+        }
         let by_digest = img.reference.digest.is_some();
         let next = after_miss(self.cfg.mode, self.cfg.fallback, by_digest, kind);
         match (next, self.daemon) {
@@ -286,18 +335,24 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         if self.cfg.revision_check == RevisionCheck::Off {
             return Ok(Outcome::Off);
         }
+        let mut parents = None;
         let outcome = match compare(label, expected) {
             Verdict::Match => Some(Outcome::Match),
             Verdict::OtherCommit(merge)
                 if self.ctx.is_pr_build() && self.cfg.github_token.is_some() =>
             {
-                let parents = self.github.commit_parents(merge.as_str()).await?;
-                let is_merge = parents
+                let found: Vec<Sha> = self
+                    .github
+                    .commit_parents(merge.as_str())
+                    .await?
                     .iter()
-                    .any(|p| p.eq_ignore_ascii_case(expected.as_str()));
+                    .filter_map(|p| Sha::parse(p))
+                    .collect();
+                let is_merge = found.contains(expected);
                 if is_merge {
                     log.info(&format!("{what} is labelled with {merge}, a merge commit whose parents include {expected}"));
                 }
+                parents = Some(found);
                 is_merge.then_some(Outcome::MergeCommit(merge))
             }
             // an image promoted from the pull request it was tested on carries that PR's commit:
@@ -323,13 +378,24 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         if let Some(o) = outcome {
             return Ok(o);
         }
-        let shown = match label {
-            Some(l) if !l.is_empty() => l.to_string(),
-            _ => "(no org.opencontainers.image.revision label)".to_string(),
+        // the producer's mistake and its fix, before any advice to look away
+        let event = self
+            .ctx
+            .upstream
+            .as_ref()
+            .map(|u| u.event.as_str())
+            .unwrap_or(&self.ctx.event_name);
+        let known = mismatch::Known {
+            event,
+            pr_base_head: self.ctx.base_sha.as_ref(),
+            label_parents: parents.as_deref(),
+            build_sha: None,
         };
+        let advice = mismatch::classify(expected, label, &known).advice;
+        let shown = shown_label(label);
         if self.cfg.revision_check == RevisionCheck::Warn {
             log.warning(&format!(
-                "{what} was built from {shown}, not {expected} (revision-check: warn)"
+                "`{what}` was built from {shown}, not `{expected}`, accepted under `revision-check: warn`: {advice}"
             ));
             return Ok(Outcome::Accepted { found: shown });
         }
@@ -337,6 +403,7 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
             reference: what.into(),
             expected: expected.to_string(),
             found: shown,
+            advice,
         }
         .into())
     }
@@ -444,7 +511,10 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         let url = self.github.download_url(found.id).await?;
         let loaded = d.load_artifact(&url, &found, file.as_deref(), log).await?;
         // nothing is tagged until the loaded image passed; what fails is removed again
-        let checked = self.check_loaded(d, plan, &name, &loaded, log).await;
+        let mut notes = self.notes(plan);
+        let checked = self
+            .check_loaded(d, plan, &name, &loaded, &mut out, &mut notes, log)
+            .await;
         let outcome = match checked {
             Ok(o) => o,
             Err(e) => {
@@ -460,16 +530,19 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         self.apply_tags(d, img, &loaded.id, &mut out).await?;
         out.source = Source::Artifact;
         out.revision_label = loaded.revision;
-        Ok(resolved(out, outcome, self.notes(plan)))
+        Ok(resolved(out, outcome, notes))
     }
 
     /// The revision of a loaded artifact, and the daemon's agreement on which config it loaded.
+    #[allow(clippy::too_many_arguments)]
     async fn check_loaded(
         &self,
         d: &D,
         plan: &Plan,
         name: &str,
         loaded: &ports::Loaded,
+        out: &mut ImageResult,
+        notes: &mut Vec<String>,
         log: &Log,
     ) -> Result<Outcome> {
         let what = format!("artifact `{name}`");
@@ -483,7 +556,66 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         if image.labels.get(REVISION_LABEL) != loaded.revision.as_ref() {
             bail!("loaded image `{}`: its revision label differs from the one in the artifact's config", loaded.id);
         }
+        if self.cfg.attestation != Attestation::Off {
+            let digest = loaded.tar_digest.as_deref().ok_or_else(|| {
+                anyhow!("artifact `{name}`: the image tar's digest is unknown, so its attestation cannot be checked")
+            })?;
+            self.attest(digest, out, notes, log).await?;
+        }
         Ok(outcome)
+    }
+
+    /// The GitHub artifact attestation of `digest`: `verified`, or under `attestation: fail` an
+    /// error before anything is tagged or promoted, under `warn` a warning.
+    async fn attest(
+        &self,
+        digest: &str,
+        out: &mut ImageResult,
+        notes: &mut Vec<String>,
+        log: &Log,
+    ) -> Result<()> {
+        if self.cfg.attestation == Attestation::Off {
+            return Ok(());
+        }
+        let bundles = self.github.attestations(digest).await?;
+        let policy = provenance::Policy {
+            repository: self.repository.clone(),
+            workflow: self.cfg.attestation_workflow.clone(),
+        };
+        let problem = match provenance::verify_any(&bundles, digest, &policy) {
+            Ok(v) => {
+                let place = match v.log_index {
+                    Some(i) => format!("transparency log index {i}"),
+                    None => "timestamped by GitHub".into(),
+                };
+                let commit = v.commit.as_deref().unwrap_or("an unnamed commit");
+                log.info(&format!(
+                    "attestation of {digest} verified: signed by {} from {commit} ({place})",
+                    v.signer
+                ));
+                notes.push(format!(
+                    "Attestation verified: signed by `{}`, built from `{commit}` ({place}).",
+                    v.signer
+                ));
+                out.attestation = "verified".into();
+                out.attestation_signer = v.signer;
+                return Ok(());
+            }
+            Err(provenance::Unproven::Missing) => {
+                out.attestation = "missing".into();
+                format!("no attestation of `{digest}` in `{}`: attest the build with actions/attest-build-provenance (`push-to-registry: true`), and give this job `attestations: read`", self.repository)
+            }
+            Err(e @ provenance::Unproven::Invalid { .. }) => {
+                out.attestation = "invalid".into();
+                format!("the attestation of `{digest}` is invalid: {e}")
+            }
+        };
+        if self.cfg.attestation == Attestation::Fail {
+            bail!("{problem}");
+        }
+        log.warning(&format!("{problem} (attestation: warn)"));
+        notes.push(format!("Attestation {}: {problem}.", out.attestation));
+        Ok(())
     }
 
     /// The PR number of a `workflow_run` whose payload had none (forks): looked up once for all
@@ -569,9 +701,8 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         &self,
         plan_: &Plan,
         img: &ImagePlan,
-        remote: &RemoteImage,
-        mut base: ImageResult,
-        outcome: Outcome,
+        digest: &str,
+        mut r: Resolved,
         log: &Log,
     ) -> Result<Resolved> {
         let merged = self.merged.get().cloned().flatten();
@@ -586,17 +717,17 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
                 .sha
                 .as_ref()
                 .ok_or_else(|| anyhow!("no pushed commit"))?;
-            let label = match &outcome {
+            let label = match &r.revision {
                 Outcome::MergeCommit(c) | Outcome::SameTree(c) => Some(c.to_string()),
-                _ => Sha::parse(&base.revision()).map(|s| s.to_string()),
+                _ => Sha::parse(&r.result.revision()).map(|s| s.to_string()),
             };
             let Some(label) = label else {
-                return Ok(self.skipped(base, Skip::TreeDiffers, log));
+                return Ok(self.skipped(r.result, Skip::TreeDiffers, log));
             };
             let built = self.github.commit_tree(&label).await?;
             let here = self.github.commit_tree(pushed.as_str()).await?;
             if same_tree(&built, &here).is_err() {
-                return Ok(self.skipped(base, Skip::TreeDiffers, log));
+                return Ok(self.skipped(r.result, Skip::TreeDiffers, log));
             }
             log.info(&format!(
                 "The image of pull request #{} was built from {label}, whose tree {built} is the tree of {pushed}: the same source",
@@ -617,13 +748,13 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         let source = ImageRef {
             repository: img.reference.repository.clone(),
             tag: None,
-            digest: Some(remote.digest.clone()),
+            digest: Some(digest.to_string()),
         };
         log.group("Promote");
         let done = self.registry.promote(&source, &targets, log).await;
         log.end_group();
-        base.promoted = done?.into_iter().map(|p| p.reference).collect();
-        Ok(resolved(base, outcome, self.notes(plan_)))
+        r.result.promoted = done?.into_iter().map(|p| p.reference).collect();
+        Ok(r)
     }
 
     /// Nothing promoted, and why: the step still succeeds, and says to build instead.
@@ -666,6 +797,21 @@ fn resolved(result: ImageResult, revision: Outcome, notes: Vec<String>) -> Resol
         revision,
         notes,
         elapsed: Duration::ZERO,
+    }
+}
+
+/// A label as errors and logs show it: a SHA in backticks, anything else escaped and cut short,
+/// since it is the image's text, not ours.
+fn shown_label(label: Option<&str>) -> String {
+    match label.map(str::trim) {
+        None | Some("") => "no `org.opencontainers.image.revision` label".into(),
+        Some(l) => match Sha::parse(l) {
+            Some(sha) => format!("`{sha}`"),
+            None => {
+                let escaped: String = format!("{l:?}").chars().take(80).collect();
+                format!("the label {escaped}")
+            }
+        },
     }
 }
 

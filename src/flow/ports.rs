@@ -78,6 +78,8 @@ pub trait GitHubApi: Sync {
         let _ = sha;
         async { Err(anyhow!("commit trees are not available here")) }
     }
+    /// The Sigstore bundles GitHub stores for a digest (`sha256:…`); none is an empty list.
+    fn attestations(&self, digest: &str) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send;
 }
 
 /// An artifact loaded untagged: nothing trusts it yet.
@@ -87,6 +89,8 @@ pub struct Loaded {
     pub entry_name: String,
     /// The revision label of the config that was loaded.
     pub revision: Option<String>,
+    /// `sha256:` of the image tar itself: what `attest-build-provenance` signs for a file.
+    pub tar_digest: Option<String>,
 }
 
 pub trait Daemon: Sync {
@@ -138,17 +142,29 @@ impl Registries {
         }
     }
 
-    fn client(&self, host: &str) -> Arc<registry::Registry> {
+    fn client(&self, host: &str, log: &Log) -> Arc<registry::Registry> {
         let mut clients = self.clients.lock().expect("registry clients");
         clients
             .entry(host.to_string())
             .or_insert_with(|| {
+                let plain_http = is_loopback_registry(host);
+                let credentials = self.credentials(host);
+                log.debug(&format!(
+                    "registry `{host}`: {}, {}",
+                    if plain_http {
+                        "plain HTTP (loopback)"
+                    } else {
+                        "HTTPS"
+                    },
+                    match &credentials {
+                        Some(c) => format!("logged in as `{}`", c.username),
+                        None => "anonymous".into(),
+                    }
+                ));
                 Arc::new(registry::Registry::new(RegistryConfig {
                     registry: host.to_string(),
-                    plain_http: is_loopback_registry(host),
-                    credentials: self
-                        .credentials(host)
-                        .map(|c| (c.username, c.password.expose().to_string())),
+                    plain_http,
+                    credentials: credentials.map(|c| (c.username, c.password.expose().to_string())),
                     retries: self.retries,
                 }))
             })
@@ -167,7 +183,7 @@ impl Registry for Registries {
         platform: &Platform,
         log: &Log,
     ) -> Result<RemoteImage, RegistryError> {
-        let client = self.client(reference.registry());
+        let client = self.client(reference.registry(), log);
         client
             .inspect(&reference.to_string(), platform, &|m: &str| log.info(m))
             .await
@@ -183,7 +199,7 @@ impl Registry for Registries {
         // registry, `promote-username` / `promote-password` elsewhere (the credentials policy)
         let clients: Vec<Arc<registry::Registry>> = targets
             .iter()
-            .map(|t| self.client(crate::core::reference::registry_of(&t.repository)))
+            .map(|t| self.client(crate::core::reference::registry_of(&t.repository), log))
             .collect();
         let list: Vec<registry::Target> = targets
             .iter()
@@ -193,7 +209,7 @@ impl Registry for Registries {
                 reference: t.to_string(),
             })
             .collect();
-        self.client(source.registry())
+        self.client(source.registry(), log)
             .promote(&source.to_string(), &list, &|m: &str| log.info(m))
             .await
     }
@@ -212,7 +228,7 @@ impl LazyGitHub {
         token: Option<&str>,
         repository: String,
         retries: u32,
-        log: Logger,
+        (log, debug): (Logger, Logger),
     ) -> LazyGitHub {
         LazyGitHub {
             missing_token: token.is_none(),
@@ -222,6 +238,7 @@ impl LazyGitHub {
                 repository,
                 retries,
                 log,
+                debug,
             })),
             client: tokio::sync::OnceCell::new(),
         }
@@ -267,6 +284,9 @@ impl GitHubApi for LazyGitHub {
     }
     async fn commit_tree(&self, sha: &str) -> Result<String> {
         Ok(self.get().await?.commit_tree(sha).await?)
+    }
+    async fn attestations(&self, digest: &str) -> Result<Vec<Vec<u8>>> {
+        Ok(self.get().await?.attestations(digest).await?)
     }
 }
 
@@ -352,6 +372,7 @@ impl Daemon for Docker {
             id,
             entry_name,
             revision,
+            tar_digest: None,
         })
     }
 }

@@ -91,6 +91,7 @@ impl Registry for FakeRegistry {
 #[derive(Default)]
 struct FakeGitHub {
     pulls: Vec<(String, u64)>,
+    bundles: Vec<Vec<u8>>,
     parents: HashMap<String, Vec<String>>,
     calls: Mutex<Vec<String>>,
 }
@@ -118,6 +119,13 @@ impl GitHubApi for FakeGitHub {
             size: 100,
             digest: None,
         })
+    }
+    async fn attestations(&self, digest: &str) -> Result<Vec<Vec<u8>>> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("attestations {digest}"));
+        Ok(self.bundles.clone())
     }
     async fn download_url(&self, id: u64) -> Result<url::Url> {
         self.calls.lock().unwrap().push(format!("download {id}"));
@@ -196,6 +204,7 @@ impl Daemon for FakeDaemon {
             id: "sha256:loaded".into(),
             entry_name: "image.tar".into(),
             revision: label,
+            tar_digest: Some(DIGEST.into()),
         })
     }
 }
@@ -269,6 +278,7 @@ async fn run(
         github,
         daemon,
         kit: &kit,
+        repository: "acme/charon".into(),
         pr: Default::default(),
         merged: Default::default(),
     };
@@ -538,4 +548,115 @@ async fn an_artifact_that_fails_its_check_is_removed_and_never_tagged() {
     );
     assert_eq!(*d.removed.lock().unwrap(), ["sha256:loaded"]);
     assert!(d.tags.lock().unwrap().is_empty());
+}
+
+/// A real `attest-build-provenance` bundle (tests/fixtures/attestations/README.md): cli/cli's
+/// release tarball, signed by its deployment workflow.
+const TARBALL: &str = "sha256:83d5c2ccad5498f58bf6368acb1ab32588cf43ab3a4b1c301bf36328b1c8bd60";
+
+fn real_bundle() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/attestations/cli-gh-2.96.0-slsa.sigstore.json"
+    ))
+    .unwrap()
+}
+
+async fn attested(policy: &str, workflow: &str, bundles: Vec<Vec<u8>>) -> (Run, FakeDaemon) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut pairs = vec![
+        ("image", "r.example/cli/cli"),
+        ("attestation", policy),
+        ("github-token", "t"),
+    ];
+    if !workflow.is_empty() {
+        pairs.push(("attestation-workflow", workflow));
+    }
+    let cfg = config(&pairs);
+    let reg = FakeRegistry::default().with(
+        "r.example/cli/cli",
+        vec![Ok(RemoteImage {
+            digest: TARBALL.into(),
+            ..remote(Some(HEAD))
+        })],
+    );
+    let gh = FakeGitHub {
+        bundles,
+        ..Default::default()
+    };
+    let d = FakeDaemon::default();
+    let kit = Toolkit::to_writer(Box::new(std::io::sink()), false);
+    let ctx = push_event();
+    let flow = Flow {
+        cfg: &cfg,
+        ctx: &ctx,
+        registry: &reg,
+        github: &gh,
+        daemon: Some(&d),
+        kit: &kit,
+        repository: "cli/cli".into(),
+        pr: Default::default(),
+        merged: Default::default(),
+    };
+    let plan = flow.plan().await.unwrap();
+    let results = flow.resolve(&plan).await;
+    (Run { results }, d)
+}
+
+#[tokio::test]
+async fn a_verified_attestation_names_its_signer_before_the_pull() {
+    let (o, d) = attested("fail", "", vec![real_bundle()]).await;
+    let r = o.one();
+    assert_eq!(
+        (
+            r.result.attestation.as_str(),
+            r.result.attestation_signer.as_str()
+        ),
+        (
+            "verified",
+            "cli/cli/.github/workflows/deployment.yml@refs/heads/trunk"
+        )
+    );
+    assert!(
+        r.notes.iter().any(|n| n.contains("transparency log index")),
+        "{:?}",
+        r.notes
+    );
+    assert_eq!(d.pulls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn attestation_policy_fail_and_warn() {
+    // (policy, workflow, bundles) → output, pulled?
+    let release = "cli/cli/.github/workflows/release.yml";
+    type Case<'a> = (&'a str, &'a str, Vec<Vec<u8>>, &'a str, bool);
+    let cases: Vec<Case> = vec![
+        ("fail", "", vec![], "missing", false),
+        ("warn", "", vec![], "missing", true),
+        ("fail", release, vec![real_bundle()], "invalid", false),
+        ("warn", "", vec![b"{not a bundle".to_vec()], "invalid", true),
+    ];
+    for (policy, workflow, bundles, want, pulled) in cases {
+        let (o, d) = attested(policy, workflow, bundles).await;
+        assert_eq!(
+            !d.pulls.lock().unwrap().is_empty(),
+            pulled,
+            "{policy} {want}"
+        );
+        match &o.results[0] {
+            Ok(r) => assert_eq!(r.result.attestation, want, "{policy}"),
+            Err(f) => {
+                let e = format!("{:#}", f.error);
+                assert!(e.contains(TARBALL), "{e}");
+                if workflow.is_empty() {
+                    assert!(e.contains("attest-build-provenance"), "the fix: {e}");
+                } else {
+                    assert!(
+                        e.contains("release.yml") && e.contains("deployment.yml"),
+                        "{e}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -27,6 +27,17 @@ pub struct Fault {
     pub times: usize,
 }
 
+/// One entry of `GET /repos/{owner}/{repo}/attestations/{digest}`.
+#[derive(Clone)]
+pub enum Attestation {
+    /// `bundle` inline (this JSON).
+    Inline(Vec<u8>),
+    /// `bundle: null` and a `bundle_url` on the blob host serving this JSON snappy-compressed.
+    Url(Vec<u8>),
+    /// `bundle: null` and a `bundle_url` serving these bytes as they are.
+    UrlRaw(Vec<u8>),
+}
+
 #[derive(Default)]
 pub struct World {
     pub run_id: u64,
@@ -41,6 +52,10 @@ pub struct World {
     pub truncate_blob: usize,
     /// The blob host redirects to itself forever.
     pub blob_loop: bool,
+    /// Attestations by subject digest (`sha256:…`).
+    pub attestations: HashMap<String, Vec<Attestation>>,
+    /// The attestations list's page size, whatever `per_page` asks (to exercise `Link`).
+    pub attestations_page: Option<usize>,
 }
 
 pub struct FakeGitHub {
@@ -78,6 +93,28 @@ impl FakeGitHub {
                     r.headers.get("host").cloned().unwrap_or_default(),
                     r.path
                 ));
+            }
+            if let Some(rest) = r.path.strip_prefix("/attestations/") {
+                // /attestations/{digest}/{index}.json.sn?sig=…
+                let (digest, index) = rest.split_once('/').unwrap_or_default();
+                let index: usize = index
+                    .split('.')
+                    .next()
+                    .unwrap_or("")
+                    .parse()
+                    .unwrap_or(usize::MAX);
+                let body = match w.attestations.get(digest).and_then(|l| l.get(index)) {
+                    Some(Attestation::Url(json)) => {
+                        snap::raw::Encoder::new().compress_vec(json).unwrap()
+                    }
+                    Some(Attestation::UrlRaw(bytes)) => bytes.clone(),
+                    _ => return Reply::json(404, json!({"message": "BlobNotFound"})),
+                };
+                return Reply {
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/octet-stream".into())],
+                    body: Body::Bytes(body),
+                };
             }
             let id: u64 = r
                 .path
@@ -174,6 +211,36 @@ impl FakeGitHub {
                         )),
                         None => Reply::json(404, json!({"message": "Not Found"})),
                     }
+                }
+                ["repos", "acme", "charon", "attestations", digest] => {
+                    let Some(list) = w.attestations.get(*digest) else {
+                        return Reply::json(404, json!({"message": "Not Found"}));
+                    };
+                    let per_page: usize =
+                        q.get("per_page").and_then(|n| n.parse().ok()).unwrap_or(30);
+                    let per_page = w.attestations_page.unwrap_or(per_page).max(1);
+                    let after: usize = q.get("after").and_then(|n| n.parse().ok()).unwrap_or(0);
+                    let page: Vec<Value> = list
+                        .iter()
+                        .enumerate()
+                        .skip(after)
+                        .take(per_page)
+                        .map(|(i, a)| match a {
+                            Attestation::Inline(json) => json!({"repository_id": 1, "initiator": "user",
+                                "bundle": serde_json::from_slice::<Value>(json).unwrap(), "bundle_url": null}),
+                            _ => json!({"repository_id": 1, "initiator": "user", "bundle": null,
+                                "bundle_url": format!("{blob_base}/attestations/{digest}/{i}.json.sn?sig=signed&se=2026-12-01")}),
+                        })
+                        .collect();
+                    let mut reply = Reply::json(200, json!({"attestations": page}));
+                    if after + per_page < list.len() {
+                        let host = r.headers.get("host").cloned().unwrap_or_default();
+                        reply = reply.header("link", &format!(
+                            "<http://{host}/api/v3/repos/acme/charon/attestations/{digest}?per_page={per_page}&after={}>; rel=\"next\"",
+                            after + per_page
+                        ));
+                    }
+                    reply
                 }
                 ["repos", "acme", "charon", "pulls"] => {
                     let head = q.get("head").cloned().unwrap_or_default();
