@@ -123,7 +123,42 @@ fn daemon_and_api_errors() {
                 .input("image", &repo)
                 .input("github-token", TOKEN)
                 .var("GITHUB_API_URL", &gh.api_url()),
-            "::error::no usable image for `{registry}/it/never-pushed:main-1111111`: {registry}/it/never-pushed:main-1111111 does not exist in the registry (tag or repository unknown): check that the build pushed this tag (its `mode: compute` gives the same one), or set `wait-timeout` to wait for it; the artifact fallback failed too: run 4242 has no artifact named `push-image`; its artifacts: none. Set `artifact-name` to one of them, or `run-id` to the build run",
+            "::error::`{registry}/it/never-pushed:main-1111111` does not exist in the registry (tag or repository unknown): check that the build pushed this tag (its `mode: compute` gives the same one), or set `wait-timeout` to wait for it; the artifact fallback failed too: run 4242 has no artifact named `push-image`; its artifacts: none. Set `artifact-name` to one of them, or `run-id` to the build run",
+        ),
+    ];
+    for (r, want) in cases {
+        assert_eq!(error_of(r), want);
+    }
+}
+
+#[test]
+fn registry_errors() {
+    let s = stack();
+    let repo = format!("{}/it/{}", s.registry, unique("pinned"));
+    let tag = format!("main-{}", &HEAD[..7]);
+    let stale = "2222222222222222222222222222222222222222";
+    s.publish(&repo, &tag, Some(stale));
+    let repo_shown = repo.replace(&s.registry, "{registry}");
+    let private = format!("{}/it/private", s.auth_registry);
+    let cases: Vec<(Run, String)> = vec![
+        (
+            push().input("image", &format!("{}/it/never-pushed", s.registry)).input("mode", "verify"),
+            "::error::`{registry}/it/never-pushed:main-1111111` does not exist in the registry (tag or repository unknown): check that the build pushed this tag (its `mode: compute` gives the same one), or set `wait-timeout` to wait for it".into(),
+        ),
+        (
+            push().input("image", &repo).input("mode", "verify"),
+            format!("::error::`{repo_shown}:{tag}` was built from `{stale}`, not the expected commit `{HEAD}`: rebuild the image from `1111111` and tag it by commit (e.g. `{{branch}}-{{short_sha}}`), so a tag never names another commit's image: the label `2222222` is another commit; only if that image is right after all, set `revision-check: warn`"),
+        ),
+        (
+            push().input("image", &repo).input("fallback", "none"),
+            format!("::error::`{repo_shown}:{tag}` was built from `{stale}`, not the expected commit `{HEAD}`: rebuild the image from `1111111` and tag it by commit (e.g. `{{branch}}-{{short_sha}}`), so a tag never names another commit's image: the label `2222222` is another commit; only if that image is right after all, set `revision-check: warn`; with `fallback: none` nothing else is tried (`fallback: artifact` loads the build's artifact)"),
+        ),
+        (
+            push().input("image", &private).input("mode", "verify"),
+            format!(
+                "::error::`{}` refused the credentials for `{private}:main-1111111` (401): the image is private; set `registry-username` and `registry-password`",
+                s.auth_registry
+            ),
         ),
     ];
     for (r, want) in cases {

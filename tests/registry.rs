@@ -419,7 +419,7 @@ fn multi_platform_index_resolves_the_platform_manifest() {
         .run();
     none.failed();
     assert!(
-        none.error().contains("without linux/s390x")
+        none.error().contains("without `linux/s390x`")
             && none.error().contains("linux/amd64, linux/arm64"),
         "{}",
         none.error()

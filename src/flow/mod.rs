@@ -42,16 +42,14 @@ pub enum ResolveError {
         found: String,
         advice: String,
     },
-    #[error("no usable image for `{reference}`: {reason}. With `fallback: none` nothing else is tried; set `fallback: artifact` to load the build's artifact")]
-    NoUsableImage { reference: String, reason: String },
-    #[error(
-        "no usable image for `{reference}`: {reason}; the artifact fallback failed too: {artifact}"
-    )]
-    BothFailed {
-        reference: String,
+    /// The registry's reason names the reference; this says why nothing else was tried.
+    #[error("{reason}; {why_not}")]
+    NoUsableImage {
         reason: String,
-        artifact: String,
+        why_not: &'static str,
     },
+    #[error("{reason}; the artifact fallback failed too: {artifact}")]
+    BothFailed { reason: String, artifact: String },
 }
 
 /// One image done: its outputs, how its revision was judged, and what the summary should say.
@@ -252,7 +250,6 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         let next = after_miss(self.cfg.mode, self.cfg.fallback, by_digest, kind);
         match (next, self.daemon) {
             (Next::TryArtifact, Some(d)) => {
-                let reference = img.display();
                 let reason = format!("{registry_failure:#}");
                 log.warning(&format!("{reason}; trying the build's artifact"));
                 log.group("Artifact");
@@ -260,7 +257,6 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
                 log.end_group();
                 r.map_err(|artifact| {
                     ResolveError::BothFailed {
-                        reference,
                         reason,
                         artifact: format!("{artifact:#}"),
                     }
@@ -269,9 +265,14 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
             }
             // pull mode promised an image: say why nothing else was tried
             _ if self.cfg.mode == Mode::Pull && kind != Miss::Other => {
+                let why_not = if by_digest {
+                    "a digest reference has no artifact to fall back on"
+                } else {
+                    "with `fallback: none` nothing else is tried (`fallback: artifact` loads the build's artifact)"
+                };
                 Err(ResolveError::NoUsableImage {
-                    reference: img.display(),
                     reason: format!("{registry_failure:#}"),
+                    why_not,
                 }
                 .into())
             }

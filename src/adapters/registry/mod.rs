@@ -35,18 +35,18 @@ pub struct RemoteImage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{reference} does not exist in the registry (tag or repository unknown): check that the build pushed this tag (its `mode: compute` gives the same one), or set `wait-timeout` to wait for it")]
+    #[error("`{reference}` does not exist in the registry (tag or repository unknown): check that the build pushed this tag (its `mode: compute` gives the same one), or set `wait-timeout` to wait for it")]
     NotFound { reference: String },
-    #[error("{registry} refused the credentials for {reference} (401){}", hint(*.with_credentials))]
+    #[error("`{registry}` refused the credentials for `{reference}` (401){}", hint(*.with_credentials))]
     Unauthorized {
         registry: String,
         reference: String,
         with_credentials: bool,
     },
-    #[error("{registry} denied access to {reference} (403): the credentials work but may not pull this repository")]
+    #[error("`{registry}` denied access to `{reference}` (403): the credentials work but may not pull this repository")]
     Denied { registry: String, reference: String },
     #[error(
-        "{registry} could not be reached for {reference} after {attempts} attempt(s): {detail}"
+        "`{registry}` could not be reached for `{reference}` after {attempts} attempt(s): {detail}"
     )]
     Unreachable {
         registry: String,
@@ -54,11 +54,11 @@ pub enum RegistryError {
         attempts: u32,
         detail: String,
     },
-    #[error("{reference}: the registry's answer is not usable: {detail}")]
+    #[error("`{reference}`: the registry's answer is not usable: {detail}")]
     Protocol { reference: String, detail: String },
-    #[error("{reference}: integrity check failed, possible tampering: {detail}. Nothing from this answer was used; check the registry (or a proxy in front of it) before trusting it again")]
+    #[error("`{reference}`: integrity check failed, possible tampering: {detail}. Nothing from this answer was used; check the registry (or a proxy in front of it) before trusting it again")]
     Integrity { reference: String, detail: String },
-    #[error("{reference} is a multi-platform image without {wanted} (it has: {available}); set `platform`")]
+    #[error("`{reference}` is a multi-platform image without `{wanted}` (it has: {available}); set `platform`")]
     NoPlatform {
         reference: String,
         wanted: String,
