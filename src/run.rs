@@ -14,7 +14,7 @@ use crate::core::plan::{artifact_name, build_labels, plan, tag_needs_pr, Plan};
 use crate::core::reference::{is_loopback_registry, ImageRef};
 use crate::core::revision::{compare, RevisionCheck, Verdict, REVISION_LABEL};
 use crate::env::RunnerVars;
-use crate::retry::Logger;
+use crate::retry::{Logger, Policy};
 use crate::toolkit::{FileCommand, Toolkit};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
@@ -543,46 +543,108 @@ impl Flow<'_> {
             found.id, found.size
         ));
         let url = gh.download_url(found.id).await?;
-        let dir = tempfile::Builder::new()
-            .prefix("image-resolver-")
-            .tempdir()
-            .context("creating a private temp dir")?;
         let download = Download::new(DownloadConfig {
             retries: self.cfg.retries,
         })?;
-        let file = dir.path().join("artifact.download");
-        download
-            .fetch(&url, &file, found.digest.as_deref(), &self.log())
-            .await
-            .with_context(|| format!("downloading artifact `{name}`"))?;
-        let prepared = artifact::prepare(&file, self.cfg.artifact_file.as_deref(), dir.path())
-            .with_context(|| format!("reading artifact `{name}`"))?;
+        let opts = artifact::ArtifactOptions {
+            expected_digest: found.digest.clone(),
+            listed_size: found.size,
+            artifact_file: self.cfg.artifact_file.clone(),
+        };
+        let what = format!("artifact `{name}`");
+        let policy = Policy::new(self.cfg.retries);
+        let mut attempt = 1;
+        // a stream cut mid-way starts again from scratch; the failed attempt loaded nothing
+        let (id, checked, revision) = loop {
+            match self
+                .load_once(d, &download, &url, opts.clone(), &plan, &what)
+                .await
+            {
+                Ok(v) => break v,
+                Err((true, e)) if attempt < policy.attempts => {
+                    let wait = policy.backoff(attempt, None);
+                    self.kit.info(&format!(
+                        "{what}: attempt {attempt} of {} failed ({e:#}); starting again in {:.1}s",
+                        policy.attempts,
+                        wait.as_secs_f64()
+                    ));
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err((_, e)) => return Err(e),
+            }
+        };
         self.kit.info(&format!(
-            "Loading {} ({} bytes) untagged",
-            prepared.entry_name,
-            prepared.tar_len()
+            "Loaded {} of {what} as {id} ({} bytes downloaded, tar {})",
+            checked.entry_name, checked.bytes, checked.tar_sha256
         ));
-        let label = prepared.revision.clone();
-        // the revision is checked before the daemon sees a byte
-        let revision = self
-            .check_revision(&plan, label.as_deref(), &format!("artifact `{name}`"))
-            .await?;
-        let id = d
-            .load(&format!("artifact `{name}`"), prepared.into_stream())
-            .await?;
-        let image = d
-            .image(&id)
-            .await?
-            .ok_or_else(|| anyhow!("loaded image {id} is not in the daemon"))?;
-        if image.labels.get(REVISION_LABEL).map(String::as_str) != label.as_deref() {
-            bail!("loaded image {id}: its revision label differs from the one in the artifact's config");
+        if let Some(note) = &checked.note {
+            self.kit.info(note);
         }
         self.apply_tags(d, &id, &plan, out).await?;
         out.source = "artifact".into();
         out.r#ref = display_image(&plan.reference);
         out.revision = revision;
-        drop(dir);
         Ok(())
+    }
+
+    /// One pass: download → checks → daemon, with the revision checked before the daemon gets
+    /// the end of the tar. `Err((transient, error))`.
+    async fn load_once(
+        &mut self,
+        d: &DockerDaemon,
+        download: &Download,
+        url: &url::Url,
+        opts: artifact::ArtifactOptions,
+        plan: &Plan,
+        what: &str,
+    ) -> std::result::Result<(String, artifact::Checked, String), (bool, anyhow::Error)> {
+        let body = download.open(url).await.map_err(|e| {
+            (
+                e.is_transient(),
+                anyhow::Error::new(e).context(format!("downloading {what}")),
+            )
+        })?;
+        let (tar, verdict) = artifact::pipeline(body, opts);
+        let load = d.load(what, tar);
+        let check = async {
+            let (checked, release) = verdict
+                .await
+                .map_err(|e| (e.is_transient(), anyhow::Error::new(e)))?;
+            let revision = self
+                .check_revision(plan, checked.revision.as_deref(), what)
+                .await
+                .map_err(|e| (false, e))?;
+            release.release();
+            Ok::<_, (bool, anyhow::Error)>((checked, revision))
+        };
+        let (loaded, checked) = tokio::join!(load, check);
+        match (loaded, checked) {
+            (Ok(id), Ok((checked, revision))) if id == checked.config_digest => {
+                Ok((id, checked, revision))
+            }
+            (Ok(id), checked) => {
+                // the daemon loaded something other than what was checked: take it back
+                let removed = match d.remove_unused(&id).await {
+                    Ok(true) => "it was removed again",
+                    Ok(false) => "it is kept: another tag or a container uses it",
+                    Err(_) => "removing it failed",
+                };
+                let e = match checked {
+                    Ok(c) => anyhow!(
+                        "the daemon loaded {id}, not the checked image {}: {removed}",
+                        c.0.config_digest
+                    ),
+                    Err((_, e)) => e.context(format!("{what} loaded as {id}; {removed}")),
+                };
+                Err((false, e))
+            }
+            (Err(_), Err((transient, e))) => Err((
+                transient,
+                e.context(format!("{what} refused; nothing was loaded")),
+            )),
+            (Err(e), Ok(_)) => Err((false, e.into())),
+        }
     }
 }
 

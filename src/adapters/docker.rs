@@ -4,7 +4,8 @@
 use super::chain;
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{
-    CreateImageOptionsBuilder, ImportImageOptionsBuilder, TagImageOptionsBuilder,
+    CreateImageOptionsBuilder, ImportImageOptionsBuilder, RemoveImageOptionsBuilder,
+    TagImageOptionsBuilder,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
 use bytes::Bytes;
@@ -201,6 +202,29 @@ impl DockerDaemon {
                 action: format!("tag {source} as {repository}:{tag}"),
                 detail: chain(&e),
             })
+    }
+
+    /// Removes the image `id` if nothing else uses it: no tag names it and (the daemon checks,
+    /// without force) no container runs from it. Returns whether it was removed.
+    pub async fn remove_unused(&self, id: &str) -> Result<bool, DockerError> {
+        let Some(image) = self.image(id).await? else {
+            return Ok(false);
+        };
+        if !image.repo_tags.is_empty() {
+            return Ok(false);
+        }
+        let opts = RemoveImageOptionsBuilder::new().force(false).build();
+        match self.docker.remove_image(id, Some(opts), None).await {
+            Ok(_) => Ok(true),
+            // 409: a container uses it
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(false),
+            Err(e) => Err(DockerError::Api {
+                action: format!("remove {id}"),
+                detail: chain(&e),
+            }),
+        }
     }
 
     /// Loads a `docker save` tar from a byte stream and returns the loaded image's ID, which the
