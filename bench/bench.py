@@ -23,7 +23,7 @@ import time
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BASELINE = os.path.join(ROOT, "..", "shared", "baseline")
+BASELINE = os.environ.get("IR_BASELINE", os.path.join(ROOT, "..", "shared", "baseline"))
 # the binary the action image ships: fully static
 BIN = os.path.join(ROOT, "target", "x86_64-unknown-linux-gnu", "release", "image-resolver")
 E = os.environ
