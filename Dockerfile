@@ -4,22 +4,48 @@
 # built on the host; scripts/build-image.sh does that:
 #   RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu
 #   docker build --target runtime --build-arg BINARY=target/x86_64-unknown-linux-gnu/release/image-resolver .
-# `release` (the default target) compiles in a builder stage; release.yml uses it.
+# `release` (the default target) is what .github/workflows/release.yml builds with buildx for
+# linux/amd64 and linux/arm64 in one manifest list: the builder runs on the build machine's own
+# platform and cross-compiles for each target platform, so no emulation is needed.
 ARG BINARY=target/x86_64-unknown-linux-gnu/release/image-resolver
+# OCI labels; the release passes them (the version without its `v`, the commit, the repository URL)
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/image-resolver/image-resolver
 
 FROM scratch AS runtime
 ARG BINARY
+ARG VERSION
+ARG REVISION
+ARG SOURCE
+LABEL org.opencontainers.image.source=$SOURCE \
+      org.opencontainers.image.revision=$REVISION \
+      org.opencontainers.image.version=$VERSION
 COPY ${BINARY} /image-resolver
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 ENTRYPOINT ["/image-resolver"]
 
-FROM rust:1-bookworm AS builder
+# The builder image must be pinned by digest before a release: release.yml refuses a `FROM … AS
+# builder` line without `@sha256:`. The digest is not filled in here because it could not be
+# verified where this file was written; take it from
+#   docker buildx imagetools inspect docker.io/library/rust:1.95-bookworm
+# and append it as `rust:1.95-bookworm@sha256:<digest>`.
+FROM --platform=$BUILDPLATFORM docker.io/library/rust:1.95-bookworm AS builder
 WORKDIR /src
 COPY . .
-RUN RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target x86_64-unknown-linux-gnu \
- && cp target/x86_64-unknown-linux-gnu/release/image-resolver /image-resolver
+ARG TARGETARCH
+ARG BUILDARCH
+# one Rust target per image platform (amd64: x86_64-unknown-linux-gnu, arm64:
+# aarch64-unknown-linux-gnu), cross-compiled when it is not the build machine's own
+RUN bin=$(scripts/static-build.sh "$TARGETARCH" "$BUILDARCH") && cp "$bin" /image-resolver
 
 FROM scratch AS release
+ARG VERSION
+ARG REVISION
+ARG SOURCE
+LABEL org.opencontainers.image.source=$SOURCE \
+      org.opencontainers.image.revision=$REVISION \
+      org.opencontainers.image.version=$VERSION
 COPY --from=builder /image-resolver /image-resolver
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 ENTRYPOINT ["/image-resolver"]

@@ -9,5 +9,8 @@ if [ -z "${IR_DOCKER_HOST:-}" ]; then
   eval "$(STACK_DIR=/tmp/image-resolver-bench REG_PORT=5111 AUTH_PORT=5112 scripts/stack.sh start)"
   trap 'STACK_DIR=/tmp/image-resolver-bench scripts/stack.sh stop || true' EXIT
 fi
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target x86_64-unknown-linux-gnu -q
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target x86_64-unknown-linux-gnu -q --bins --example verify_attestation
 python3 bench/bench.py "$@"
+python3 bench/attestation.py "$@"
+python3 bench/images.py "$@"
+python3 bench/promote.py "$@"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 tag=${1:-image-resolver:dev}
 # IR_PREBUILT=1: the static binary is already built (scripts/test.sh builds it before the tests)
 if [ "${IR_PREBUILT:-0}" != 1 ]; then
-  RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target x86_64-unknown-linux-gnu -q
+  scripts/static-build.sh amd64 >/dev/null
 fi
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
@@ -17,6 +17,9 @@ cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
 cli=${IR_DOCKER_CLI:-docker}
 host=${IR_DOCKER_HOST:-${DOCKER_HOST:-unix:///var/run/docker.sock}}
 # the legacy builder builds only the stages the target needs: no network, no base image
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 DOCKER_BUILDKIT=0 "$cli" -H "$host" build -q --target runtime \
-  --build-arg BINARY=target/x86_64-unknown-linux-gnu/release/image-resolver -t "$tag" "$ctx" >/dev/null
+  --build-arg BINARY=target/x86_64-unknown-linux-gnu/release/image-resolver \
+  --build-arg VERSION="$version" --build-arg REVISION="$revision" -t "$tag" "$ctx" >/dev/null
 echo "$tag"

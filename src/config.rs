@@ -1,14 +1,30 @@
 //! Inputs: read with envy from `INPUT_<NAME>` (hyphens kept), validated into a `Config`.
 
-use crate::core::reference::{is_valid_tag, ImageRef};
+use crate::core::credentials::Secret;
+use crate::core::plan::{ImageSpec, TagPolicy};
+use crate::core::platform::Platform;
+use crate::core::reference::{is_valid_tag, ImageRef, RefError};
 use crate::core::revision::RevisionCheck;
 use crate::core::tag::Sanitize;
+use crate::core::Sha;
 use serde::Deserialize;
 use std::time::Duration;
 
+pub use crate::core::plan::{Fallback, Mode};
+
 /// Every input of the contract, as the runner names them. action.yml is checked against this list.
-pub const INPUT_NAMES: [&str; 20] = [
+pub const INPUT_NAMES: [&str; 30] = [
     "image",
+    "images",
+    "sha",
+    "allow-forks",
+    "summary",
+    "promote-to",
+    "promote-source",
+    "promote-username",
+    "promote-password",
+    "attestation",
+    "attestation-workflow",
     "tag",
     "mode",
     "pr-tag",
@@ -35,6 +51,16 @@ pub const INPUT_NAMES: [&str; 20] = [
 #[serde(rename_all = "kebab-case")]
 pub struct RawInputs {
     pub image: Option<String>,
+    pub images: Option<String>,
+    pub sha: Option<String>,
+    pub allow_forks: Option<String>,
+    pub summary: Option<String>,
+    pub promote_to: Option<String>,
+    pub promote_source: Option<String>,
+    pub promote_username: Option<String>,
+    pub promote_password: Option<String>,
+    pub attestation: Option<String>,
+    pub attestation_workflow: Option<String>,
     pub tag: Option<String>,
     pub mode: Option<String>,
     pub pr_tag: Option<String>,
@@ -66,57 +92,43 @@ impl RawInputs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Pull,
-    Verify,
-    Compute,
+pub enum PromoteSource {
+    Commit,
+    MergedPr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fallback {
-    Artifact,
-    None,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
+pub enum Attestation {
+    Off,
+    Warn,
+    Fail,
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub image: ImageRef,
-    pub tag: Option<String>,
+    pub images: Vec<ImageSpec>,
+    /// Set through `images`: per-image results go to the JSON output `images`.
+    pub keyed: bool,
     pub mode: Mode,
-    pub pr_tag: String,
-    pub branch_tag: String,
-    pub sha_length: usize,
-    pub sanitize: Sanitize,
+    pub policy: TagPolicy,
     pub revision_check: RevisionCheck,
-    pub local_tag: Option<ImageRef>,
     pub registry_username: Option<String>,
-    pub registry_password: Option<String>,
-    pub github_token: Option<String>,
+    pub registry_password: Option<Secret>,
+    pub github_token: Option<Secret>,
     pub fallback: Fallback,
-    pub artifact_name: Option<String>,
-    pub artifact_file: Option<String>,
     pub run_id: Option<u64>,
     pub retries: u32,
     pub wait_timeout: Duration,
     pub platform: Option<Platform>,
-    pub allow_failed_upstream: bool,
+    pub summary: bool,
+    pub promote_to: Vec<String>,
+    pub promote_source: PromoteSource,
+    pub promote_username: Option<String>,
+    pub promote_password: Option<Secret>,
+    pub attestation: Attestation,
+    pub attestation_workflow: Option<String>,
+    /// What a person should know about how the inputs were read (e.g. a repository lower-cased).
+    pub notices: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -186,53 +198,127 @@ fn single_line(input: &'static str, v: Option<String>) -> Result<Option<String>,
     }
 }
 
-pub fn parse_platform(s: &str) -> Option<Platform> {
-    let parts: Vec<&str> = s.trim().split('/').collect();
-    let ok = |p: &&str| {
-        !p.is_empty()
-            && p.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-    };
-    match parts.as_slice() {
-        [os, arch] if ok(os) && ok(arch) => Some(Platform {
-            os: os.to_string(),
-            architecture: arch.to_string(),
-            variant: None,
-        }),
-        [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Some(Platform {
-            os: os.to_string(),
-            architecture: arch.to_string(),
-            variant: Some(variant.to_string()),
-        }),
-        _ => None,
+/// actions/toolkit's `getBooleanInput`: the YAML 1.2 core schema's six spellings, nothing else.
+fn boolean(input: &'static str, v: Option<String>, default: bool) -> Result<bool, InputError> {
+    let Some(v) = set(v) else { return Ok(default) };
+    match v.trim() {
+        "true" | "True" | "TRUE" => Ok(true),
+        "false" | "False" | "FALSE" => Ok(false),
+        other => Err(bad(
+            input,
+            format!("`{other}` is not a boolean: use true or false"),
+        )),
     }
 }
 
-/// Registry credentials: `registry-username` / `registry-password`; for ghcr.io, GITHUB_ACTOR with
-/// `github-token` when none are given (the way docker/login-action is usually fed there).
-pub fn registry_credentials(
-    cfg: &Config,
-    registry: &str,
-    actor: Option<&str>,
-) -> Option<(String, String)> {
-    let ghcr = registry == "ghcr.io";
-    match (&cfg.registry_username, &cfg.registry_password) {
-        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
-        (None, Some(p)) if ghcr => Some((actor?.to_string(), p.clone())),
-        (None, None) if ghcr => Some((actor?.to_string(), cfg.github_token.clone()?)),
-        _ => None,
+/// Workflow expressions cannot lower-case `github.repository`, so `ghcr.io/${{ github.repository }}`
+/// arrives as `ghcr.io/Acme/App`: lower-case the repository (never the tag) and say so.
+fn image_ref(
+    input: &'static str,
+    text: &str,
+    notices: &mut Vec<String>,
+) -> Result<ImageRef, InputError> {
+    match ImageRef::parse(text) {
+        Err(RefError::UpperCase(_)) => {
+            let (rest, digest) = match text.split_once('@') {
+                Some((r, d)) => (r, Some(d)),
+                None => (text, None),
+            };
+            let last_slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+            let at = rest[last_slash..]
+                .rfind(':')
+                .map(|i| last_slash + i)
+                .unwrap_or(rest.len());
+            let lowered = format!(
+                "{}{}{}",
+                rest[..at].to_ascii_lowercase(),
+                &rest[at..],
+                digest.map(|d| format!("@{d}")).unwrap_or_default()
+            );
+            let r = ImageRef::parse(&lowered).map_err(|e| bad(input, e.to_string()))?;
+            notices.push(format!(
+                "input `{input}`: `{}` has upper-case letters; using `{}` (repository names are lower-case)",
+                &rest[..at],
+                r.repository
+            ));
+            Ok(r)
+        }
+        r => r.map_err(|e| bad(input, e.to_string())),
     }
+}
+
+fn is_valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// `image`, or `images`' lines (`name=repository` or `repository`, named after its last segment).
+fn image_specs(
+    image: Option<String>,
+    images: Option<String>,
+    notices: &mut Vec<String>,
+) -> Result<(Vec<ImageSpec>, bool), InputError> {
+    let image = single_line("image", image)?;
+    let images = set(images);
+    match (image, images) {
+        (Some(_), Some(_)) => Err(bad("images", "is set, and so is `image`: set one of them")),
+        (None, None) => Err(bad(
+            "image",
+            "is required (or `images`): the repository, e.g. ghcr.io/acme/app",
+        )),
+        (Some(text), None) => {
+            let image = image_ref("image", &text, notices)?;
+            let name = last_segment(&image.repository);
+            Ok((vec![ImageSpec { name, image }], false))
+        }
+        (None, Some(lines)) => {
+            let mut specs: Vec<ImageSpec> = Vec::new();
+            for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                let (name, text) = match line.split_once('=') {
+                    Some((n, r)) => (Some(n.trim().to_string()), r.trim()),
+                    None => (None, line),
+                };
+                let image = image_ref("images", text, notices)?;
+                let name = name.unwrap_or_else(|| last_segment(&image.repository));
+                if !is_valid_name(&name) {
+                    return Err(bad(
+                        "images",
+                        format!("name `{name}` may hold only letters, digits, `.`, `_` and `-`"),
+                    ));
+                }
+                if specs.iter().any(|s| s.name == name) {
+                    return Err(bad(
+                        "images",
+                        format!(
+                            "name `{name}` is used twice: give each line its own `name=repository`"
+                        ),
+                    ));
+                }
+                specs.push(ImageSpec { name, image });
+            }
+            if specs.is_empty() {
+                return Err(bad("images", "has no image lines"));
+            }
+            Ok((specs, true))
+        }
+    }
+}
+
+fn last_segment(repository: &str) -> String {
+    repository
+        .rsplit('/')
+        .next()
+        .unwrap_or(repository)
+        .to_string()
 }
 
 impl Config {
     pub fn from_raw(raw: RawInputs) -> Result<Config, InputError> {
-        let image_text = single_line("image", raw.image)?.ok_or_else(|| {
-            bad(
-                "image",
-                "is required: the repository, e.g. ghcr.io/acme/app",
-            )
-        })?;
-        let image = ImageRef::parse(&image_text).map_err(|e| bad("image", e.to_string()))?;
+        let mut notices = Vec::new();
+        let (images, keyed) = image_specs(raw.image, raw.images, &mut notices)?;
+        let any_full = images.iter().any(|i| i.image.is_full());
         let tag = single_line("tag", raw.tag)?;
         if let Some(t) = &tag {
             if !is_valid_tag(t) {
@@ -241,28 +327,43 @@ impl Config {
                     format!("`{t}` is not a valid tag: [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}"),
                 ));
             }
-            if image.is_full() {
+            if any_full {
                 return Err(bad(
                     "tag",
                     "is set, but `image` already carries a tag or digest: set one of them",
                 ));
             }
         }
-        let local_tag = match single_line("local-tag", raw.local_tag)? {
-            Some(s) => {
-                let r = ImageRef::parse(&s).map_err(|e| bad("local-tag", e.to_string()))?;
+        let sha = match single_line("sha", raw.sha)? {
+            Some(s) => Some(Sha::parse(&s).ok_or_else(|| {
+                bad(
+                    "sha",
+                    format!("`{s}` is not a full commit SHA (40 hex digits)"),
+                )
+            })?),
+            None => None,
+        };
+        let local_tag = single_line("local-tag", raw.local_tag)?;
+        if let Some(t) = &local_tag {
+            if images.len() > 1 && !t.contains("{name}") {
+                return Err(bad(
+                    "local-tag",
+                    format!("`{t}` would name every image alike: use `{{name}}` in it, e.g. `{{name}}:local`"),
+                ));
+            }
+            // a template is checked when rendered; a plain name is checked now
+            if !t.contains('{') {
+                let r = ImageRef::parse(t).map_err(|e| bad("local-tag", e.to_string()))?;
                 if r.digest.is_some() {
                     return Err(bad(
                         "local-tag",
                         "must be a name and tag such as app:local, not a digest",
                     ));
                 }
-                Some(r)
             }
-            None => None,
-        };
+        }
         let platform = match single_line("platform", raw.platform)? {
-            Some(s) => Some(parse_platform(&s).ok_or_else(|| {
+            Some(s) => Some(Platform::parse(&s).ok_or_else(|| {
                 bad(
                     "platform",
                     format!("`{s}` is not os/arch[/variant], e.g. linux/amd64"),
@@ -274,19 +375,35 @@ impl Config {
             Some(s) => Some(number("run-id", Some(s), 0, 1..=u64::MAX)?),
             None => None,
         };
-        Ok(Config {
-            image,
+        let mode = choice(
+            "mode",
+            raw.mode,
+            Mode::Pull,
+            &[
+                ("pull", Mode::Pull),
+                ("verify", Mode::Verify),
+                ("compute", Mode::Compute),
+                ("promote", Mode::Promote),
+            ],
+        )?;
+        let promote_to: Vec<String> = set(raw.promote_to)
+            .map(|v| {
+                v.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if mode == Mode::Promote && promote_to.is_empty() {
+            return Err(bad(
+                "promote-to",
+                "is empty, and `mode: promote` needs at least one target reference",
+            ));
+        }
+        let policy = TagPolicy {
             tag,
-            mode: choice(
-                "mode",
-                raw.mode,
-                Mode::Pull,
-                &[
-                    ("pull", Mode::Pull),
-                    ("verify", Mode::Verify),
-                    ("compute", Mode::Compute),
-                ],
-            )?,
+            sha,
             pr_tag: single_line("pr-tag", raw.pr_tag)?
                 .unwrap_or_else(|| "pr-{pr}-{short_sha}".into()),
             branch_tag: single_line("branch-tag", raw.branch_tag)?
@@ -301,6 +418,21 @@ impl Config {
                     ("metadata-action", Sanitize::MetadataAction),
                 ],
             )?,
+            allow_failed_upstream: boolean(
+                "allow-failed-upstream",
+                raw.allow_failed_upstream,
+                false,
+            )?,
+            allow_forks: boolean("allow-forks", raw.allow_forks, false)?,
+            local_tag,
+            artifact_name: single_line("artifact-name", raw.artifact_name)?,
+            artifact_file: single_line("artifact-file", raw.artifact_file)?,
+        };
+        Ok(Config {
+            images,
+            keyed,
+            mode,
+            policy,
             revision_check: choice(
                 "revision-check",
                 raw.revision_check,
@@ -311,18 +443,15 @@ impl Config {
                     ("off", RevisionCheck::Off),
                 ],
             )?,
-            local_tag,
             registry_username: single_line("registry-username", raw.registry_username)?,
-            registry_password: set(raw.registry_password),
-            github_token: set(raw.github_token).map(|t| t.trim().to_string()),
+            registry_password: set(raw.registry_password).map(Secret::new),
+            github_token: set(raw.github_token).map(|t| Secret::new(t.trim())),
             fallback: choice(
                 "fallback",
                 raw.fallback,
                 Fallback::Artifact,
                 &[("artifact", Fallback::Artifact), ("none", Fallback::None)],
             )?,
-            artifact_name: single_line("artifact-name", raw.artifact_name)?,
-            artifact_file: single_line("artifact-file", raw.artifact_file)?,
             run_id,
             retries: number("retries", raw.retries, 3, 1..=20)? as u32,
             wait_timeout: Duration::from_secs(number(
@@ -332,12 +461,31 @@ impl Config {
                 0..=6 * 3600,
             )?),
             platform,
-            allow_failed_upstream: choice(
-                "allow-failed-upstream",
-                raw.allow_failed_upstream,
-                false,
-                &[("true", true), ("false", false)],
+            summary: boolean("summary", raw.summary, true)?,
+            promote_to,
+            promote_source: choice(
+                "promote-source",
+                raw.promote_source,
+                PromoteSource::Commit,
+                &[
+                    ("commit", PromoteSource::Commit),
+                    ("merged-pr", PromoteSource::MergedPr),
+                ],
             )?,
+            promote_username: single_line("promote-username", raw.promote_username)?,
+            promote_password: set(raw.promote_password).map(Secret::new),
+            attestation: choice(
+                "attestation",
+                raw.attestation,
+                Attestation::Off,
+                &[
+                    ("off", Attestation::Off),
+                    ("warn", Attestation::Warn),
+                    ("fail", Attestation::Fail),
+                ],
+            )?,
+            attestation_workflow: single_line("attestation-workflow", raw.attestation_workflow)?,
+            notices,
         })
     }
 }
@@ -375,7 +523,7 @@ mod tests {
     fn defaults() {
         let c = config(&[("image", "ghcr.io/acme/charon"), ("tag", ""), ("mode", "")]).unwrap();
         assert_eq!(
-            (c.mode, c.fallback, c.revision_check, c.sanitize),
+            (c.mode, c.fallback, c.revision_check, c.policy.sanitize),
             (
                 Mode::Pull,
                 Fallback::Artifact,
@@ -383,24 +531,32 @@ mod tests {
                 Sanitize::Strict
             )
         );
+        let p = &c.policy;
         assert_eq!(
-            (c.pr_tag.as_str(), c.branch_tag.as_str()),
+            (p.pr_tag.as_str(), p.branch_tag.as_str()),
             ("pr-{pr}-{short_sha}", "{branch}-{short_sha}")
         );
         assert_eq!(
-            (c.sha_length, c.retries, c.wait_timeout),
+            (p.sha_length, c.retries, c.wait_timeout),
             (7, 3, Duration::ZERO)
         );
         assert_eq!(
             (
-                c.tag,
-                c.local_tag,
-                c.platform,
+                &p.tag,
+                &p.local_tag,
+                &c.platform,
                 c.run_id,
-                c.allow_failed_upstream
+                p.allow_failed_upstream,
+                p.allow_forks
             ),
-            (None, None, None, None, false)
+            (&None, &None, &None, None, false, false)
         );
+        assert!(c.summary && !c.keyed);
+        assert_eq!(
+            (c.attestation, c.promote_source),
+            (Attestation::Off, PromoteSource::Commit)
+        );
+        assert_eq!(c.images[0].name, "charon");
     }
 
     #[test]
@@ -417,56 +573,96 @@ mod tests {
             ("retries", "5"),
             ("wait-timeout", "30"),
             ("platform", "linux/arm64/v8"),
-            ("allow-failed-upstream", "true"),
+            ("allow-failed-upstream", "True"),
+            ("allow-forks", "TRUE"),
+            ("summary", "false"),
+            ("sha", "0123456789ABCDEF0123456789abcdef01234567"),
+            ("attestation", "warn"),
         ])
         .unwrap();
         assert_eq!(c.mode, Mode::Verify);
-        assert_eq!(c.sha_length, 12);
-        assert_eq!(c.local_tag.unwrap().to_string(), "charon:local");
+        assert_eq!(c.policy.sha_length, 12);
+        assert_eq!(c.policy.local_tag.as_deref(), Some("charon:local"));
         assert_eq!(
             (c.run_id, c.retries, c.wait_timeout.as_secs()),
             (Some(123), 5, 30)
         );
         assert_eq!(c.platform.unwrap().to_string(), "linux/arm64/v8");
-        assert!(c.allow_failed_upstream);
+        assert!(c.policy.allow_failed_upstream && c.policy.allow_forks && !c.summary);
+        assert_eq!(
+            c.policy.sha.unwrap().as_str(),
+            "0123456789abcdef0123456789abcdef01234567"
+        );
+        assert_eq!(c.attestation, Attestation::Warn);
     }
 
     #[test]
-    fn registry_credentials_default_to_the_actor_on_ghcr() {
-        let creds = |pairs: &[(&str, &str)], registry: &str| {
-            registry_credentials(&config(pairs).unwrap(), registry, Some("octocat"))
-        };
-        let own = [
-            ("image", "x"),
-            ("registry-username", "me"),
-            ("registry-password", "pw"),
-            ("github-token", "tok"),
+    fn several_images() {
+        let c = config(&[(
+            "images",
+            "\n  api = ghcr.io/acme/api \n\nghcr.io/acme/worker\nmig=ghcr.io/acme/db-migrations:v3\n",
+        )])
+        .unwrap();
+        let names: Vec<(&str, String)> = c
+            .images
+            .iter()
+            .map(|i| (i.name.as_str(), i.image.to_string()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("api", "ghcr.io/acme/api".to_string()),
+                ("worker", "ghcr.io/acme/worker".into()),
+                ("mig", "ghcr.io/acme/db-migrations:v3".into())
+            ]
+        );
+        assert!(c.keyed);
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
+            (
+                &[("image", "a"), ("images", "b")],
+                "images",
+                "set one of them",
+            ),
+            (&[("images", "x=a\nx=b")], "images", "`x` is used twice"),
+            (
+                &[("images", "a/api\nb/api")],
+                "images",
+                "`api` is used twice",
+            ),
+            (&[("images", "a b=c")], "images", "`a b`"),
+            (&[("images", "\n \n")], "image", "required"),
+            (
+                &[("images", "a\nb"), ("local-tag", "app:local")],
+                "local-tag",
+                "{name}",
+            ),
         ];
-        assert_eq!(creds(&own, "ghcr.io"), Some(("me".into(), "pw".into())));
+        for (pairs, input, needle) in cases {
+            let e = config(pairs).expect_err(input);
+            assert_eq!(e.input, *input, "{e}");
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+        assert!(config(&[("images", "a\nb"), ("local-tag", "{name}:local")]).is_ok());
+    }
+
+    #[test]
+    fn mixed_case_repositories_are_lower_cased_with_a_notice() {
+        let c = config(&[("image", "ghcr.io/Acme/Charon:Feature-X")]).unwrap();
         assert_eq!(
-            creds(&own, "registry.example.com"),
-            Some(("me".into(), "pw".into()))
+            c.images[0].image.to_string(),
+            "ghcr.io/acme/charon:Feature-X"
         );
-        let token_only = [("image", "x"), ("github-token", "tok")];
-        assert_eq!(
-            creds(&token_only, "ghcr.io"),
-            Some(("octocat".into(), "tok".into()))
+        assert_eq!(c.notices.len(), 1);
+        assert!(
+            c.notices[0].contains("`ghcr.io/Acme/Charon`"),
+            "{:?}",
+            c.notices
         );
-        assert_eq!(
-            creds(&token_only, "registry.example.com"),
-            None,
-            "the GitHub token never goes elsewhere"
-        );
-        let password_only = [("image", "x"), ("registry-password", "pat")];
-        assert_eq!(
-            creds(&password_only, "ghcr.io"),
-            Some(("octocat".into(), "pat".into()))
-        );
-        assert_eq!(creds(&[("image", "x")], "ghcr.io"), None);
-        assert_eq!(
-            registry_credentials(&config(&token_only).unwrap(), "ghcr.io", None),
-            None
-        );
+        assert!(config(&[("image", "ghcr.io/acme/charon")])
+            .unwrap()
+            .notices
+            .is_empty());
     }
 
     #[test]
@@ -474,7 +670,6 @@ mod tests {
         type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
         let cases: &[Case] = &[
             (&[], "image", "required"),
-            (&[("image", "ghcr.io/Acme/x")], "image", "upper-case"),
             (&[("image", "ghcr.io/acme/x@sha256:zz")], "image", "digest"),
             (
                 &[("image", "a"), ("tag", "bad tag")],
@@ -497,14 +692,24 @@ mod tests {
                 "line break",
             ),
             (
-                &[("image", "a"), ("local-tag", "App:local")],
-                "local-tag",
-                "upper-case",
-            ),
-            (
                 &[("image", "a"), ("mode", "push")],
                 "mode",
-                "not one of pull, verify, compute",
+                "not one of pull, verify, compute, promote",
+            ),
+            (
+                &[("image", "a"), ("mode", "promote")],
+                "promote-to",
+                "needs at least one",
+            ),
+            (
+                &[("image", "a"), ("sha", "abc")],
+                "sha",
+                "`abc` is not a full commit SHA",
+            ),
+            (
+                &[("image", "a"), ("allow-forks", "yes")],
+                "allow-forks",
+                "`yes` is not a boolean",
             ),
             (
                 &[("image", "a"), ("sha-length", "3")],
@@ -522,9 +727,9 @@ mod tests {
                 "os/arch",
             ),
             (
-                &[("image", "a"), ("allow-failed-upstream", "yes")],
+                &[("image", "a"), ("allow-failed-upstream", "tRUE")],
                 "allow-failed-upstream",
-                "not one of",
+                "not a boolean",
             ),
             (&[("image", "a"), ("run-id", "0")], "run-id", "outside"),
         ];

@@ -4,6 +4,8 @@ pub mod artifact;
 pub mod config;
 pub mod core;
 pub mod env;
+pub mod flow;
+pub mod provenance;
 pub mod retry;
 pub mod run;
 pub mod toolkit;

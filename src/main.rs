@@ -19,8 +19,11 @@ async fn main() -> std::process::ExitCode {
     match image_resolver::run::main(&runner, inputs, &kit).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}` prints the whole context chain on one line
-            kit.error(&format!("{e:#}"));
+            match e.downcast_ref::<image_resolver::run::Failures>() {
+                Some(each) => each.0.iter().for_each(|line| kit.error(line)),
+                // `{:#}` prints the whole context chain on one line
+                None => kit.error(&format!("{e:#}")),
+            }
             std::process::ExitCode::FAILURE
         }
     }

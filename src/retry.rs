@@ -1,5 +1,7 @@
-//! Retries with exponential backoff and jitter, for faults that may pass.
+//! Retries for faults that may pass: `backon`'s jittered exponential backoff, with the server's
+//! own wait (`Retry-After`, `x-ratelimit-reset`) taking precedence, capped, and each retry logged.
 
+use backon::{ExponentialBuilder, Retryable};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,9 @@ pub enum Fault {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
+    /// Attempts in all, the first included (the `retries` input).
     pub attempts: u32,
+    /// The first wait; each next one doubles, with jitter.
     pub base: Duration,
     /// No single wait is longer, whatever a server asks for.
     pub max_wait: Duration,
@@ -33,16 +37,13 @@ impl Policy {
         }
     }
 
-    /// The wait before attempt `n + 1` (n counts from 1): doubling, ±50% jitter, capped.
-    pub fn backoff(&self, n: u32, retry_after: Option<Duration>) -> Duration {
-        let wait = match retry_after {
-            Some(d) => d,
-            None => {
-                let exp = self.base.saturating_mul(1 << (n - 1).min(16));
-                exp.mul_f64(0.5 + rand::random::<f64>())
-            }
-        };
-        wait.min(self.max_wait)
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.base)
+            .with_max_delay(self.max_wait)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(self.attempts.saturating_sub(1) as usize)
     }
 }
 
@@ -52,35 +53,36 @@ pub async fn retry<T, E, F, Fut>(
     what: &str,
     log: &(dyn Fn(&str) + Sync),
     classify: impl Fn(&E) -> Fault,
-    mut op: F,
+    op: F,
 ) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
-    let mut n = 1;
-    loop {
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e) => {
-                let Fault::Transient { retry_after } = classify(&e) else {
-                    return Err(e);
-                };
-                if n >= policy.attempts {
-                    return Err(e);
-                }
-                let wait = policy.backoff(n, retry_after);
-                log(&format!(
-                    "{what}: attempt {n} of {} failed ({e}); retrying in {:.1}s",
-                    policy.attempts,
-                    wait.as_secs_f64()
-                ));
-                tokio::time::sleep(wait).await;
-                n += 1;
-            }
-        }
-    }
+    let classify = &classify;
+    let mut attempt = 0;
+    op.retry(policy.backoff())
+        .when(|e| classify(e) != Fault::Permanent)
+        // the server's wait wins over ours, within the cap; `None` means attempts are used up
+        .adjust(|e, ours| match (ours, classify(e)) {
+            (
+                Some(_),
+                Fault::Transient {
+                    retry_after: Some(theirs),
+                },
+            ) => Some(theirs.min(policy.max_wait)),
+            (ours, _) => ours,
+        })
+        .notify(|e, wait| {
+            attempt += 1;
+            log(&format!(
+                "{what}: attempt {attempt} of {} failed ({e}); retrying in {:.1}s",
+                policy.attempts,
+                wait.as_secs_f64()
+            ))
+        })
+        .await
 }
 
 #[cfg(test)]
@@ -126,6 +128,7 @@ mod tests {
         for (fault, attempts, want_calls) in [
             (Fault::Permanent, 5, 1),
             (Fault::Transient { retry_after: None }, 2, 2),
+            (Fault::Transient { retry_after: None }, 1, 1),
         ] {
             let calls = AtomicU32::new(0);
             let r: Result<(), &str> = retry(
@@ -143,24 +146,47 @@ mod tests {
         }
     }
 
-    #[test]
-    fn backoff_is_bounded_and_honours_retry_after() {
-        let p = Policy::new(5);
-        for n in 1..=20 {
-            assert!(p.backoff(n, None) <= p.max_wait);
+    #[tokio::test(start_paused = true)]
+    async fn waits_are_bounded_and_honour_retry_after() {
+        // the server's 2 s wins over our 250 ms; an hour is cut to the 60 s cap
+        for (asked, want) in [(2, 2), (3600, 60)] {
+            let start = tokio::time::Instant::now();
+            let calls = AtomicU32::new(0);
+            let _: Result<(), &str> = retry(
+                &Policy::new(2),
+                "op",
+                &|_| {},
+                |_| Fault::Transient {
+                    retry_after: Some(Duration::from_secs(asked)),
+                },
+                || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err("429")
+                },
+            )
+            .await;
+            assert_eq!(calls.load(Ordering::SeqCst), 2);
+            assert_eq!(start.elapsed().as_secs(), want, "asked {asked}");
         }
-        let first = p.backoff(1, None);
+        // our own waits: jittered, never past the cap, however many attempts
+        let start = tokio::time::Instant::now();
+        let _: Result<(), &str> = retry(
+            &Policy::new(12),
+            "op",
+            &|_| {},
+            |_| Fault::Transient { retry_after: None },
+            || async { Err("503") },
+        )
+        .await;
         assert!(
-            first >= Duration::from_millis(125) && first <= Duration::from_millis(375),
-            "{first:?}"
+            start.elapsed() <= Duration::from_secs(11 * 60),
+            "{:?}",
+            start.elapsed()
         );
-        assert_eq!(
-            p.backoff(1, Some(Duration::from_secs(2))),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            p.backoff(1, Some(Duration::from_secs(3600))),
-            Duration::from_secs(60)
+        assert!(
+            start.elapsed() >= Duration::from_millis(250 * 11),
+            "{:?}",
+            start.elapsed()
         );
     }
 }

@@ -2,6 +2,16 @@
 //! Every line it prints has the registered secrets replaced by `***`, and untrusted text is escaped
 //! so that it cannot start a workflow command of its own.
 //! https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands
+//!
+//! How the runner finds commands in a line (actions/runner, src/Runner.Common/ActionCommand.cs,
+//! tried in this order by ActionCommandManager.TryProcessCommand):
+//! - `::name props::data` after `TrimStart()` (Unicode whitespace), checked with a culture-aware
+//!   `StartsWith("::")`;
+//! - `##[name props]data` anywhere in the line, found with a culture-aware `IndexOf("##[")`.
+//!
+//! Culture-aware matching on Linux is ICU's, which skips ignorable characters (controls, soft
+//! hyphen, zero-width and bidi marks, …): `#\u{200B}#[` matches `##[`. So `neutralize` treats every
+//! character that might be ignorable as invisible, and breaks a match with a plain space.
 
 use crate::core::outputs::{delimiter_from, format_output_file, DelimiterInValue};
 use std::fs::OpenOptions;
@@ -23,6 +33,66 @@ pub fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+}
+
+/// Escapes an annotation property (`title=`) the way the runner decodes it: `%` first, so an
+/// escape already in the text stays text.
+pub fn escape_property(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+        .replace(':', "%3A")
+        .replace(',', "%2C")
+}
+
+/// Characters an ICU comparison may skip, and more: controls, and anything outside ASCII that is
+/// neither a letter, a digit nor whitespace. Too wide a set only adds a harmless space.
+fn maybe_ignorable(c: char) -> bool {
+    c.is_control() || (!c.is_ascii() && !c.is_alphanumeric() && !c.is_whitespace())
+}
+
+/// Makes one log line (already free of line breaks) unable to start a workflow command: a space
+/// after the first `:` of a leading `::`, and before the `[` of every `##[`.
+pub fn neutralize(line: &str) -> String {
+    let mut out = String::with_capacity(line.len() + 2);
+    let mut chars = line.chars().peekable();
+    // leading `::`, after whitespace and anything ignorable
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() || maybe_ignorable(c) {
+            out.push(c);
+            chars.next();
+        } else {
+            break;
+        }
+    }
+    if chars.peek() == Some(&':') {
+        let rest: String = chars.clone().skip(1).collect();
+        if rest.trim_start_matches(maybe_ignorable).starts_with(':') {
+            out.push(':');
+            out.push(' ');
+            chars.next();
+        }
+    }
+    // `##[` anywhere: the last two visible characters before a `[`
+    let mut last = [' ', ' '];
+    for c in chars {
+        if c == '[' && last == ['#', '#'] {
+            out.push(' ');
+            last = ['#', ' '];
+        }
+        out.push(c);
+        if !maybe_ignorable(c) {
+            last = [last[1], c];
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Level {
+    Notice,
+    Warning,
+    Error,
 }
 
 impl Toolkit {
@@ -77,15 +147,10 @@ impl Toolkit {
         self.raw(&format!("::{name}::{}", escape_data(&self.redact(msg))));
     }
 
-    /// A plain log line. Line breaks are escaped, so server text cannot open a `::command::` line.
+    /// A plain log line: one line (breaks escaped), secrets hidden, and no workflow command in it
+    /// however the text was crafted.
     pub fn info(&self, msg: &str) {
-        let text = escape_data(&self.redact(msg));
-        // a leading `::` would be read as a command even mid-message once printed alone
-        if text.trim_start().starts_with("::") {
-            self.raw(&format!(" {text}"));
-        } else {
-            self.raw(&text);
-        }
+        self.raw(&neutralize(&escape_data(&self.redact(msg))));
     }
 
     pub fn debug(&self, msg: &str) {
@@ -103,6 +168,33 @@ impl Toolkit {
         self.command("error", msg);
     }
 
+    /// An annotation with a title: the bold first line of the annotation in the run's summary.
+    pub fn notice_titled(&self, title: &str, msg: &str) {
+        self.annotate(Level::Notice, title, msg);
+    }
+    pub fn warning_titled(&self, title: &str, msg: &str) {
+        self.annotate(Level::Warning, title, msg);
+    }
+    pub fn error_titled(&self, title: &str, msg: &str) {
+        self.annotate(Level::Error, title, msg);
+    }
+
+    fn annotate(&self, level: Level, title: &str, msg: &str) {
+        let name = match level {
+            Level::Notice => "notice",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        };
+        let title = escape_property(&self.redact(title));
+        if title.is_empty() {
+            return self.command(name, msg);
+        }
+        self.raw(&format!(
+            "::{name} title={title}::{}",
+            escape_data(&self.redact(msg))
+        ));
+    }
+
     pub fn group(&self, title: &str) {
         self.command("group", title);
     }
@@ -113,17 +205,18 @@ impl Toolkit {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileCommandError {
-    #[error("{var} points to {path}, which cannot be opened for appending ({source}): is the step running on a GitHub runner, or was the file removed?")]
+    // the io error is part of the text, not a `source`, so `{:#}` prints it once
+    #[error("{var} points to `{}`, which cannot be opened for appending ({error}): is the step running on a GitHub runner, or was the file removed?", path.display())]
     Open {
         var: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("writing {var} ({path}): {source}")]
+    #[error("writing {var} (`{}`): {error}", path.display())]
     Write {
         var: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Delimiter(#[from] DelimiterInValue),
@@ -142,10 +235,10 @@ impl FileCommand {
         OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|source| FileCommandError::Open {
+            .map_err(|error| FileCommandError::Open {
                 var,
                 path: path.into(),
-                source,
+                error,
             })?;
         Ok(FileCommand {
             var,
@@ -157,16 +250,16 @@ impl FileCommand {
         let mut f = OpenOptions::new()
             .append(true)
             .open(&self.path)
-            .map_err(|source| FileCommandError::Open {
+            .map_err(|error| FileCommandError::Open {
                 var: self.var,
                 path: self.path.clone(),
-                source,
+                error,
             })?;
         f.write_all(text.as_bytes())
-            .map_err(|source| FileCommandError::Write {
+            .map_err(|error| FileCommandError::Write {
                 var: self.var,
                 path: self.path.clone(),
-                source,
+                error,
             })
     }
 
@@ -231,8 +324,95 @@ mod tests {
             lines[0],
             "registry said: boom%0A::set-output name=image::evil%0D%0A::add-mask::x"
         );
-        assert_eq!(lines[1], " ::warning::spoofed");
+        assert_eq!(lines[1], ": :warning::spoofed");
         assert_eq!(lines[2], "::error::100%25 bad%0Asecond line");
+    }
+
+    /// The runner's command detection, modelled from actions/runner's ActionCommand.TryParseV2 and
+    /// TryParse, with ICU's culture-aware matching modelled as "ignorable characters are absent".
+    /// Any command name counts: `stop-commands` can register arbitrary ones.
+    fn runner_finds_a_command(line: &str) -> bool {
+        let ignorable = |c: char| {
+            (c.is_control() && c != '\t')
+                || matches!(c, '\u{ad}' | '\u{34f}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+                    | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}')
+        };
+        let seen: String = line.chars().filter(|&c| !ignorable(c)).collect();
+        let v2 = {
+            let t = seen.trim_start();
+            t.starts_with("::") && t[2..].contains("::")
+        };
+        let v1 = seen
+            .find("##[")
+            .is_some_and(|i| seen[i + 3..].contains(']'));
+        v2 || v1
+    }
+
+    #[test]
+    fn neutralized_lines_hold_no_command_for_the_runner() {
+        let attacks = [
+            "::warning::spoofed",
+            "  \t::set-output name=image::evil",
+            "\u{a0}\u{2003}::error::x",
+            "\u{200b}::error::x",
+            ":\u{ad}:error::x",
+            "##[warning title=spoofed]x.tar",
+            "artifact entry ##[error]x",
+            "a #\u{200b}#[warning]x",
+            "##\u{0}[group]x",
+            "###[warning]x",
+            "##[##[warning]x",
+        ];
+        for a in attacks {
+            assert!(runner_finds_a_command(a), "the model misses {a:?}");
+            let (t, b) = kit(false);
+            t.info(a);
+            let out = b.text();
+            assert_eq!(out.lines().count(), 1, "{out:?}");
+            assert!(
+                !runner_finds_a_command(out.trim_end_matches('\n')),
+                "{a:?} -> {out:?}"
+            );
+        }
+        // every short mix of the characters that matter: never a command, and nothing but spaces added
+        let alphabet = [
+            "#", "[", "]", ":", " ", "\t", "\u{200b}", "\u{ad}", "\u{0}", "x",
+        ];
+        let n = alphabet.len();
+        for mut i in 0..n.pow(6) {
+            let mut line = String::new();
+            for _ in 0..6 {
+                line.push_str(alphabet[i % n]);
+                i /= n;
+            }
+            let out = neutralize(&line);
+            assert!(!runner_finds_a_command(&out), "{line:?} -> {out:?}");
+            assert_eq!(out.replace(' ', ""), line.replace(' ', ""), "{line:?}");
+        }
+        // ordinary text is left alone
+        for plain in [
+            "pulling ghcr.io/a/b:v1",
+            "issue #12 [fixed]",
+            "a::b",
+            "# [x]",
+            "time 10:30",
+        ] {
+            assert_eq!(neutralize(plain), plain);
+        }
+    }
+
+    #[test]
+    fn titled_annotations_escape_their_properties() {
+        let (t, b) = kit(false);
+        t.add_mask("tok");
+        t.warning_titled("Revision: mismatch, 100%\nnow", "label tok::x");
+        t.error_titled("", "plain");
+        t.notice_titled("Fork", "built from a fork");
+        assert_eq!(
+            b.text(),
+            "::add-mask::tok\n::warning title=Revision%3A mismatch%2C 100%25%0Anow::label ***::x\n::error::plain\n::notice title=Fork::built from a fork\n"
+        );
+        assert_eq!(escape_property("%3A"), "%253A");
     }
 
     #[test]

@@ -40,6 +40,17 @@ fn case01_broken_event_files() {
     let repo = format!("{}/it/{}", s.registry, unique("ev"));
     let dir = tempfile::tempdir().unwrap();
     let not_json = write(dir.path(), "bad.json", b"{ not json");
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let huge = dir.path().join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
     let cases: Vec<(&str, Option<String>, &str)> = vec![
         (
             "missing",
@@ -47,9 +58,24 @@ fn case01_broken_event_files() {
             "reading the event file",
         ),
         (
-            "unreadable (a directory)",
+            "a directory",
             Some(dir.path().display().to_string()),
-            "reading the event file",
+            "is not a regular file",
+        ),
+        (
+            "a FIFO, which would block forever",
+            Some(fifo.display().to_string()),
+            "is not a regular file",
+        ),
+        (
+            "a character device that never ends",
+            Some("/dev/zero".into()),
+            "is not a regular file",
+        ),
+        (
+            "larger than 64 MiB",
+            Some(huge.display().to_string()),
+            "larger than 64 MiB",
         ),
         (
             "not JSON",
@@ -221,7 +247,6 @@ fn case05_inputs_with_newlines_or_the_delimiter() {
 #[test]
 fn case06_bad_image_inputs() {
     let cases = [
-        ("ghcr.io/Acme/Charon", "upper-case"),
         ("ghcr.io/acme/charon@sha256:1234", "digest"),
         ("", "is required"),
         ("ghcr.io/", "not a valid repository"),

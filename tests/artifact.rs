@@ -360,6 +360,7 @@ fn fork_pull_requests_are_looked_up_and_reported() {
         )
         .input("image", &s.repo)
         .input("github-token", TOKEN)
+        .input("allow-forks", "true")
         .var("GITHUB_API_URL", &gh.api_url())
         .run();
         o.ok();
@@ -382,15 +383,33 @@ fn fork_pull_requests_are_looked_up_and_reported() {
     )
     .input("image", &s.repo)
     .input("github-token", TOKEN)
+    .input("allow-forks", "true")
     .var("GITHUB_API_URL", &gh.api_url())
     .run();
     o.failed();
     assert!(
         o.error()
-            .contains("no pull request of mallory:feature/fork-work has head"),
+            .contains("no pull request of `mallory:feature/fork-work` has head"),
         "{}",
         o.error()
     );
+    // without consent a fork's image is refused before any call
+    let calls = gh.api_calls();
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("pull_request", &s.head, branch, None, true),
+    )
+    .input("image", &s.repo)
+    .input("github-token", TOKEN)
+    .var("GITHUB_API_URL", &gh.api_url())
+    .run();
+    o.failed();
+    assert!(
+        o.error().contains("`mallory/charon`") && o.error().contains("allow-forks: true"),
+        "{}",
+        o.error()
+    );
+    assert_eq!(gh.api_calls(), calls, "no API call for the refusal");
 }
 
 #[test]
@@ -723,7 +742,7 @@ fn a_download_cut_mid_layer_every_time_fails_clean_after_its_retries() {
     o.print_cost("truncated mid-layer, every attempt");
     o.failed();
     assert!(o.error().contains("nothing was loaded"), "{}", o.error());
-    assert!(o.stdout.contains("starting again"), "{}", o.stdout);
+    assert!(o.stdout.contains("retrying in"), "{}", o.stdout);
     assert_eq!(gh.blob.requests().len(), 3, "one pass per attempt");
     assert_eq!(s.stack.image_id(&s.image_id), None);
     assert_eq!(names_of(&s), before);

@@ -40,6 +40,18 @@ fn the_action_image_runs_like_the_runner_runs_it() {
         size <= 15_000_000,
         "the action image is {size} bytes, over 15 MB"
     );
+    // the OCI labels the release sets too: where the image came from, and which version
+    let labels = s.docker(&["inspect", "--format", "{{json .Config.Labels}}", &tag]);
+    let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
+    assert_eq!(
+        labels["org.opencontainers.image.version"],
+        env!("CARGO_PKG_VERSION"),
+        "{labels}"
+    );
+    for key in ["source", "revision"] {
+        let v = labels[format!("org.opencontainers.image.{key}")].as_str();
+        assert!(v.is_some_and(|v| !v.is_empty()), "{key}: {labels}");
+    }
 
     let head = sha(0x51);
     let repo = format!("{}/it/{}", s.registry, unique("container"));
@@ -122,5 +134,5 @@ fn the_action_image_runs_like_the_runner_runs_it() {
     );
     assert!(std::fs::read_to_string(files.join("step_summary_0b1c"))
         .unwrap()
-        .contains("| tag |"));
+        .starts_with("✅ **Resolved**"));
 }

@@ -49,7 +49,7 @@ fn workflow_run_push_pulls_tags_and_reports() {
     );
     assert!(o.stdout.contains("::group::Registry") && o.stdout.contains("::endgroup::"));
     assert!(
-        o.summary.contains("| source | `registry` |"),
+        o.summary.starts_with("✅ **Resolved**") && o.summary.contains("from the registry"),
         "{}",
         o.summary
     );
@@ -584,5 +584,38 @@ fn wait_timeout_polls_until_the_image_appears() {
     assert!(
         (4.5..15.0).contains(&took),
         "took {took}s for a 5s deadline"
+    );
+}
+
+#[test]
+fn a_mixed_case_repository_is_lower_cased_with_a_notice() {
+    // `ghcr.io/${{ github.repository }}` with an owner like `Acme`
+    let s = stack();
+    let head = sha(0x1d);
+    let name = unique("mixed");
+    let repo = format!("{}/acme/{name}", s.registry);
+    let digest = s.publish(&repo, &format!("main-{}", &head[..7]), Some(&head));
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "main", None, false),
+    )
+    .input(
+        "image",
+        &format!("{}/Acme/{}", s.registry, name.to_uppercase()),
+    )
+    .input("mode", "verify")
+    .run();
+    o.ok();
+    assert_eq!(o.out("digest"), digest);
+    assert!(o.out("image").starts_with(&repo), "{}", o.out("image"));
+    let notice = o
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("::notice::"))
+        .unwrap_or_default();
+    assert!(
+        notice.contains("upper-case") && notice.contains(&repo),
+        "{}",
+        o.stdout
     );
 }

@@ -204,27 +204,19 @@ impl DockerDaemon {
             })
     }
 
-    /// Removes the image `id` if nothing else uses it: no tag names it and (the daemon checks,
-    /// without force) no container runs from it. Returns whether it was removed.
-    pub async fn remove_unused(&self, id: &str) -> Result<bool, DockerError> {
-        let Some(image) = self.image(id).await? else {
-            return Ok(false);
-        };
-        if !image.repo_tags.is_empty() {
-            return Ok(false);
+    /// Removes an image we loaded and did not trust, by ID and without force, only when no tag
+    /// names it (deleting by ID would take a single tag with it) and no container uses it (the
+    /// daemon refuses then). Returns whether it went.
+    pub async fn remove_unused(&self, id: &str) -> bool {
+        match self.image(id).await {
+            Ok(Some(image)) if image.repo_tags.is_empty() => {}
+            _ => return false,
         }
-        let opts = RemoveImageOptionsBuilder::new().force(false).build();
-        match self.docker.remove_image(id, Some(opts), None).await {
-            Ok(_) => Ok(true),
-            // 409: a container uses it
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 409, ..
-            }) => Ok(false),
-            Err(e) => Err(DockerError::Api {
-                action: format!("remove {id}"),
-                detail: chain(&e),
-            }),
-        }
+        let opts = RemoveImageOptionsBuilder::new()
+            .force(false)
+            .noprune(false)
+            .build();
+        self.docker.remove_image(id, Some(opts), None).await.is_ok()
     }
 
     /// Loads a `docker save` tar from a byte stream and returns the loaded image's ID, which the

@@ -1,7 +1,7 @@
 //! The GitHub REST API through `octocrab`, its base URL from `GITHUB_API_URL` (GHES works alike).
 //! Requests are raw so that status codes and rate-limit headers stay visible to the retry policy.
 
-use super::chain;
+use super::{chain, limits};
 use crate::retry::{retry, Fault, Logger, Policy};
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -10,6 +10,9 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// GitHub's answers we read are lists of PRs and artifacts; anything larger is not one.
+const MAX_RESPONSE: usize = 16 << 20;
+
 pub struct GitHubConfig {
     pub api_url: String,
     pub token: String,
@@ -17,6 +20,8 @@ pub struct GitHubConfig {
     pub repository: String,
     pub retries: u32,
     pub log: Logger,
+    /// Each request and its status, for `RUNNER_DEBUG=1`.
+    pub debug: Logger,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +96,7 @@ pub struct GitHub {
     retries: u32,
     calls: AtomicU32,
     log: Logger,
+    debug: Logger,
 }
 
 pub struct Response {
@@ -119,6 +125,7 @@ impl GitHub {
             retries: cfg.retries,
             calls: AtomicU32::new(0),
             log: cfg.log,
+            debug: cfg.debug,
         })
     }
 
@@ -164,25 +171,31 @@ impl GitHub {
 
     async fn attempt(&self, what: &str, path: &str) -> Result<Response, Attempt> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let res = self.octo._get(path).await.map_err(|e| Attempt::Retry {
+        let transient = |detail: String| Attempt::Retry {
             status: None,
             wait: None,
             rate_limited: false,
-            detail: chain(&e),
-        })?;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res
-            .into_body()
-            .collect()
+            detail,
+        };
+        let res = limits::headers(self.octo._get(path))
             .await
-            .map_err(|e| Attempt::Retry {
-                status: None,
-                wait: None,
-                rate_limited: false,
-                detail: format!("reading the body: {e}"),
-            })?
-            .to_bytes();
+            .map_err(|e| transient(e.to_string()))?
+            .map_err(|e| transient(chain(&e)))?;
+        let status = res.status();
+        let route = path.split('?').next().unwrap_or(path);
+        (self.debug)(&format!("GitHub API GET {route}: HTTP {}", status.as_u16()));
+        let headers = res.headers().clone();
+        // octocrab would collect the body whole: read it ourselves, capped and under the stall rule
+        let bytes = limits::read_capped(res.into_body().into_data_stream(), MAX_RESPONSE)
+            .await
+            .map_err(|e| match e {
+                limits::BodyError::TooLarge { .. } => Attempt::Fatal(GitHubError::Unexpected {
+                    what: what.into(),
+                    status: status.as_u16(),
+                    body: e.to_string(),
+                }),
+                e => transient(format!("reading the body: {e}")),
+            })?;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let header = |n: &str| {
             headers
@@ -403,6 +416,235 @@ fn matching_pr(list: &Value, sha: &str, repository: &str) -> Option<u64> {
             .and_then(Value::as_u64)
             .filter(|n| *n > 0)?;
         (head_ok && base_ok).then_some(n)
+    })
+}
+
+/// Promotion's look-ups (`promote-source: merged-pr` and the revision check by tree).
+impl GitHub {
+    /// The pull request that `sha` merged (one call): only one with `merged_at` set and
+    /// `merge_commit_sha == sha` qualifies; `None` when the commit merged none.
+    pub async fn merged_pull_request(
+        &self,
+        sha: &str,
+    ) -> Result<Option<crate::core::promote::MergedPr>, GitHubError> {
+        let r = &self.repository;
+        let list = self
+            .get(
+                "commit pull requests",
+                &format!("/repos/{r}/commits/{sha}/pulls?per_page=100"),
+            )
+            .await?;
+        Ok(crate::core::promote::pick_merged_pr(&list.body, sha))
+    }
+
+    /// The tree of a commit (one call, `git/commits/{sha}` → `tree.sha`): equal trees, same source.
+    pub async fn commit_tree(&self, sha: &str) -> Result<String, GitHubError> {
+        let r = &self.repository;
+        let what = "commit tree look-up";
+        let c = self
+            .get(what, &format!("/repos/{r}/git/commits/{sha}"))
+            .await?;
+        c.body
+            .pointer("/tree/sha")
+            .and_then(Value::as_str)
+            .filter(|t| crate::core::Sha::parse(t).is_some())
+            .map(str::to_ascii_lowercase)
+            .ok_or_else(|| GitHubError::Unexpected {
+                what: what.into(),
+                status: c.status.as_u16(),
+                body: "the answer has no 40-hex `tree.sha`".into(),
+            })
+    }
+}
+
+/// Bounds for the attestations fetch: one bundle (compressed or not), and pages followed.
+const MAX_BUNDLE_BYTES: usize = 16 << 20;
+const MAX_ATTESTATION_PAGES: usize = 10;
+
+impl GitHub {
+    /// The Sigstore bundles (JSON) stored for `digest` (`sha256:<hex>`) in this repository:
+    /// `GET /repos/{owner}/{repo}/attestations/{digest}`, following `Link: rel="next"`.
+    /// None (404 or an empty list): an empty Vec. A bundle comes inline or, with `bundle: null`,
+    /// from its `bundle_url`: a signed URL on another host, fetched with no credentials, whose
+    /// body is raw-snappy JSON (`.json.sn`).
+    pub async fn attestations(&self, digest: &str) -> Result<Vec<Vec<u8>>, GitHubError> {
+        let what = "attestation list";
+        let hex = digest.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(GitHubError::Transport {
+                what: what.into(),
+                detail: format!("`{digest}` is not a `sha256:<64 hex digits>` digest"),
+            });
+        }
+        let r = &self.repository;
+        let suffix = format!("/attestations/{digest}");
+        let mut next = Some(format!("/repos/{r}{suffix}?per_page=100"));
+        let mut entries = Vec::new();
+        for _ in 0..MAX_ATTESTATION_PAGES {
+            let Some(path) = next.take() else { break };
+            let page = match self.get(what, &path).await {
+                Ok(page) => page,
+                Err(GitHubError::NotFound { .. }) => break,
+                Err(GitHubError::Forbidden { what }) => {
+                    return Err(GitHubError::Unexpected {
+                        what,
+                        status: 403,
+                        body: "the token needs `attestations: read` in the job's `permissions`"
+                            .into(),
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(list) = page.body.get("attestations").and_then(Value::as_array) {
+                entries.extend(list.iter().cloned());
+            }
+            // Only a next page of this same listing; octocrab adds the token for the API host only.
+            next = next_link(&page.headers).filter(|u| {
+                url::Url::parse(u).is_ok_and(|u| u.path().replace("%3A", ":").ends_with(&suffix))
+            });
+        }
+        let mut client = None;
+        let mut bundles = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match entry.get("bundle").filter(|b| b.is_object()) {
+                Some(bundle) => {
+                    let json = serde_json::to_vec(bundle).unwrap_or_default();
+                    if json.len() > MAX_BUNDLE_BYTES {
+                        return Err(too_large("attestation bundle", json.len()));
+                    }
+                    bundles.push(json);
+                }
+                None => {
+                    let Some(url) = entry.get("bundle_url").and_then(Value::as_str) else {
+                        continue; // neither: nothing to verify in this entry
+                    };
+                    let client = match &mut client {
+                        Some(c) => c,
+                        None => client.insert(blob_client()?),
+                    };
+                    bundles.push(self.bundle_from_url(client, url).await?);
+                }
+            }
+        }
+        Ok(bundles)
+    }
+
+    /// One `bundle_url`: no Authorization header, size-bounded, retried as the API calls are.
+    async fn bundle_from_url(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+    ) -> Result<Vec<u8>, GitHubError> {
+        let what = "attestation bundle download";
+        let url = url::Url::parse(url).map_err(|e| GitHubError::Transport {
+            what: what.into(),
+            detail: format!("`bundle_url` is not a URL: {e}"),
+        })?;
+        let host = url.host_str().unwrap_or("?").to_string();
+        let policy = Policy::new(self.retries);
+        let fault = |e: &Attempt| match e {
+            Attempt::Retry { .. } => Fault::Transient { retry_after: None },
+            Attempt::Fatal(_) => Fault::Permanent,
+        };
+        let log = |m: &str| (self.log)(m);
+        let compressed = retry(&policy, &format!("{what} from {host}"), &log, fault, || {
+            fetch_bounded(client, &url, what)
+        })
+        .await
+        .map_err(|a| match a {
+            Attempt::Fatal(e) => e,
+            Attempt::Retry { detail, .. } => GitHubError::Transport {
+                what: format!("{what} from {host}"),
+                detail,
+            },
+        })?;
+        let snappy = |e: snap::Error| GitHubError::Transport {
+            what: format!("{what} from {host}"),
+            detail: format!("not snappy-compressed JSON: {e}"),
+        };
+        // the length is declared up front: refuse before allocating
+        let len = snap::raw::decompress_len(&compressed).map_err(snappy)?;
+        if len > MAX_BUNDLE_BYTES {
+            return Err(too_large(what, len));
+        }
+        snap::raw::Decoder::new()
+            .decompress_vec(&compressed)
+            .map_err(snappy)
+    }
+}
+
+fn too_large(what: &str, len: usize) -> GitHubError {
+    GitHubError::Transport {
+        what: what.into(),
+        detail: format!("{len} bytes, more than the {MAX_BUNDLE_BYTES} allowed for a bundle"),
+    }
+}
+
+/// A client for the signed blob host: it carries no credentials and follows no redirect
+/// elsewhere silently (a signed URL answers directly).
+fn blob_client() -> Result<reqwest::Client, GitHubError> {
+    limits::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| GitHubError::Transport {
+            what: "attestation bundle download".into(),
+            detail: chain(&e),
+        })
+}
+
+/// GET `url`, reading at most `MAX_BUNDLE_BYTES` of body.
+async fn fetch_bounded(
+    client: &reqwest::Client,
+    url: &url::Url,
+    what: &str,
+) -> Result<Vec<u8>, Attempt> {
+    let transient = |detail: String, status: Option<u16>| Attempt::Retry {
+        status,
+        wait: None,
+        rate_limited: status == Some(429),
+        detail,
+    };
+    let res = limits::headers(client.get(url.clone()).send())
+        .await
+        .map_err(|e| transient(e.to_string(), None))?
+        .map_err(|e| transient(chain(&e), None))?;
+    let status = res.status().as_u16();
+    match status {
+        200 => {}
+        429 | 500..=599 => return Err(transient(format!("HTTP {status}"), Some(status))),
+        _ => {
+            return Err(Attempt::Fatal(GitHubError::Unexpected {
+                what: what.into(),
+                status,
+                body: "the signed `bundle_url` did not serve the bundle (it may have expired; re-run the step)"
+                    .into(),
+            }))
+        }
+    }
+    match limits::read_response(res, MAX_BUNDLE_BYTES).await {
+        Ok(body) => Ok(body.to_vec()),
+        Err(limits::BodyError::TooLarge { limit }) => {
+            Err(Attempt::Fatal(too_large(what, limit + 1)))
+        }
+        Err(e) => Err(transient(format!("reading the body: {e}"), None)),
+    }
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(headers: &http::HeaderMap) -> Option<String> {
+    let link = headers.get(http::header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == r#"rel="next""#)
+            .then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
     })
 }
 

@@ -46,6 +46,14 @@ pub struct EventContext {
     pub pr: PrNumber,
     pub branch: Option<String>,
     pub from_fork: bool,
+    /// `owner/name` of the repository the head commit lives in, when it is known.
+    pub head_repository: Option<String>,
+    /// The PR's base head, when the payload names it: a label equal to it means the producer
+    /// labelled the base (docker/metadata-action on `pull_request_target`).
+    pub base_sha: Option<Sha>,
+    /// A run started by hand or on a schedule: its commit is `GITHUB_SHA`, which need not be what
+    /// an explicitly named image was built from.
+    pub manual: bool,
     pub upstream: Option<Upstream>,
     /// `{run_id}` and friends: the triggering run's for `workflow_run`, else this run's.
     pub run_id: Option<u64>,
@@ -69,6 +77,8 @@ pub enum EventError {
     NoGithubSha,
     #[error("GITHUB_REF_NAME is not set (needed for `push` events)")]
     NoRefName,
+    #[error("this `push` deleted `{0}`: there is no commit and no image to resolve; skip the job with `if: ${{{{ !github.event.deleted }}}}`")]
+    Deleted(String),
 }
 
 fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
@@ -107,6 +117,9 @@ pub fn from_event(env: &RunnerEnv, payload: &Value) -> Result<EventContext, Even
         pr: PrNumber::None,
         branch: None,
         from_fork: false,
+        head_repository: None,
+        base_sha: None,
+        manual: false,
         upstream: None,
         run_id: env.run_id,
         run_number: env.run_number,
@@ -139,6 +152,7 @@ pub fn from_event(env: &RunnerEnv, payload: &Value) -> Result<EventContext, Even
                 get(payload, "workflow_run.head_repository"),
                 get(payload, "workflow_run.repository").or_else(|| get(payload, "repository")),
             );
+            ctx.head_repository = text(payload, "workflow_run.head_repository.full_name");
             if matches!(
                 upstream_event.as_str(),
                 "pull_request" | "pull_request_target"
@@ -178,8 +192,15 @@ pub fn from_event(env: &RunnerEnv, payload: &Value) -> Result<EventContext, Even
                 get(payload, "pull_request.head.repo"),
                 get(payload, "pull_request.base.repo"),
             );
+            ctx.head_repository = text(payload, "pull_request.head.repo.full_name");
+            ctx.base_sha = text(payload, "pull_request.base.sha").and_then(|s| Sha::parse(&s));
         }
         "push" => {
+            // a deleted ref's `after` is the zero SHA: never a tag to look for
+            if get(payload, "deleted").and_then(Value::as_bool) == Some(true) {
+                let name = env.ref_name.clone().or_else(|| text(payload, "ref"));
+                return Err(EventError::Deleted(name.unwrap_or_default()));
+            }
             ctx.sha = Some(
                 env.sha
                     .as_deref()
@@ -193,8 +214,11 @@ pub fn from_event(env: &RunnerEnv, payload: &Value) -> Result<EventContext, Even
                     .ok_or(EventError::NoRefName)?,
             );
         }
-        // workflow_dispatch and anything else: the `tag` input or a full reference names the image.
+        // workflow_dispatch and anything else: GITHUB_SHA and GITHUB_REF_NAME, as for a push; the
+        // `tag` and `sha` inputs or a full reference may name the image instead.
         _ => {
+            ctx.manual = true;
+            ctx.sha = env.sha.as_deref().and_then(Sha::parse);
             ctx.branch = env.ref_name.clone().filter(|s| !s.is_empty());
         }
     }
@@ -471,7 +495,21 @@ mod tests {
             Some("v1.2.3")
         );
         let ctx = from_event(&env("workflow_dispatch"), &json!({"inputs": {}})).unwrap();
-        assert_eq!((ctx.sha, ctx.pr), (None, PrNumber::None));
+        assert_eq!(
+            (ctx.sha.as_ref().map(Sha::as_str), ctx.pr, ctx.manual),
+            (
+                Some("3333333333333333333333333333333333333333"),
+                PrNumber::None,
+                true
+            )
+        );
+        let deleted = json!({"ref": "refs/heads/gone", "deleted": true,
+                             "after": "0000000000000000000000000000000000000000"});
+        let mut gone = env("push");
+        gone.ref_name = Some("gone".into());
+        let e = from_event(&gone, &deleted).unwrap_err();
+        assert_eq!(e, EventError::Deleted("gone".into()));
+        assert!(e.to_string().contains("`gone`"), "{e}");
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! The pure core: no I/O. Everything here is a function of its arguments, so it is tested with tables.
+pub mod credentials;
 pub mod event;
+pub mod mismatch;
 pub mod outputs;
 pub mod plan;
+pub mod platform;
+pub mod promote;
 pub mod reference;
 pub mod revision;
 pub mod size;
+pub mod summary;
 pub mod tag;
 
 /// A full commit SHA: 40 hex digits, stored lower-case.

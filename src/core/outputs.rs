@@ -1,4 +1,61 @@
-//! Step outputs and the step-summary table, as text. Writing them is the toolkit's job.
+//! Step outputs, as text. Writing them is the toolkit's job.
+
+use super::plan::Plan;
+use super::Sha;
+
+/// Where the image in the daemon (or the registry) came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Source {
+    Registry,
+    Artifact,
+    /// The daemon already held that digest: nothing was pulled.
+    Local,
+    /// Compute mode: nothing was resolved.
+    #[default]
+    None,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Registry => "registry",
+            Source::Artifact => "artifact",
+            Source::Local => "local",
+            Source::None => "none",
+        }
+    }
+}
+
+/// What one image resolved to: the per-image outputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageResult {
+    pub name: String,
+    /// `repository:tag` (or `repository@digest` for a digest-only reference).
+    pub image: String,
+    pub tag: String,
+    pub digest: String,
+    pub r#ref: String,
+    pub image_id: String,
+    pub local_image: String,
+    pub source: Source,
+    /// The label found; only a full commit SHA ever becomes the `revision` output.
+    pub revision_label: Option<String>,
+    pub promoted: Vec<String>,
+    pub promote_skipped: String,
+    pub attestation: String,
+    pub attestation_signer: String,
+}
+
+impl ImageResult {
+    /// The `revision` output: a 40-hex SHA or nothing, so a crafted label cannot reach a `run:`.
+    pub fn revision(&self) -> String {
+        self.revision_label
+            .as_deref()
+            .and_then(|l| Sha::parse(l.trim()))
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    }
+}
 
 /// Every output of the contract, in its order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,9 +72,14 @@ pub struct Outputs {
     pub pr_number: String,
     pub revision: String,
     pub labels: String,
+    pub images: String,
+    pub promoted: String,
+    pub promote_skipped: String,
+    pub attestation: String,
+    pub attestation_signer: String,
 }
 
-pub const OUTPUT_NAMES: [&str; 12] = [
+pub const OUTPUT_NAMES: [&str; 17] = [
     "tag",
     "image",
     "digest",
@@ -30,10 +92,73 @@ pub const OUTPUT_NAMES: [&str; 12] = [
     "pr-number",
     "revision",
     "labels",
+    "images",
+    "promoted",
+    "promote-skipped",
+    "attestation",
+    "attestation-signer",
 ];
 
 impl Outputs {
-    pub fn entries(&self) -> [(&'static str, &str); 12] {
+    /// Built once, from the plan and every image's result. With `images` (`keyed`), per-image
+    /// values go into the JSON output; a single image also fills the top-level ones.
+    pub fn build(
+        plan: &Plan,
+        sha_length: usize,
+        labels: String,
+        results: &[ImageResult],
+        keyed: bool,
+    ) -> Outputs {
+        let mut out = Outputs {
+            tag: plan.tag.clone(),
+            sha: plan
+                .expected
+                .as_ref()
+                .map(Sha::to_string)
+                .unwrap_or_default(),
+            short_sha: plan
+                .expected
+                .as_ref()
+                .map(|s| s.short(sha_length).to_string())
+                .unwrap_or_default(),
+            pr_number: plan.pr.map(|n| n.to_string()).unwrap_or_default(),
+            labels,
+            ..Default::default()
+        };
+        if keyed {
+            out.images = images_json(results);
+        }
+        if let [one] = results {
+            out.tag = one.tag.clone();
+            out.image = one.image.clone();
+            out.digest = one.digest.clone();
+            out.r#ref = one.r#ref.clone();
+            out.image_id = one.image_id.clone();
+            out.local_image = one.local_image.clone();
+            out.source = one.source.as_str().into();
+            out.revision = one.revision();
+            out.promoted = one.promoted.join("\n");
+            out.promote_skipped = one.promote_skipped.clone();
+            out.attestation = one.attestation.clone();
+            out.attestation_signer = one.attestation_signer.clone();
+        } else {
+            let all: Vec<&str> = results
+                .iter()
+                .flat_map(|r| &r.promoted)
+                .map(String::as_str)
+                .collect();
+            out.promoted = all.join("\n");
+            out.promote_skipped = results
+                .iter()
+                .map(|r| r.promote_skipped.as_str())
+                .find(|s| !s.is_empty())
+                .unwrap_or_default()
+                .to_string();
+        }
+        out
+    }
+
+    pub fn entries(&self) -> [(&'static str, &str); 17] {
         let v = [
             &self.tag,
             &self.image,
@@ -47,9 +172,30 @@ impl Outputs {
             &self.pr_number,
             &self.revision,
             &self.labels,
+            &self.images,
+            &self.promoted,
+            &self.promote_skipped,
+            &self.attestation,
+            &self.attestation_signer,
         ];
         std::array::from_fn(|i| (OUTPUT_NAMES[i], v[i].as_str()))
     }
+}
+
+/// The `images` output: one object per image name, for `fromJSON(...)` in later steps.
+fn images_json(results: &[ImageResult]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            let v = serde_json::json!({
+                "image": r.image, "tag": r.tag, "digest": r.digest, "ref": r.r#ref,
+                "image-id": r.image_id, "local-image": r.local_image, "source": r.source.as_str(),
+                "revision": r.revision(), "promoted": r.promoted, "attestation": r.attestation,
+            });
+            (r.name.clone(), v)
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -75,40 +221,6 @@ pub fn format_output_file(
 /// `ghadelimiter_` plus random hex, as @actions/core does.
 pub fn delimiter_from(random: [u8; 16]) -> String {
     format!("ghadelimiter_{}", hex::encode(random))
-}
-
-/// A Markdown table cell: no row breaks, no column breaks, no HTML.
-pub fn cell(value: &str) -> String {
-    let v: String = value
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' => ' ',
-            c => c,
-        })
-        .collect();
-    let v = v
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
-        .replace('`', "'");
-    if v.is_empty() {
-        " ".into()
-    } else {
-        format!("`{v}`")
-    }
-}
-
-pub fn summary_table(title: &str, rows: &[(&str, &str)], notes: &[String]) -> String {
-    let mut s = format!("### {title}\n\n| output | value |\n|---|---|\n");
-    for (k, v) in rows {
-        s.push_str(&format!("| {k} | {} |\n", cell(v)));
-    }
-    for n in notes {
-        s.push_str(&format!("\n> {}\n", n.replace(['\n', '\r'], " ")));
-    }
-    s.push('\n');
-    s
 }
 
 #[cfg(test)]
@@ -153,25 +265,37 @@ mod tests {
     }
 
     #[test]
-    fn summary_cells_cannot_break_the_table() {
-        let cases = [
-            ("a|b", "`a\\|b`"),
-            ("a\nb", "`a b`"),
-            ("<script>", "`&lt;script&gt;`"),
-            ("x`y", "`x'y`"),
-            ("", " "),
-        ];
-        for (v, want) in cases {
-            assert_eq!(cell(v), want, "{v:?}");
+    fn only_a_full_sha_becomes_the_revision_output() {
+        let r = |label: &str| ImageResult {
+            revision_label: Some(label.into()),
+            ..Default::default()
+        };
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(r(sha).revision(), sha);
+        assert_eq!(r(&sha.to_uppercase()).revision(), sha);
+        for hostile in ["x\nimage=evil", "0123456", "", "$(id)"] {
+            assert_eq!(r(hostile).revision(), "", "{hostile:?}");
         }
-        let t = summary_table(
-            "Resolved",
-            &[("tag", "v1")],
-            &["built from a fork\nof x".into()],
-        );
-        assert!(
-            t.contains("| tag | `v1` |") && t.contains("> built from a fork of x"),
-            "{t}"
-        );
+    }
+
+    #[test]
+    fn images_json_is_keyed_by_name() {
+        let results = [
+            ImageResult {
+                name: "api".into(),
+                image: "r/api:t".into(),
+                source: Source::Registry,
+                ..Default::default()
+            },
+            ImageResult {
+                name: "worker".into(),
+                source: Source::Artifact,
+                ..Default::default()
+            },
+        ];
+        let v: serde_json::Value = serde_json::from_str(&images_json(&results)).unwrap();
+        assert_eq!(v["api"]["image"], "r/api:t");
+        assert_eq!(v["worker"]["source"], "artifact");
+        assert_eq!(v["api"]["promoted"], serde_json::json!([]));
     }
 }

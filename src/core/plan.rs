@@ -1,20 +1,81 @@
-//! From inputs and event to the one reference to resolve, and what it must have been built from.
+//! From the inputs' policy and the event to what to resolve: one tag and commit for the event,
+//! one reference per image. Also the pure decisions the flow takes later (fallback).
 
 use super::event::{EventContext, PrNumber};
 use super::reference::ImageRef;
-use super::tag::{render, render_name, TagError, Vars};
+use super::tag::{render, render_name, Sanitize, TagError, Vars};
 use super::Sha;
-use crate::config::Config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Pull,
+    Verify,
+    Compute,
+    Promote,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    Artifact,
+    None,
+}
+
+/// The inputs that decide tags and what is admitted: plain data, built by config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagPolicy {
+    pub tag: Option<String>,
+    /// The `sha` input: the expected commit of a manual run.
+    pub sha: Option<Sha>,
+    pub pr_tag: String,
+    pub branch_tag: String,
+    pub sha_length: usize,
+    pub sanitize: Sanitize,
+    pub allow_failed_upstream: bool,
+    pub allow_forks: bool,
+    /// Templates that may use `{name}` and the tag variables.
+    pub local_tag: Option<String>,
+    pub artifact_name: Option<String>,
+    pub artifact_file: Option<String>,
+}
+
+/// One image to resolve: `images`' `name=repository` line, or `image` named after its last segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub name: String,
+    pub image: ImageRef,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// `repository:tag`, `repository@digest`, or both.
-    pub reference: ImageRef,
-    /// The tag resolved; empty for a digest-only reference.
+    /// The tag derived from the event; empty when every image is a full reference.
     pub tag: String,
     pub expected: Option<Sha>,
     pub pr: Option<u64>,
     pub vars: Vars,
+    pub images: Vec<ImagePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePlan {
+    pub name: String,
+    /// `repository:tag`, `repository@digest`, or both.
+    pub reference: ImageRef,
+    /// The tag resolved; empty for a digest-only reference.
+    pub tag: String,
+    /// `local-tag`, rendered for this image.
+    pub local: Option<ImageRef>,
+}
+
+impl ImagePlan {
+    /// `repository:tag`, or `repository@digest` for a digest-only reference.
+    pub fn display(&self) -> String {
+        let r = &self.reference;
+        match (&r.tag, &r.digest) {
+            (Some(t), _) => format!("{}:{t}", r.repository),
+            (None, Some(d)) => format!("{}@{d}", r.repository),
+            (None, None) => r.repository.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,86 +88,212 @@ pub enum PlanError {
         id: u64,
         conclusion: String,
     },
-    #[error("tag: {0}")]
+    #[error("the triggering run `{name}` (id {id}) concluded `{conclusion}`, not success: compute mode derives nothing for a failed build; set `allow-failed-upstream: true` to compute anyway")]
+    UpstreamFailedCompute {
+        name: String,
+        id: u64,
+        conclusion: String,
+    },
+    #[error("the image was built from a fork's pull request (`{head}`): it is the fork's code and would run with this repository's permissions; set `allow-forks: true` only in a job that holds no secrets and a read-only token")]
+    Fork { head: String },
+    #[error(transparent)]
     Tag(#[from] TagError),
+    #[error("input `local-tag`: `{0}` is not a name and tag such as app:local")]
+    LocalTag(String),
+}
+
+/// Whether this event may be resolved at all: a failed upstream build, a fork's image.
+pub fn admit(policy: &TagPolicy, mode: Mode, ctx: &EventContext) -> Result<(), PlanError> {
+    if let Some(up) = &ctx.upstream {
+        let conclusion = up.conclusion.as_deref().unwrap_or("(none)");
+        if conclusion != "success" && !policy.allow_failed_upstream {
+            let (name, id, conclusion) = (
+                up.name.clone().unwrap_or_else(|| "build".into()),
+                up.id,
+                conclusion.to_string(),
+            );
+            return Err(if mode == Mode::Compute {
+                PlanError::UpstreamFailedCompute {
+                    name,
+                    id,
+                    conclusion,
+                }
+            } else {
+                PlanError::UpstreamFailed {
+                    name,
+                    id,
+                    conclusion,
+                }
+            });
+        }
+    }
+    // compute mode runs in the build itself, where a fork's PR is built but not run with secrets
+    if ctx.from_fork && !policy.allow_forks && mode != Mode::Compute {
+        return Err(PlanError::Fork {
+            head: ctx
+                .head_repository
+                .clone()
+                .unwrap_or_else(|| "a deleted fork".into()),
+        });
+    }
+    Ok(())
+}
+
+fn derives_tag(policy: &TagPolicy, images: &[ImageSpec]) -> bool {
+    policy.tag.is_none() && images.iter().any(|i| !i.image.is_full())
 }
 
 /// Whether the tag itself needs the PR number (so a fork PR must be looked up before planning).
-pub fn tag_needs_pr(cfg: &Config, ctx: &EventContext) -> bool {
+pub fn tag_needs_pr(policy: &TagPolicy, images: &[ImageSpec], ctx: &EventContext) -> bool {
     matches!(ctx.pr, PrNumber::Lookup { .. })
-        && !cfg.image.is_full()
-        && cfg.tag.is_none()
-        && cfg.pr_tag.contains("{pr}")
+        && derives_tag(policy, images)
+        && policy.pr_tag.contains("{pr}")
 }
 
-pub fn vars(cfg: &Config, ctx: &EventContext, pr: Option<u64>) -> Vars {
+/// `sha` input first; a manual run that names its image by `tag` or full reference checks only
+/// against an explicit `sha` (GITHUB_SHA is the branch head, not necessarily what was built).
+fn expected(policy: &TagPolicy, images: &[ImageSpec], ctx: &EventContext) -> Option<Sha> {
+    match &policy.sha {
+        Some(s) => Some(s.clone()),
+        None if ctx.manual && !derives_tag(policy, images) => None,
+        None => ctx.sha.clone(),
+    }
+}
+
+fn vars(policy: &TagPolicy, ctx: &EventContext, sha: Option<&Sha>, pr: Option<u64>) -> Vars {
     Vars {
         pr,
         branch: ctx.branch.clone(),
-        sha: ctx.sha.as_ref().map(|s| s.as_str().to_string()),
-        short_sha: ctx
-            .sha
-            .as_ref()
-            .map(|s| s.short(cfg.sha_length).to_string()),
+        sha: sha.map(|s| s.as_str().to_string()),
+        short_sha: sha.map(|s| s.short(policy.sha_length).to_string()),
         run_id: ctx.run_id,
         run_number: ctx.run_number,
         run_attempt: ctx.run_attempt,
+        name: None,
     }
 }
 
 /// `pr` is the PR number once known (from the event, or looked up for a fork).
-pub fn plan(cfg: &Config, ctx: &EventContext, pr: Option<u64>) -> Result<Plan, PlanError> {
-    if let Some(up) = &ctx.upstream {
-        let conclusion = up.conclusion.as_deref().unwrap_or("(none)");
-        if conclusion != "success" && !cfg.allow_failed_upstream {
-            return Err(PlanError::UpstreamFailed {
-                name: up.name.clone().unwrap_or_else(|| "build".into()),
-                id: up.id,
-                conclusion: conclusion.into(),
-            });
-        }
-    }
+pub fn plan(
+    policy: &TagPolicy,
+    images: &[ImageSpec],
+    ctx: &EventContext,
+    pr: Option<u64>,
+) -> Result<Plan, PlanError> {
     let pr = pr.or(match ctx.pr {
         PrNumber::Known(n) => Some(n),
         _ => None,
     });
-    let vars = vars(cfg, ctx, pr);
-    let (reference, tag) = if cfg.image.is_full() {
-        (cfg.image.clone(), cfg.image.tag.clone().unwrap_or_default())
-    } else if let Some(t) = &cfg.tag {
-        (cfg.image.with_tag(t), t.clone())
-    } else if ctx.sha.is_none() {
-        return Err(PlanError::NeedsTag(ctx.event_name.clone()));
-    } else {
-        let template = if ctx.is_pr_build() {
-            &cfg.pr_tag
-        } else {
-            &cfg.branch_tag
-        };
-        let t = render(template, &vars, ctx.branch.as_deref(), cfg.sanitize)?;
-        (cfg.image.with_tag(&t), t)
+    let expected = expected(policy, images, ctx);
+    let vars = vars(policy, ctx, expected.as_ref(), pr);
+    let tag = match (&policy.tag, derives_tag(policy, images)) {
+        (Some(t), _) => t.clone(),
+        (None, false) => String::new(),
+        (None, true) if vars.sha.is_none() => {
+            return Err(PlanError::NeedsTag(ctx.event_name.clone()))
+        }
+        (None, true) => {
+            let template = if ctx.is_pr_build() {
+                &policy.pr_tag
+            } else {
+                &policy.branch_tag
+            };
+            render(template, &vars, ctx.branch.as_deref(), policy.sanitize)?
+        }
     };
+    let images = images
+        .iter()
+        .map(|spec| image_plan(policy, spec, &tag, &vars, ctx))
+        .collect::<Result<_, _>>()?;
     Ok(Plan {
-        reference,
         tag,
-        expected: ctx.sha.clone(),
+        expected,
         pr,
         vars,
+        images,
     })
 }
 
-/// The artifact that backs this build: `artifact-name`, or `pr-image-{pr}` / `push-image`.
-pub fn artifact_name(cfg: &Config, ctx: &EventContext, plan: &Plan) -> Result<String, TagError> {
-    let default = if ctx.is_pr_build() {
-        "pr-image-{pr}"
+fn image_plan(
+    policy: &TagPolicy,
+    spec: &ImageSpec,
+    tag: &str,
+    vars: &Vars,
+    ctx: &EventContext,
+) -> Result<ImagePlan, PlanError> {
+    let (reference, tag) = if spec.image.is_full() {
+        (
+            spec.image.clone(),
+            spec.image.tag.clone().unwrap_or_default(),
+        )
     } else {
-        "push-image"
+        (spec.image.with_tag(tag), tag.to_string())
+    };
+    let named = Vars {
+        name: Some(spec.name.clone()),
+        ..vars.clone()
+    };
+    let local = match &policy.local_tag {
+        Some(t) => {
+            let text = render_name(t, &named, ctx.branch.as_deref())?;
+            let r = ImageRef::parse(&text).map_err(|_| PlanError::LocalTag(text.clone()))?;
+            if r.digest.is_some() {
+                return Err(PlanError::LocalTag(text));
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    Ok(ImagePlan {
+        name: spec.name.clone(),
+        reference,
+        tag,
+        local,
+    })
+}
+
+/// The artifact that backs one image: `artifact-name`, or `pr-image-{pr}` / `push-image`, with
+/// `-{name}` appended when several images are resolved.
+pub fn artifact_name(
+    policy: &TagPolicy,
+    ctx: &EventContext,
+    vars: &Vars,
+    name: &str,
+    several: bool,
+) -> Result<String, TagError> {
+    let default = match (ctx.is_pr_build(), several) {
+        (true, false) => "pr-image-{pr}",
+        (true, true) => "pr-image-{pr}-{name}",
+        (false, false) => "push-image",
+        (false, true) => "push-image-{name}",
+    };
+    let named = Vars {
+        name: Some(name.to_string()),
+        ..vars.clone()
     };
     render_name(
-        cfg.artifact_name.as_deref().unwrap_or(default),
-        &plan.vars,
+        policy.artifact_name.as_deref().unwrap_or(default),
+        &named,
         ctx.branch.as_deref(),
     )
+}
+
+/// `artifact-file` for one image (it may use `{name}`).
+pub fn artifact_file(
+    policy: &TagPolicy,
+    ctx: &EventContext,
+    vars: &Vars,
+    name: &str,
+) -> Result<Option<String>, TagError> {
+    let named = Vars {
+        name: Some(name.to_string()),
+        ..vars.clone()
+    };
+    policy
+        .artifact_file
+        .as_deref()
+        .map(|t| render_name(t, &named, ctx.branch.as_deref()))
+        .transpose()
 }
 
 /// OCI labels for the build workflow (compute mode), one `key=value` a line.
@@ -127,19 +314,65 @@ pub fn build_labels(plan: &Plan, server_url: &str, repository: &str) -> String {
     lines.join("\n")
 }
 
+/// Why the registry gave no usable image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// The tag (or repository) is not there, also after `wait-timeout`.
+    NotFound,
+    /// Still unreachable after `retries`.
+    Unreachable,
+    /// The revision check failed under `revision-check: fail`.
+    Revision,
+    /// Anything else (credentials, integrity, a protocol error): never a reason to fall back,
+    /// because the artifact would hide a problem that needs fixing.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    TryArtifact,
+    Fail,
+}
+
+/// The contract's fallback rule: only pull mode loads artifacts, only for a tag, and only when
+/// the registry has "no usable image".
+pub fn after_miss(mode: Mode, fallback: Fallback, by_digest: bool, miss: Miss) -> Next {
+    let usable_miss = matches!(miss, Miss::NotFound | Miss::Unreachable | Miss::Revision);
+    if mode == Mode::Pull && fallback == Fallback::Artifact && !by_digest && usable_miss {
+        Next::TryArtifact
+    } else {
+        Next::Fail
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RawInputs;
     use crate::core::event::Upstream;
 
     const SHA: &str = "abcdef0123456789abcdef0123456789abcdef01";
 
-    fn cfg(pairs: &[(&str, &str)]) -> Config {
-        let vars = pairs
-            .iter()
-            .map(|(k, v)| (format!("INPUT_{}", k.to_uppercase()), v.to_string()));
-        Config::from_raw(RawInputs::from_vars(vars).unwrap()).unwrap()
+    fn policy() -> TagPolicy {
+        TagPolicy {
+            tag: None,
+            sha: None,
+            pr_tag: "pr-{pr}-{short_sha}".into(),
+            branch_tag: "{branch}-{short_sha}".into(),
+            sha_length: 7,
+            sanitize: Sanitize::Strict,
+            allow_failed_upstream: false,
+            allow_forks: false,
+            local_tag: None,
+            artifact_name: None,
+            artifact_file: None,
+        }
+    }
+
+    fn one(image: &str) -> Vec<ImageSpec> {
+        vec![ImageSpec {
+            name: "charon".into(),
+            image: ImageRef::parse(image).unwrap(),
+        }]
     }
 
     fn ctx(event: &str, pr: PrNumber, branch: Option<&str>, sha: Option<&str>) -> EventContext {
@@ -149,6 +382,9 @@ mod tests {
             pr,
             branch: branch.map(Into::into),
             from_fork: false,
+            head_repository: None,
+            base_sha: None,
+            manual: event == "workflow_dispatch",
             upstream: None,
             run_id: Some(10),
             run_number: Some(11),
@@ -158,13 +394,22 @@ mod tests {
 
     #[test]
     fn plans() {
-        let img = ("image", "ghcr.io/acme/charon");
+        let img = "ghcr.io/acme/charon";
         let full_sha_ref = format!("ghcr.io/acme/charon:{SHA}");
         let digest = format!("ghcr.io/acme/charon@sha256:{}", "c".repeat(64));
-        type Case<'a> = (Vec<(&'a str, &'a str)>, EventContext, &'a str, &'a str);
+        let other = "1234567890123456789012345678901234567890";
+        type Case<'a> = (
+            TagPolicy,
+            &'a str,
+            EventContext,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+        );
         let cases: Vec<Case> = vec![
             (
-                vec![img],
+                policy(),
+                img,
                 ctx(
                     "pull_request",
                     PrNumber::Known(42),
@@ -173,57 +418,168 @@ mod tests {
                 ),
                 "ghcr.io/acme/charon:pr-42-abcdef0",
                 "pr-42-abcdef0",
+                Some(SHA),
             ),
             (
-                vec![img],
+                policy(),
+                img,
                 ctx("push", PrNumber::None, Some("Feat/X"), Some(SHA)),
                 "ghcr.io/acme/charon:feat-x-abcdef0",
                 "feat-x-abcdef0",
+                Some(SHA),
             ),
             (
-                vec![img, ("sha-length", "12")],
+                TagPolicy {
+                    sha_length: 12,
+                    ..policy()
+                },
+                img,
                 ctx("push", PrNumber::None, Some("main"), Some(SHA)),
                 "ghcr.io/acme/charon:main-abcdef012345",
                 "main-abcdef012345",
+                Some(SHA),
             ),
             (
-                vec![img, ("branch-tag", "{sha}")],
+                TagPolicy {
+                    branch_tag: "{sha}".into(),
+                    ..policy()
+                },
+                img,
                 ctx("push", PrNumber::None, Some("main"), Some(SHA)),
                 &full_sha_ref,
                 SHA,
+                Some(SHA),
             ),
+            // a manual run: the branch tag from GITHUB_REF_NAME and GITHUB_SHA, checked
             (
-                vec![img, ("tag", "manual-1")],
-                ctx("workflow_dispatch", PrNumber::None, Some("main"), None),
+                policy(),
+                img,
+                ctx("workflow_dispatch", PrNumber::None, Some("main"), Some(SHA)),
+                "ghcr.io/acme/charon:main-abcdef0",
+                "main-abcdef0",
+                Some(SHA),
+            ),
+            // ... or the `sha` input
+            (
+                TagPolicy {
+                    sha: Sha::parse(other),
+                    ..policy()
+                },
+                img,
+                ctx("workflow_dispatch", PrNumber::None, Some("main"), Some(SHA)),
+                "ghcr.io/acme/charon:main-1234567",
+                "main-1234567",
+                Some(other),
+            ),
+            // a named tag: only reported, unless `sha` says what it must be
+            (
+                TagPolicy {
+                    tag: Some("manual-1".into()),
+                    ..policy()
+                },
+                img,
+                ctx("workflow_dispatch", PrNumber::None, Some("main"), Some(SHA)),
                 "ghcr.io/acme/charon:manual-1",
                 "manual-1",
+                None,
             ),
             (
-                vec![("image", "ghcr.io/acme/charon:v9")],
+                TagPolicy {
+                    tag: Some("manual-1".into()),
+                    sha: Sha::parse(other),
+                    ..policy()
+                },
+                img,
+                ctx("workflow_dispatch", PrNumber::None, Some("main"), Some(SHA)),
+                "ghcr.io/acme/charon:manual-1",
+                "manual-1",
+                Some(other),
+            ),
+            (
+                policy(),
+                "ghcr.io/acme/charon:v9",
                 ctx("workflow_dispatch", PrNumber::None, None, None),
                 "ghcr.io/acme/charon:v9",
                 "v9",
+                None,
             ),
             (
-                vec![("image", &digest)],
+                policy(),
+                &digest,
                 ctx("workflow_dispatch", PrNumber::None, None, None),
                 &digest,
                 "",
+                None,
             ),
         ];
-        for (inputs, c, reference, tag) in cases {
-            let p = plan(&cfg(&inputs), &c, None).unwrap();
+        for (p, image, c, reference, tag, sha) in cases {
+            let plan = plan(&p, &one(image), &c, None).unwrap();
+            let i = &plan.images[0];
             assert_eq!(
-                (p.reference.to_string().as_str(), p.tag.as_str()),
+                (i.reference.to_string().as_str(), i.tag.as_str()),
                 (reference, tag),
-                "{inputs:?}"
+                "{p:?} {c:?}"
             );
+            assert_eq!(plan.expected.as_ref().map(Sha::as_str), sha, "{c:?}");
         }
     }
 
     #[test]
+    fn several_images_share_the_tag_and_render_names() {
+        let specs = vec![
+            ImageSpec {
+                name: "api".into(),
+                image: ImageRef::parse("ghcr.io/acme/api").unwrap(),
+            },
+            ImageSpec {
+                name: "worker".into(),
+                image: ImageRef::parse("ghcr.io/acme/worker").unwrap(),
+            },
+        ];
+        let p = TagPolicy {
+            local_tag: Some("{name}:under-test".into()),
+            ..policy()
+        };
+        let c = ctx("pull_request", PrNumber::Known(42), Some("x"), Some(SHA));
+        let plan = plan(&p, &specs, &c, None).unwrap();
+        let refs: Vec<String> = plan
+            .images
+            .iter()
+            .map(|i| i.reference.to_string())
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                "ghcr.io/acme/api:pr-42-abcdef0",
+                "ghcr.io/acme/worker:pr-42-abcdef0"
+            ]
+        );
+        assert_eq!(
+            plan.images[1].local.as_ref().unwrap().to_string(),
+            "worker:under-test"
+        );
+        assert_eq!(
+            artifact_name(&p, &c, &plan.vars, "api", true).unwrap(),
+            "pr-image-42-api"
+        );
+        assert_eq!(
+            artifact_name(&p, &c, &plan.vars, "api", false).unwrap(),
+            "pr-image-42"
+        );
+        let files = TagPolicy {
+            artifact_file: Some("{name}.tar".into()),
+            ..policy()
+        };
+        assert_eq!(
+            artifact_file(&files, &c, &plan.vars, "worker").unwrap(),
+            Some("worker.tar".into())
+        );
+    }
+
+    #[test]
     fn fork_lookups_and_artifact_names() {
-        let c = cfg(&[("image", "ghcr.io/acme/charon")]);
+        let p = policy();
+        let specs = one("ghcr.io/acme/charon");
         let fork = ctx(
             "workflow_run",
             PrNumber::Lookup {
@@ -233,28 +589,42 @@ mod tests {
             Some("b"),
             Some(SHA),
         );
-        assert!(tag_needs_pr(&c, &fork));
-        assert!(plan(&c, &fork, None).is_err(), "no PR number, no tag");
-        let p = plan(&c, &fork, Some(77)).unwrap();
-        assert_eq!(p.tag, "pr-77-abcdef0");
-        assert_eq!(artifact_name(&c, &fork, &p).unwrap(), "pr-image-77");
+        assert!(tag_needs_pr(&p, &specs, &fork));
+        assert!(
+            plan(&p, &specs, &fork, None).is_err(),
+            "no PR number, no tag"
+        );
+        let pl = plan(&p, &specs, &fork, Some(77)).unwrap();
+        assert_eq!(pl.tag, "pr-77-abcdef0");
+        assert_eq!(
+            artifact_name(&p, &fork, &pl.vars, "charon", false).unwrap(),
+            "pr-image-77"
+        );
         let push = ctx("push", PrNumber::None, Some("main"), Some(SHA));
-        assert!(!tag_needs_pr(&c, &push));
-        let p = plan(&c, &push, None).unwrap();
-        assert_eq!(artifact_name(&c, &push, &p).unwrap(), "push-image");
-        let named = cfg(&[
-            ("image", "ghcr.io/acme/charon"),
-            ("artifact-name", "img-{run_id}"),
-        ]);
-        assert_eq!(artifact_name(&named, &push, &p).unwrap(), "img-10");
+        assert!(!tag_needs_pr(&p, &specs, &push));
+        let pl = plan(&p, &specs, &push, None).unwrap();
+        assert_eq!(
+            artifact_name(&p, &push, &pl.vars, "charon", false).unwrap(),
+            "push-image"
+        );
+        let named = TagPolicy {
+            artifact_name: Some("img-{run_id}".into()),
+            ..policy()
+        };
+        assert_eq!(
+            artifact_name(&named, &push, &pl.vars, "charon", false).unwrap(),
+            "img-10"
+        );
     }
 
     #[test]
     fn refusals() {
-        let c = cfg(&[("image", "ghcr.io/acme/charon")]);
+        let p = policy();
+        let specs = one("ghcr.io/acme/charon");
         let e = plan(
-            &c,
-            &ctx("workflow_dispatch", PrNumber::None, Some("main"), None),
+            &p,
+            &specs,
+            &ctx("schedule", PrNumber::None, Some("main"), None),
             None,
         )
         .unwrap_err();
@@ -268,28 +638,78 @@ mod tests {
             event: "push".into(),
             name: Some("build".into()),
         });
-        let e = plan(&c, &failed, None).unwrap_err();
+        let e = admit(&p, Mode::Pull, &failed).unwrap_err();
         assert!(
             matches!(e, PlanError::UpstreamFailed { .. })
                 && e.to_string().contains("allow-failed-upstream"),
             "{e}"
         );
-        let allowed = cfg(&[
-            ("image", "ghcr.io/acme/charon"),
-            ("allow-failed-upstream", "true"),
-        ]);
-        assert!(plan(&allowed, &failed, None).is_ok());
+        let e = admit(&p, Mode::Compute, &failed).unwrap_err();
+        assert!(
+            e.to_string().contains("compute mode derives nothing"),
+            "{e}"
+        );
+        let allowed = TagPolicy {
+            allow_failed_upstream: true,
+            ..policy()
+        };
+        assert!(admit(&allowed, Mode::Pull, &failed).is_ok());
+
+        let mut fork = ctx(
+            "pull_request",
+            PrNumber::Known(3),
+            Some("patch-1"),
+            Some(SHA),
+        );
+        fork.from_fork = true;
+        fork.head_repository = Some("mallory/charon".into());
+        let e = admit(&p, Mode::Verify, &fork).unwrap_err();
+        assert!(
+            e.to_string().contains("`mallory/charon`")
+                && e.to_string().contains("allow-forks: true"),
+            "{e}"
+        );
+        assert!(admit(&p, Mode::Compute, &fork).is_ok(), "the build itself");
+        let forks_ok = TagPolicy {
+            allow_forks: true,
+            ..policy()
+        };
+        assert!(admit(&forks_ok, Mode::Pull, &fork).is_ok());
+    }
+
+    #[test]
+    fn fallback_rule() {
+        use Miss::*;
+        use Next::*;
+        let cases = [
+            (Mode::Pull, Fallback::Artifact, false, NotFound, TryArtifact),
+            (
+                Mode::Pull,
+                Fallback::Artifact,
+                false,
+                Unreachable,
+                TryArtifact,
+            ),
+            (Mode::Pull, Fallback::Artifact, false, Revision, TryArtifact),
+            (Mode::Pull, Fallback::Artifact, false, Other, Fail),
+            (Mode::Pull, Fallback::Artifact, true, NotFound, Fail),
+            (Mode::Pull, Fallback::None, false, NotFound, Fail),
+            (Mode::Verify, Fallback::Artifact, false, NotFound, Fail),
+            (Mode::Promote, Fallback::Artifact, false, NotFound, Fail),
+        ];
+        for (mode, fallback, by_digest, miss, want) in cases {
+            assert_eq!(
+                after_miss(mode, fallback, by_digest, miss),
+                want,
+                "{mode:?} {fallback:?} {by_digest} {miss:?}"
+            );
+        }
     }
 
     #[test]
     fn labels_for_the_build() {
-        let c = cfg(&[("image", "ghcr.io/acme/charon")]);
-        let p = plan(
-            &c,
-            &ctx("pull_request", PrNumber::Known(3), Some("x"), Some(SHA)),
-            None,
-        )
-        .unwrap();
+        let c = ctx("pull_request", PrNumber::Known(3), Some("x"), Some(SHA));
+        let p = plan(&policy(), &one("ghcr.io/acme/charon"), &c, None).unwrap();
         assert_eq!(
             build_labels(&p, "https://github.com/", "acme/charon"),
             format!("org.opencontainers.image.revision={SHA}\norg.opencontainers.image.source=https://github.com/acme/charon\norg.opencontainers.image.version=pr-3-abcdef0")

@@ -23,6 +23,24 @@ pub enum Verdict {
     Mismatch,
 }
 
+/// How the revision check ended for an image that is used: what the summary shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Match,
+    /// The label is GitHub's test merge commit, whose parents include the expected head.
+    MergeCommit(Sha),
+    /// Another commit with the same tree (an image promoted from the pull request it was tested on).
+    SameTree(Sha),
+    /// A mismatch let through by `revision-check: warn`: never shown as a success.
+    Accepted {
+        found: String,
+    },
+    /// No expected commit (a manual run naming its image without `sha`).
+    NotChecked,
+    /// `revision-check: off`.
+    Off,
+}
+
 /// All 40 hex digits, case-insensitive. A missing label is a mismatch; so is a short SHA,
 /// because a prefix cannot prove which commit built the image.
 pub fn compare(label: Option<&str>, expected: &Sha) -> Verdict {

@@ -66,13 +66,15 @@ pub struct Vars {
     pub run_id: Option<u64>,
     pub run_number: Option<u64>,
     pub run_attempt: Option<u64>,
+    /// The image's name, for templates that name one image (`local-tag`, `artifact-name`, …).
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TagError {
     #[error("template `{template}` uses `{{{var}}}`, which this event does not provide")]
     Unavailable { template: String, var: String },
-    #[error("template `{template}` has unknown variable `{{{var}}}` (known: pr, branch, sha, short_sha, run_id, run_number, run_attempt)")]
+    #[error("template `{template}` has unknown variable `{{{var}}}` (known: pr, branch, sha, short_sha, run_id, run_number, run_attempt, name)")]
     UnknownVar { template: String, var: String },
     #[error("template `{0}` has an unclosed `{{`")]
     Unclosed(String),
@@ -181,6 +183,7 @@ fn var_value(template: &str, var: &str, vars: &Vars) -> Result<String, TagError>
         "run_id" => num(vars.run_id),
         "run_number" => num(vars.run_number),
         "run_attempt" => num(vars.run_attempt),
+        "name" => vars.name.clone().ok_or_else(unavailable),
         _ => Err(TagError::UnknownVar {
             template: template.into(),
             var: var.into(),
@@ -270,6 +273,7 @@ mod tests {
             run_id: Some(999),
             run_number: Some(12),
             run_attempt: Some(2),
+            name: None,
         }
     }
 

@@ -27,6 +27,17 @@ pub struct Fault {
     pub times: usize,
 }
 
+/// One entry of `GET /repos/{owner}/{repo}/attestations/{digest}`.
+#[derive(Clone)]
+pub enum Attestation {
+    /// `bundle` inline (this JSON).
+    Inline(Vec<u8>),
+    /// `bundle: null` and a `bundle_url` on the blob host serving this JSON snappy-compressed.
+    Url(Vec<u8>),
+    /// `bundle: null` and a `bundle_url` serving these bytes as they are.
+    UrlRaw(Vec<u8>),
+}
+
 #[derive(Default)]
 pub struct World {
     pub run_id: u64,
@@ -34,11 +45,17 @@ pub struct World {
     pub open_pulls: Vec<Value>,
     pub commit_pulls: Vec<Value>,
     pub commits: HashMap<String, Vec<String>>,
+    /// `git/commits/{sha}` → `tree.sha`.
+    pub trees: HashMap<String, String>,
     pub faults: Vec<Fault>,
     /// The next N blob downloads are cut short.
     pub truncate_blob: usize,
     /// The blob host redirects to itself forever.
     pub blob_loop: bool,
+    /// Attestations by subject digest (`sha256:…`).
+    pub attestations: HashMap<String, Vec<Attestation>>,
+    /// The attestations list's page size, whatever `per_page` asks (to exercise `Link`).
+    pub attestations_page: Option<usize>,
 }
 
 pub struct FakeGitHub {
@@ -54,6 +71,15 @@ pub fn pr_json(number: u64, head_sha: &str, head_owner: &str, branch: &str) -> V
            "base": {"ref": "main", "repo": {"full_name": "acme/charon"}}})
 }
 
+/// A pull request as `commits/{sha}/pulls` lists it once merged (`merge_commit_sha` set).
+pub fn merged_pr_json(number: u64, head_sha: &str, branch: &str, merge_sha: &str) -> Value {
+    let mut p = pr_json(number, head_sha, "acme", branch);
+    p["state"] = json!("closed");
+    p["merged_at"] = json!("2026-11-02T00:00:00Z");
+    p["merge_commit_sha"] = json!(merge_sha);
+    p
+}
+
 impl FakeGitHub {
     pub fn start(world: World) -> FakeGitHub {
         let world = Arc::new(Mutex::new(world));
@@ -67,6 +93,28 @@ impl FakeGitHub {
                     r.headers.get("host").cloned().unwrap_or_default(),
                     r.path
                 ));
+            }
+            if let Some(rest) = r.path.strip_prefix("/attestations/") {
+                // /attestations/{digest}/{index}.json.sn?sig=…
+                let (digest, index) = rest.split_once('/').unwrap_or_default();
+                let index: usize = index
+                    .split('.')
+                    .next()
+                    .unwrap_or("")
+                    .parse()
+                    .unwrap_or(usize::MAX);
+                let body = match w.attestations.get(digest).and_then(|l| l.get(index)) {
+                    Some(Attestation::Url(json)) => {
+                        snap::raw::Encoder::new().compress_vec(json).unwrap()
+                    }
+                    Some(Attestation::UrlRaw(bytes)) => bytes.clone(),
+                    _ => return Reply::json(404, json!({"message": "BlobNotFound"})),
+                };
+                return Reply {
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/octet-stream".into())],
+                    body: Body::Bytes(body),
+                };
             }
             let id: u64 = r
                 .path
@@ -164,6 +212,36 @@ impl FakeGitHub {
                         None => Reply::json(404, json!({"message": "Not Found"})),
                     }
                 }
+                ["repos", "acme", "charon", "attestations", digest] => {
+                    let Some(list) = w.attestations.get(*digest) else {
+                        return Reply::json(404, json!({"message": "Not Found"}));
+                    };
+                    let per_page: usize =
+                        q.get("per_page").and_then(|n| n.parse().ok()).unwrap_or(30);
+                    let per_page = w.attestations_page.unwrap_or(per_page).max(1);
+                    let after: usize = q.get("after").and_then(|n| n.parse().ok()).unwrap_or(0);
+                    let page: Vec<Value> = list
+                        .iter()
+                        .enumerate()
+                        .skip(after)
+                        .take(per_page)
+                        .map(|(i, a)| match a {
+                            Attestation::Inline(json) => json!({"repository_id": 1, "initiator": "user",
+                                "bundle": serde_json::from_slice::<Value>(json).unwrap(), "bundle_url": null}),
+                            _ => json!({"repository_id": 1, "initiator": "user", "bundle": null,
+                                "bundle_url": format!("{blob_base}/attestations/{digest}/{i}.json.sn?sig=signed&se=2026-12-01")}),
+                        })
+                        .collect();
+                    let mut reply = Reply::json(200, json!({"attestations": page}));
+                    if after + per_page < list.len() {
+                        let host = r.headers.get("host").cloned().unwrap_or_default();
+                        reply = reply.header("link", &format!(
+                            "<http://{host}/api/v3/repos/acme/charon/attestations/{digest}?per_page={per_page}&after={}>; rel=\"next\"",
+                            after + per_page
+                        ));
+                    }
+                    reply
+                }
                 ["repos", "acme", "charon", "pulls"] => {
                     let head = q.get("head").cloned().unwrap_or_default();
                     let list: Vec<Value> = w
@@ -178,7 +256,11 @@ impl FakeGitHub {
                     let list: Vec<Value> = w
                         .commit_pulls
                         .iter()
-                        .filter(|p| p["head"]["sha"].as_str() == Some(sha))
+                        // as GitHub lists them: PRs with the commit in their head, and the one it merged
+                        .filter(|p| {
+                            p["head"]["sha"].as_str() == Some(sha)
+                                || p["merge_commit_sha"].as_str() == Some(sha)
+                        })
                         .cloned()
                         .collect();
                     Reply::json(200, Value::Array(list))
@@ -189,6 +271,14 @@ impl FakeGitHub {
                         json!({"sha": sha, "parents": parents.iter().map(|p| json!({"sha": p})).collect::<Vec<_>>()}),
                     ),
                     None => Reply::json(422, json!({"message": "No commit found for SHA"})),
+                },
+                ["repos", "acme", "charon", "git", "commits", sha] => match w.trees.get(*sha) {
+                    Some(tree) => Reply::json(
+                        200,
+                        json!({"sha": sha, "node_id": "C_kwDO", "tree": {"sha": tree, "url": format!("https://api.github.com/repos/acme/charon/git/trees/{tree}")},
+                               "message": "m", "parents": []}),
+                    ),
+                    None => Reply::json(404, json!({"message": "Not Found"})),
                 },
                 _ => Reply::json(404, json!({"message": "Not Found"})),
             }

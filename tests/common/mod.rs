@@ -4,7 +4,9 @@
 
 pub mod fixtures;
 pub mod github;
+pub mod hostile;
 pub mod proxy;
+pub mod relay;
 pub mod server;
 
 use serde_json::{json, Value};

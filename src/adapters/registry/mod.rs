@@ -1,0 +1,362 @@
+//! The registry over the distribution API: manifest, digest and config labels (never a layer),
+//! and promotion (a registry-side copy). Every body is read through the shared limits.
+
+mod promote;
+mod session;
+
+pub use promote::{Promoted, Target};
+
+use crate::core::platform::Platform;
+use crate::core::reference::{registry_of, ImageRef};
+use crate::retry::{retry, Policy};
+use session::{scope, Manifest, Raw, Session, MAX_CONFIG};
+use std::collections::BTreeMap;
+
+pub struct RegistryConfig {
+    /// `host[:port]`; loopback hosts are reached over plain HTTP, as Docker does by default.
+    pub registry: String,
+    pub plain_http: bool,
+    pub credentials: Option<(String, String)>,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoteImage {
+    /// The digest the reference resolves to: the index's for a multi-platform image.
+    pub digest: String,
+    /// The platform's own manifest digest.
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub labels: BTreeMap<String, String>,
+    pub layers: usize,
+    pub size: u64,
+    pub platform: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{reference} does not exist in the registry (tag or repository unknown): check that the build pushed this tag (its `mode: compute` gives the same one), or set `wait-timeout` to wait for it")]
+    NotFound { reference: String },
+    #[error("{registry} refused the credentials for {reference} (401){}", hint(*.with_credentials))]
+    Unauthorized {
+        registry: String,
+        reference: String,
+        with_credentials: bool,
+    },
+    #[error("{registry} denied access to {reference} (403): the credentials work but may not pull this repository")]
+    Denied { registry: String, reference: String },
+    #[error(
+        "{registry} could not be reached for {reference} after {attempts} attempt(s): {detail}"
+    )]
+    Unreachable {
+        registry: String,
+        reference: String,
+        attempts: u32,
+        detail: String,
+    },
+    #[error("{reference}: the registry's answer is not usable: {detail}")]
+    Protocol { reference: String, detail: String },
+    #[error("{reference}: integrity check failed, possible tampering: {detail}. Nothing from this answer was used; check the registry (or a proxy in front of it) before trusting it again")]
+    Integrity { reference: String, detail: String },
+    #[error("{reference} is a multi-platform image without {wanted} (it has: {available}); set `platform`")]
+    NoPlatform {
+        reference: String,
+        wanted: String,
+        available: String,
+    },
+    #[error("promoting to `{target}` failed: {reason}; {}", written_note(written))]
+    Promote {
+        target: String,
+        reason: String,
+        /// `repository:tag@digest` of the targets that hold the digest already.
+        written: Vec<String>,
+    },
+}
+
+fn written_note(written: &[String]) -> String {
+    if written.is_empty() {
+        "no target was written".into()
+    } else {
+        format!("already holding the digest: {}", written.join(", "))
+    }
+}
+
+fn hint(with_credentials: bool) -> &'static str {
+    if with_credentials {
+        ": check `registry-username` / `registry-password` (for ghcr.io: a token with read:packages)"
+    } else {
+        ": the image is private; set `registry-username` and `registry-password`"
+    }
+}
+
+impl RegistryError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RegistryError::NotFound { .. })
+    }
+    /// Missing, or still unreachable after retries: "no usable image" in the contract's words.
+    /// Never an integrity failure: a tampered answer is not a reason to look elsewhere.
+    pub fn means_no_usable_image(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::NotFound { .. } | RegistryError::Unreachable { .. }
+        )
+    }
+    pub fn is_integrity(&self) -> bool {
+        matches!(self, RegistryError::Integrity { .. })
+    }
+}
+
+pub struct Registry {
+    session: Session,
+    cfg: RegistryConfig,
+}
+
+/// A reference split for the API: the repository path on its registry and the tag or digest.
+struct Located {
+    path: String,
+    reference: String,
+}
+
+/// `ghcr.io/acme/app:1` → `acme/app` and `1`; Docker Hub's official images live under `library/`.
+fn locate(reference: &str) -> Result<Located, String> {
+    let r = ImageRef::parse(reference).map_err(|e| format!("not a reference: {e}"))?;
+    let path = repository_path(&r.repository);
+    let reference = r.digest.or(r.tag).unwrap_or_else(|| "latest".to_string());
+    Ok(Located { path, reference })
+}
+
+fn repository_path(repository: &str) -> String {
+    let host = registry_of(repository);
+    let path = repository
+        .strip_prefix(host)
+        .and_then(|p| p.strip_prefix('/'))
+        .unwrap_or(repository);
+    if host == "docker.io" && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path.to_string()
+    }
+}
+
+impl Registry {
+    pub fn new(cfg: RegistryConfig) -> Registry {
+        let session = Session::new(&cfg.registry, cfg.plain_http, cfg.credentials.clone());
+        Registry { session, cfg }
+    }
+
+    fn error(&self, reference: &str, raw: Raw) -> RegistryError {
+        let registry = self.cfg.registry.clone();
+        let reference = reference.to_string();
+        match raw {
+            Raw::NotFound => RegistryError::NotFound { reference },
+            Raw::Unauthorized => RegistryError::Unauthorized {
+                registry,
+                reference,
+                with_credentials: self.cfg.credentials.is_some(),
+            },
+            Raw::Denied => RegistryError::Denied {
+                registry,
+                reference,
+            },
+            Raw::Transient(detail) => RegistryError::Unreachable {
+                registry,
+                reference,
+                attempts: self.cfg.retries,
+                detail,
+            },
+            Raw::Protocol(detail) => RegistryError::Protocol { reference, detail },
+            Raw::Integrity(detail) => RegistryError::Integrity { reference, detail },
+        }
+    }
+
+    fn policy(&self) -> Policy {
+        Policy::new(self.cfg.retries)
+    }
+
+    /// A manifest by tag or digest, retried while the fault may pass.
+    async fn manifest(
+        &self,
+        path: &str,
+        reference: &str,
+        scopes: &[String],
+        log: &(dyn Fn(&str) + Sync),
+    ) -> Result<Manifest, Raw> {
+        retry(
+            &self.policy(),
+            &format!("manifest {path}:{reference}"),
+            log,
+            Raw::fault,
+            || self.session.manifest(path, reference, scopes),
+        )
+        .await
+    }
+
+    /// Resolves a reference to its manifest, digest and labels. No layer is downloaded.
+    pub async fn inspect(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        log: &(dyn Fn(&str) + Sync),
+    ) -> Result<RemoteImage, RegistryError> {
+        let at = locate(reference).map_err(|detail| RegistryError::Protocol {
+            reference: reference.into(),
+            detail,
+        })?;
+        let fail = |raw| self.error(reference, raw);
+        let pull = [scope(&at.path, "pull")];
+        let top = self
+            .manifest(&at.path, &at.reference, &pull, log)
+            .await
+            .map_err(fail)?;
+        let value: serde_json::Value = serde_json::from_slice(&top.bytes)
+            .map_err(|e| fail(Raw::Protocol(format!("manifest is not JSON: {e}"))))?;
+        let manifest = if let Some(entries) = value.get("manifests") {
+            let entries: Vec<IndexEntry> = serde_json::from_value(entries.clone())
+                .map_err(|e| fail(Raw::Protocol(format!("bad image index: {e}"))))?;
+            let entry =
+                pick_platform(&entries, platform).ok_or_else(|| RegistryError::NoPlatform {
+                    reference: reference.into(),
+                    wanted: platform.to_string(),
+                    available: entries
+                        .iter()
+                        .filter_map(|m| m.platform.as_ref())
+                        .map(|p| format!("{}/{}", p.os, p.architecture))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+            // fetched by digest: the session checks the bytes against it
+            self.manifest(&at.path, &entry.digest, &pull, log)
+                .await
+                .map_err(fail)?
+        } else {
+            top.clone()
+        };
+        let image: ImageManifest = serde_json::from_slice(&manifest.bytes)
+            .map_err(|e| fail(Raw::Protocol(format!("bad image manifest: {e}"))))?;
+        let config = &image.config;
+        if config.size > MAX_CONFIG as u64 {
+            return Err(fail(Raw::Protocol(format!(
+                "config blob claims {} bytes",
+                config.size
+            ))));
+        }
+        let data = retry(
+            &self.policy(),
+            &format!("config of {reference}"),
+            log,
+            Raw::fault,
+            || {
+                self.session
+                    .small_blob(&at.path, &config.digest, MAX_CONFIG, &pull)
+            },
+        )
+        .await
+        .map_err(fail)?;
+        log(&format!(
+            "{reference}: manifest {}, config {}",
+            manifest.digest, config.digest
+        ));
+        let cfg: serde_json::Value = serde_json::from_slice(&data)
+            .map_err(|e| fail(Raw::Protocol(format!("config is not JSON: {e}"))))?;
+        let labels = cfg
+            .pointer("/config/Labels")
+            .and_then(|l| l.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let os = cfg.get("os").and_then(|v| v.as_str()).unwrap_or("?");
+        let arch = cfg
+            .get("architecture")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
+        Ok(RemoteImage {
+            digest: top.digest,
+            manifest_digest: manifest.digest,
+            config_digest: config.digest.clone(),
+            labels,
+            layers: image.layers.len(),
+            size: image.layers.iter().map(|l| l.size).sum(),
+            platform: format!("{os}/{arch}"),
+        })
+    }
+}
+
+/// The parts of an OCI / Docker v2 descriptor we use.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Descriptor {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: String,
+    #[serde(default)]
+    size: u64,
+    /// Foreign (non-distributable) layers live elsewhere and are not copied.
+    #[serde(default)]
+    urls: Vec<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ImageManifest {
+    config: Descriptor,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct IndexEntry {
+    digest: String,
+    platform: Option<IndexPlatform>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct IndexPlatform {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+}
+
+fn pick_platform<'a>(entries: &'a [IndexEntry], want: &Platform) -> Option<&'a IndexEntry> {
+    entries.iter().find(|e| {
+        e.platform.as_ref().is_some_and(|p| {
+            p.os == want.os
+                && p.architecture == want.architecture
+                && (want.variant.is_none() || p.variant == want.variant)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_into_path_and_reference() {
+        for (input, path, reference) in [
+            ("ghcr.io/acme/app:1.2", "acme/app", "1.2"),
+            ("127.0.0.1:5000/x/y", "x/y", "latest"),
+            ("nginx", "library/nginx", "latest"),
+            ("docker.io/nginx:1", "library/nginx", "1"),
+            ("acme/app:t", "acme/app", "t"),
+            (
+                &format!("localhost:5000/a@sha256:{}", "a".repeat(64)),
+                "a",
+                &format!("sha256:{}", "a".repeat(64)),
+            ),
+        ] {
+            let l = locate(input).unwrap();
+            assert_eq!((l.path.as_str(), l.reference.as_str()), (path, reference));
+        }
+    }
+
+    #[test]
+    fn integrity_is_never_a_reason_to_fall_back() {
+        let e = RegistryError::Integrity {
+            reference: "r".into(),
+            detail: "d".into(),
+        };
+        assert!(!e.means_no_usable_image() && e.is_integrity());
+        assert!(e.to_string().contains("tampering"));
+    }
+}

@@ -1,0 +1,436 @@
+//! Promotion: the verified manifest's very bytes written under other references, so that every
+//! target has the source's digest. Blobs move registry-side: nothing for the same repository, a
+//! cross-repository mount on the same registry (copied when the registry declines it), and a
+//! stream from source to target otherwise, never held whole.
+//!
+//! Uploads are Docker's "streamed" form: `POST …/blobs/uploads/`, one `PATCH` carrying the whole
+//! blob as a stream, then `PUT ?digest=`. Every registry Docker pushes to accepts it; chunked
+//! uploads with `Content-Range` hit per-registry chunk-size rules (ghcr.io refuses chunks over
+//! 4 MiB), and a monolithic `PUT` with the body is optional in older registries.
+
+use super::session::{scope, status_error, Manifest, Raw};
+use super::{locate, Descriptor, ImageManifest, Registry, RegistryError};
+use crate::adapters::limits::{self, BodyError};
+use crate::retry::retry;
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Blobs copied at once per target: enough to overlap round trips, few enough to stay small.
+const PARALLEL_BLOBS: usize = 4;
+
+/// One promotion target.
+pub struct Target<'a> {
+    /// The registry the target lives on, with its credentials (the source's own for its registry).
+    pub registry: &'a Registry,
+    /// `repository:tag`
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promoted {
+    /// `repository:tag@digest`
+    pub reference: String,
+    /// False when the target already held the digest and was left untouched.
+    pub written: bool,
+}
+
+/// How one target's blobs got there, for the log.
+#[derive(Default)]
+struct Counts {
+    present: AtomicUsize,
+    mounted: AtomicUsize,
+    copied: AtomicUsize,
+}
+
+struct Copier<'a> {
+    src: &'a Registry,
+    spath: &'a str,
+    dest: &'a Registry,
+    tpath: &'a str,
+    /// Same registry, other repository: try a cross-repository mount first.
+    mount: bool,
+    counts: Counts,
+    log: &'a (dyn Fn(&str) + Sync),
+}
+
+fn is_index(m: &Manifest) -> bool {
+    m.media_type.contains("index") || m.media_type.contains("manifest.list")
+}
+
+/// A refusal while reading the source is not the target's push permission.
+fn on_source(e: Raw) -> Raw {
+    match e {
+        Raw::Unauthorized | Raw::Denied | Raw::NotFound => {
+            Raw::Protocol(format!("reading the source: {e}"))
+        }
+        e => e,
+    }
+}
+
+impl Registry {
+    /// Writes the manifest `source` (`repository@sha256:…`, already verified) under each target,
+    /// in order. A target already holding the digest is left untouched. On the first failure the
+    /// error names that target and lists those that hold the digest already.
+    pub async fn promote(
+        &self,
+        source: &str,
+        targets: &[Target<'_>],
+        log: &(dyn Fn(&str) + Sync),
+    ) -> Result<Vec<Promoted>, RegistryError> {
+        let src = locate(source).map_err(|detail| RegistryError::Protocol {
+            reference: source.into(),
+            detail,
+        })?;
+        if !src.reference.starts_with("sha256:") {
+            return Err(RegistryError::Protocol {
+                reference: source.into(),
+                detail: "promotion copies a verified digest; the source has none".into(),
+            });
+        }
+        let root = self
+            .manifest(&src.path, &src.reference, &[scope(&src.path, "pull")], log)
+            .await
+            .map_err(|e| self.error(source, e))?;
+        let mut done: Vec<Promoted> = Vec::new();
+        for t in targets {
+            match self.promote_one(&src.path, &root, t, log).await {
+                Ok(written) => {
+                    let reference = format!("{}@{}", t.reference, root.digest);
+                    log(&if written {
+                        format!("promoted {reference}")
+                    } else {
+                        format!(
+                            "{} already holds {}: left untouched",
+                            t.reference, root.digest
+                        )
+                    });
+                    done.push(Promoted { reference, written });
+                }
+                Err(e) => {
+                    return Err(RegistryError::Promote {
+                        target: t.reference.clone(),
+                        reason: reason(e, t),
+                        written: done.into_iter().map(|p| p.reference).collect(),
+                    })
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// True when written, false when the target held the digest already.
+    async fn promote_one(
+        &self,
+        spath: &str,
+        root: &Manifest,
+        t: &Target<'_>,
+        log: &(dyn Fn(&str) + Sync),
+    ) -> Result<bool, Raw> {
+        let dest = t.registry;
+        let at = locate(&t.reference).map_err(Raw::Protocol)?;
+        let push = [scope(&at.path, "pull,push")];
+        let current = dest
+            .again(log, "target manifest", || {
+                dest.session.manifest_digest(&at.path, &at.reference, &push)
+            })
+            .await?;
+        if current.as_deref() == Some(root.digest.as_str()) {
+            return Ok(false);
+        }
+        let same_registry = self.session.same_registry(&dest.session);
+        let c = Copier {
+            src: self,
+            spath,
+            dest,
+            tpath: &at.path,
+            mount: same_registry,
+            counts: Counts::default(),
+            log,
+        };
+        // the same repository holds every blob and child already: only the tag is new
+        if !(same_registry && spath == at.path) {
+            if is_index(root) {
+                c.children(root).await?;
+            } else {
+                c.blobs(root).await?;
+            }
+            log(&format!(
+                "{}: blobs present {}, mounted {}, copied {}",
+                t.reference,
+                c.counts.present.load(Ordering::Relaxed),
+                c.counts.mounted.load(Ordering::Relaxed),
+                c.counts.copied.load(Ordering::Relaxed)
+            ));
+        }
+        c.put(&at.reference, root).await?;
+        let back = dest
+            .again(log, "target read-back", || {
+                dest.session.manifest(&at.path, &at.reference, &push)
+            })
+            .await?;
+        if back.digest != root.digest {
+            return Err(Raw::Integrity(format!(
+                "`{}` reads back as {}, not {}",
+                t.reference, back.digest, root.digest
+            )));
+        }
+        Ok(true)
+    }
+
+    /// One step under the retry policy.
+    async fn again<T, F, Fut>(
+        &self,
+        log: &(dyn Fn(&str) + Sync),
+        what: &str,
+        op: F,
+    ) -> Result<T, Raw>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Raw>>,
+    {
+        retry(&self.policy(), what, log, Raw::fault, op).await
+    }
+}
+
+fn reason(e: Raw, t: &Target<'_>) -> String {
+    let s = &t.registry.session;
+    let repo = t
+        .reference
+        .rsplit_once(':')
+        .map_or(&*t.reference, |(r, _)| r);
+    match e {
+        Raw::Unauthorized | Raw::Denied => {
+            let code = if matches!(e, Raw::Denied) { 403 } else { 401 };
+            if s.has_credentials() {
+                format!("the credentials lack push permission to `{repo}` ({code}): give them write access to it (ghcr.io: `packages: write`, or a token with write:packages)")
+            } else {
+                format!("no credentials with push permission to `{repo}` ({code}): set `promote-username` / `promote-password` for `{}`", s.host())
+            }
+        }
+        Raw::NotFound => "the registry answered 404 (not found) during the copy".into(),
+        Raw::Transient(d) => format!(
+            "`{}` could not be reached after {} attempt(s): {d}",
+            s.host(),
+            t.registry.cfg.retries
+        ),
+        Raw::Protocol(d) => format!("the registry's answer is not usable: {d}"),
+        Raw::Integrity(d) => format!("integrity check failed, possible tampering: {d}"),
+    }
+}
+
+impl Copier<'_> {
+    fn push(&self) -> [String; 1] {
+        [scope(self.tpath, "pull,push")]
+    }
+
+    fn pull(&self) -> [String; 1] {
+        [scope(self.spath, "pull")]
+    }
+
+    /// Every child of an index with its blobs, then (by the caller) the index itself.
+    async fn children(&self, index: &Manifest) -> Result<(), Raw> {
+        #[derive(serde::Deserialize)]
+        struct Index {
+            manifests: Vec<Descriptor>,
+        }
+        let idx: Index = serde_json::from_slice(&index.bytes)
+            .map_err(|e| Raw::Protocol(format!("bad image index: {e}")))?;
+        let push = self.push();
+        for child in idx.manifests {
+            let there = self
+                .dest
+                .again(self.log, "target child manifest", || {
+                    self.dest
+                        .session
+                        .manifest_digest(self.tpath, &child.digest, &push)
+                })
+                .await?;
+            if there.as_deref() == Some(child.digest.as_str()) {
+                continue;
+            }
+            // by digest: the bytes are checked against it
+            let m = self
+                .src
+                .manifest(self.spath, &child.digest, &self.pull(), self.log)
+                .await
+                .map_err(on_source)?;
+            if is_index(&m) {
+                return Err(Raw::Protocol(format!(
+                    "{} is an index inside an index; promote its children instead",
+                    child.digest
+                )));
+            }
+            self.blobs(&m).await?;
+            self.put(&child.digest, &m).await?;
+        }
+        Ok(())
+    }
+
+    /// The config and layers of an image manifest, a few at a time.
+    async fn blobs(&self, m: &Manifest) -> Result<(), Raw> {
+        let image: ImageManifest = serde_json::from_slice(&m.bytes)
+            .map_err(|e| Raw::Protocol(format!("bad image manifest: {e}")))?;
+        let mut seen = HashSet::new();
+        let blobs: Vec<Descriptor> = std::iter::once(image.config)
+            .chain(image.layers)
+            // foreign layers live at their `urls`, not in any registry
+            .filter(|d| d.urls.is_empty() || !d.media_type.contains("foreign"))
+            .filter(|d| seen.insert(d.digest.clone()))
+            .collect();
+        futures_util::stream::iter(blobs)
+            .map(|d| async move {
+                self.dest
+                    .again(self.log, &format!("blob {}", d.digest), || self.blob(&d))
+                    .await
+            })
+            .buffer_unordered(PARALLEL_BLOBS)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn blob(&self, d: &Descriptor) -> Result<(), Raw> {
+        let dest = &self.dest.session;
+        let push = self.push();
+        if dest.has_blob(self.tpath, &d.digest, &push).await? {
+            self.counts.present.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let mut url = dest.url(&format!("/v2/{}/blobs/uploads/", self.tpath));
+        let scopes = if self.mount {
+            url.query_pairs_mut()
+                .append_pair("mount", &d.digest)
+                .append_pair("from", self.spath);
+            // the mount needs pull on the source in the same token
+            vec![push[0].clone(), scope(self.spath, "pull")]
+        } else {
+            push.to_vec()
+        };
+        let res = dest
+            .send(&scopes, |c| c.post(url.clone()).header(CONTENT_LENGTH, 0))
+            .await?;
+        let location = match res.status().as_u16() {
+            // mounted: the registry linked the blob it holds
+            201 if self.mount => {
+                self.counts.mounted.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            // an upload session: a plain start, or a mount the registry declined
+            202 => dest.location(&res)?,
+            _ => return Err(status_error(res).await),
+        };
+        self.stream(d, location).await?;
+        self.counts.copied.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Source blob → upload session, hashed on the way; committed only when the bytes match.
+    async fn stream(&self, d: &Descriptor, location: url::Url) -> Result<(), Raw> {
+        let res = self
+            .src
+            .session
+            .blob(self.spath, &d.digest, &self.pull())
+            .await
+            .map_err(on_source)?;
+        if res.content_length().is_some_and(|n| n != d.size) {
+            return Err(Raw::Integrity(format!(
+                "blob {} is served as {} bytes, its manifest says {}",
+                d.digest,
+                res.content_length().unwrap_or(0),
+                d.size
+            )));
+        }
+        let seen = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+        let (tap, size) = (seen.clone(), d.size);
+        let body = limits::guarded(res.bytes_stream()).map(move |chunk| {
+            let chunk = chunk?;
+            let mut s = tap.lock().unwrap();
+            s.0.update(&chunk);
+            s.1 += chunk.len() as u64;
+            if s.1 > size {
+                return Err(BodyError::TooLarge {
+                    limit: size as usize,
+                });
+            }
+            Ok(chunk)
+        });
+        let dest = &self.dest.session;
+        let push = self.push();
+        let res = dest
+            .send_once(&push, |c| {
+                c.patch(location.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, d.size)
+                    .body(reqwest::Body::wrap_stream(body))
+            })
+            .await?;
+        if !res.status().is_success() {
+            return Err(status_error(res).await);
+        }
+        let location = if res.headers().contains_key(reqwest::header::LOCATION) {
+            dest.location(&res)?
+        } else {
+            location
+        };
+        let (hash, n) = {
+            let s = seen.lock().unwrap();
+            (
+                format!("sha256:{}", hex::encode(s.0.clone().finalize())),
+                s.1,
+            )
+        };
+        if hash != d.digest || n != d.size {
+            // abandon the session; the registry forgets it anyway
+            let _ = dest.send_once(&push, |c| c.delete(location.clone())).await;
+            return Err(Raw::Integrity(format!(
+                "blob {} arrived as {n} bytes hashing to {hash}",
+                d.digest
+            )));
+        }
+        let mut commit = location;
+        commit.query_pairs_mut().append_pair("digest", &d.digest);
+        let res = dest
+            .send(&push, |c| c.put(commit.clone()).header(CONTENT_LENGTH, 0))
+            .await?;
+        if !res.status().is_success() {
+            return Err(status_error(res).await);
+        }
+        Ok(())
+    }
+
+    /// The manifest's bytes under `reference` (a tag, or a child's digest).
+    async fn put(&self, reference: &str, m: &Manifest) -> Result<(), Raw> {
+        let dest = &self.dest.session;
+        let url = dest.url(&format!("/v2/{}/manifests/{reference}", self.tpath));
+        let push = self.push();
+        self.dest
+            .again(self.log, &format!("manifest PUT {reference}"), || async {
+                let res = dest
+                    .send(&push, |c| {
+                        c.put(url.clone())
+                            .header(CONTENT_TYPE, &m.media_type)
+                            .body(m.bytes.clone())
+                    })
+                    .await?;
+                if !res.status().is_success() {
+                    return Err(status_error(res).await);
+                }
+                match res
+                    .headers()
+                    .get("docker-content-digest")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    Some(h) if h.starts_with("sha256:") && h != m.digest => Err(Raw::Integrity(
+                        format!("the registry stored the manifest as {h}, not {}", m.digest),
+                    )),
+                    _ => Ok(()),
+                }
+            })
+            .await
+    }
+}

@@ -1,0 +1,667 @@
+//! One registry's HTTP side: auth challenges, tokens and bounded reads, with reqwest through the
+//! shared limits. We speak the distribution API ourselves instead of through oci-client: it reads
+//! token, manifest and error bodies whole (`text()`, `bytes()`) on every call, pushes included, so
+//! a hostile server could grow us without bound; its stream push sends each incoming chunk as its
+//! own PATCH, and its mount treats the registry's 202 (mount declined, upload opened) as a failure.
+
+use super::super::chain;
+use super::super::limits::{self, BodyError};
+use crate::retry::Fault;
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{Response, StatusCode};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use url::Url;
+
+/// The distribution registry's own limit for a manifest or index.
+pub const MAX_MANIFEST: usize = 4 << 20;
+pub const MAX_CONFIG: usize = 8 << 20;
+pub const MAX_TOKEN: usize = 1 << 20;
+/// An error body is only read for its first error code and message.
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+pub const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/// What a failed call means, before it is dressed as a `RegistryError`.
+#[derive(Debug)]
+pub enum Raw {
+    NotFound,
+    Unauthorized,
+    Denied,
+    Transient(String),
+    Protocol(String),
+    /// Content that does not hash to its digest: tampering or corruption, never retried.
+    Integrity(String),
+}
+
+impl Raw {
+    /// Only transport faults, stalls, 5xx and 429 are worth another attempt.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Raw::Transient(_) => Fault::Transient { retry_after: None },
+            _ => Fault::Permanent,
+        }
+    }
+}
+
+impl std::fmt::Display for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Raw::NotFound => f.write_str("not found"),
+            Raw::Unauthorized => f.write_str("401 unauthorized"),
+            Raw::Denied => f.write_str("403 denied"),
+            Raw::Transient(s) | Raw::Protocol(s) | Raw::Integrity(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A body error while reading `what`: too large is the server's fault, the rest may pass.
+pub fn body_error(what: &str, e: BodyError) -> Raw {
+    match e {
+        BodyError::TooLarge { .. } => Raw::Protocol(format!("{what}: {e}")),
+        _ => Raw::Transient(format!("{what}: {e}")),
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A URL as we may print it: signed URLs carry their credentials in the query.
+pub fn redact(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u.to_string()
+}
+
+/// Server text as one short line.
+pub fn one_line(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    s.trim().to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` or `Basic realm="…"`.
+fn parse_challenge(headers: &HeaderMap) -> Option<Challenge> {
+    let v = headers.get(WWW_AUTHENTICATE)?.to_str().ok()?.trim();
+    let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        return Some(Challenge::Basic);
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let params = auth_params(rest);
+    Some(Challenge::Bearer {
+        realm: params.get("realm")?.clone(),
+        service: params.get("service").cloned(),
+    })
+}
+
+/// `key="value"` pairs (quoted strings with `\` escapes, or bare tokens), comma-separated.
+fn auth_params(s: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            return out;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = chars.by_ref().take_while(|c| *c != ',').collect();
+        }
+        out.insert(key.trim().to_ascii_lowercase(), value.trim().to_string());
+    }
+}
+
+/// `repository:<path>:<actions>`, as token services expect it.
+pub fn scope(path: &str, actions: &str) -> String {
+    format!("repository:{path}:{actions}")
+}
+
+pub struct Session {
+    http: Result<reqwest::Client, String>,
+    /// `scheme://endpoint/`
+    base: Url,
+    credentials: Option<(String, String)>,
+    challenge: Mutex<Option<Challenge>>,
+    /// Bearer tokens by the scopes they were asked for.
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+impl Session {
+    pub fn new(registry: &str, plain_http: bool, credentials: Option<(String, String)>) -> Session {
+        // Docker Hub's API is not served under its name
+        let endpoint = match registry {
+            "docker.io" | "index.docker.io" => "registry-1.docker.io",
+            r => r,
+        };
+        let scheme = if plain_http { "http" } else { "https" };
+        let base = Url::parse(&format!("{scheme}://{endpoint}/"))
+            .unwrap_or_else(|_| Url::parse("https://invalid.invalid/").expect("static URL"));
+        // reqwest panics without a TLS provider; main installs ring, library callers may not have
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        Session {
+            http: limits::client_builder()
+                .build()
+                .map_err(|e| chain(&e.without_url())),
+            base,
+            credentials,
+            challenge: Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn has_credentials(&self) -> bool {
+        self.credentials.is_some()
+    }
+
+    /// Two sessions on the same endpoint: blobs can be mounted between their repositories.
+    pub fn same_registry(&self, other: &Session) -> bool {
+        self.base == other.base
+    }
+
+    pub fn host(&self) -> &str {
+        self.base.host_str().unwrap_or("")
+    }
+
+    /// `/v2/…` on this registry.
+    pub fn url(&self, path: &str) -> Url {
+        self.base.join(path).unwrap_or_else(|_| self.base.clone())
+    }
+
+    /// An upload `Location`: absolute, or relative to the registry.
+    pub fn location(&self, res: &Response) -> Result<Url, Raw> {
+        let loc = res
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Raw::Protocol(format!(
+                    "{} answered {} without a Location",
+                    redact(res.url()),
+                    res.status()
+                ))
+            })?;
+        self.base
+            .join(loc)
+            .map_err(|_| Raw::Protocol("the upload Location is not a URL".into()))
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, Raw> {
+        self.http
+            .as_ref()
+            .map_err(|e| Raw::Protocol(format!("could not set up the HTTP client: {e}")))
+    }
+
+    /// Sends a request (built afresh for a second try), answering one auth challenge on the way:
+    /// a 401 names the scheme; Basic gets the credentials, Bearer a token for `scopes`.
+    pub async fn send(
+        &self,
+        scopes: &[String],
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Response, Raw> {
+        let http = self.client()?;
+        let auth = self.authorization(scopes).await?;
+        let res = self.execute(http, build(http), auth.as_ref()).await?;
+        if res.status() != StatusCode::UNAUTHORIZED {
+            return Ok(res);
+        }
+        let Some(challenge) = parse_challenge(res.headers()) else {
+            return Ok(res);
+        };
+        let changed = {
+            let mut c = self.challenge.lock().unwrap();
+            let changed = c.as_ref() != Some(&challenge);
+            *c = Some(challenge.clone());
+            changed
+        };
+        // a token may have expired; Basic credentials refused twice are refused
+        self.tokens.lock().unwrap().remove(&scopes.join(" "));
+        if auth.is_some() && !changed && challenge == Challenge::Basic {
+            return Ok(res);
+        }
+        let Some(auth) = self.authorization(scopes).await? else {
+            return Ok(res);
+        };
+        self.execute(http, build(http), Some(&auth)).await
+    }
+
+    /// One request, with the authorization this session already holds for `scopes`: for bodies
+    /// that cannot be replayed (a stream), after an earlier request has answered the challenge.
+    pub async fn send_once(
+        &self,
+        scopes: &[String],
+        request: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Response, Raw> {
+        let http = self.client()?;
+        let auth = self.authorization(scopes).await?;
+        self.execute(http, request(http), auth.as_ref()).await
+    }
+
+    async fn execute(
+        &self,
+        http: &reqwest::Client,
+        request: reqwest::RequestBuilder,
+        auth: Option<&HeaderValue>,
+    ) -> Result<Response, Raw> {
+        let mut req = request
+            .build()
+            .map_err(|e| Raw::Protocol(chain(&e.without_url())))?;
+        // credentials go only to the registry itself, never to a host an upload Location names
+        if let Some(a) = auth {
+            if req.url().origin() == self.base.origin() {
+                req.headers_mut().insert(AUTHORIZATION, a.clone());
+            }
+        }
+        let what = format!("{} {}", req.method(), redact(req.url()));
+        match limits::headers(http.execute(req)).await {
+            Err(e) => Err(Raw::Transient(format!("{what}: {e}"))),
+            Ok(Err(e)) => Err(Raw::Transient(format!(
+                "{what}: {}",
+                chain(&e.without_url())
+            ))),
+            Ok(Ok(res)) => Ok(res),
+        }
+    }
+
+    async fn authorization(&self, scopes: &[String]) -> Result<Option<HeaderValue>, Raw> {
+        let challenge = self.challenge.lock().unwrap().clone();
+        let value = match challenge {
+            None => return Ok(None),
+            Some(Challenge::Basic) => {
+                let Some((u, p)) = &self.credentials else {
+                    return Ok(None);
+                };
+                use base64::Engine;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                format!("Basic {b64}")
+            }
+            Some(Challenge::Bearer { realm, service }) => {
+                let key = scopes.join(" ");
+                let cached = self.tokens.lock().unwrap().get(&key).cloned();
+                let token = match cached {
+                    Some(t) => t,
+                    None => {
+                        let t = self.token(&realm, service.as_deref(), scopes).await?;
+                        self.tokens.lock().unwrap().insert(key, t.clone());
+                        t
+                    }
+                };
+                format!("Bearer {token}")
+            }
+        };
+        let mut v = HeaderValue::from_str(&value)
+            .map_err(|_| Raw::Protocol("the credentials or token are not a valid header".into()))?;
+        v.set_sensitive(true);
+        Ok(Some(v))
+    }
+
+    /// Trades the credentials (or nothing: anonymous pulls) for a token at the challenge's realm,
+    /// as distribution's token spec and ghcr.io do it: `GET realm?service=…&scope=…`.
+    async fn token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+    ) -> Result<String, Raw> {
+        let mut url = Url::parse(realm).map_err(|_| {
+            Raw::Protocol(format!(
+                "the token realm `{}` is not a URL",
+                one_line(realm.split('?').next().unwrap_or(""))
+            ))
+        })?;
+        match (self.base.scheme(), url.scheme()) {
+            ("https", "https") | ("http", "http" | "https") => {}
+            ("https", "http") => {
+                return Err(Raw::Protocol(format!(
+                    "the registry's token realm `{}` is plain HTTP for an HTTPS registry: refusing to send credentials over it or trust its token; fix the registry's auth configuration",
+                    redact(&url)
+                )))
+            }
+            _ => {
+                return Err(Raw::Protocol(format!(
+                    "the token realm `{}` is not an HTTP(S) URL",
+                    redact(&url)
+                )))
+            }
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            for s in scopes {
+                q.append_pair("scope", s);
+            }
+        }
+        let what = format!("token from {}", redact(&url));
+        let http = self.client()?;
+        let mut req = http.get(url);
+        if let Some((u, p)) = &self.credentials {
+            req = req.basic_auth(u, Some(p));
+        }
+        let res = match limits::headers(req.send()).await {
+            Err(e) => return Err(Raw::Transient(format!("{what}: {e}"))),
+            Ok(Err(e)) => {
+                return Err(Raw::Transient(format!(
+                    "{what}: {}",
+                    chain(&e.without_url())
+                )))
+            }
+            Ok(Ok(res)) => res,
+        };
+        match res.status().as_u16() {
+            200 => {}
+            401 | 403 => return Err(Raw::Unauthorized),
+            _ => return Err(status_error(res).await),
+        }
+        let body = limits::read_response(res, MAX_TOKEN)
+            .await
+            .map_err(|e| body_error(&what, e))?;
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let t: Token = serde_json::from_slice(&body)
+            .map_err(|_| Raw::Protocol(format!("{what}: the answer is not a token (JSON)")))?;
+        t.token
+            .or(t.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Raw::Protocol(format!("{what}: the answer holds no token")))
+    }
+}
+
+/// A non-success answer as a `Raw`, by the distribution error code when there is one.
+pub async fn status_error(res: Response) -> Raw {
+    let status = res.status().as_u16();
+    let body = limits::read_response(res, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let first = serde_json::from_slice::<Envelope>(&body)
+        .ok()
+        .and_then(|e| e.errors.into_iter().next());
+    let code = first
+        .as_ref()
+        .and_then(|e| e.code.clone())
+        .unwrap_or_default();
+    let message = first
+        .and_then(|e| e.message)
+        .map(|m| one_line(&m))
+        .unwrap_or_default();
+    match (status, code.as_str()) {
+        (_, "DIGEST_INVALID") => Raw::Integrity(format!(
+            "the registry found the digest does not match the content (HTTP {status} {code})"
+        )),
+        (404, _) | (_, "MANIFEST_UNKNOWN" | "NAME_UNKNOWN" | "BLOB_UNKNOWN") => Raw::NotFound,
+        (401, _) | (_, "UNAUTHORIZED") => Raw::Unauthorized,
+        (403, _) | (_, "DENIED") => Raw::Denied,
+        (429, _) | (_, "TOOMANYREQUESTS") => Raw::Transient("429 too many requests".into()),
+        (408 | 500..=599, _) => Raw::Transient(format!("HTTP {status}")),
+        _ if message.is_empty() => Raw::Protocol(format!("HTTP {status} {code}")),
+        _ => Raw::Protocol(format!("HTTP {status} {code}: {message}")),
+    }
+}
+
+/// A manifest as the registry serves it: bytes, media type and their digest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub bytes: Bytes,
+    pub media_type: String,
+    pub digest: String,
+}
+
+impl Session {
+    /// `GET /v2/<path>/manifests/<reference>`, at most 4 MiB, its digest checked against the
+    /// reference (when a digest) and the registry's `Docker-Content-Digest`.
+    pub async fn manifest(
+        &self,
+        path: &str,
+        reference: &str,
+        scopes: &[String],
+    ) -> Result<Manifest, Raw> {
+        let url = self.url(&format!("/v2/{path}/manifests/{reference}"));
+        let res = self
+            .send(scopes, |c| {
+                c.get(url.clone())
+                    .header("accept", MANIFEST_TYPES.join(", "))
+            })
+            .await?;
+        if !res.status().is_success() {
+            return Err(status_error(res).await);
+        }
+        let header_digest = header(&res, "docker-content-digest");
+        let header_type = header(&res, "content-type");
+        let bytes = limits::read_response(res, MAX_MANIFEST)
+            .await
+            .map_err(|e| body_error(&format!("manifest {reference}"), e))?;
+        let digest = sha256(&bytes);
+        if reference.starts_with("sha256:") && digest != reference {
+            return Err(Raw::Integrity(format!(
+                "manifest {reference} hashes to {digest}"
+            )));
+        }
+        if let Some(h) = header_digest.filter(|h| h.starts_with("sha256:")) {
+            if h != digest {
+                return Err(Raw::Integrity(format!(
+                    "the registry gives the manifest digest {h} but its content hashes to {digest}"
+                )));
+            }
+        }
+        let media_type = media_type_of(&bytes)
+            .or(header_type.map(|t| t.split(';').next().unwrap_or("").trim().to_string()))
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Raw::Protocol(format!("manifest {reference} has no media type")))?;
+        Ok(Manifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// The digest a tag or digest points at, or `None` when there is nothing there.
+    pub async fn manifest_digest(
+        &self,
+        path: &str,
+        reference: &str,
+        scopes: &[String],
+    ) -> Result<Option<String>, Raw> {
+        let url = self.url(&format!("/v2/{path}/manifests/{reference}"));
+        let res = self
+            .send(scopes, |c| {
+                c.head(url.clone())
+                    .header("accept", MANIFEST_TYPES.join(", "))
+            })
+            .await?;
+        match res.status().as_u16() {
+            200 => match header(&res, "docker-content-digest") {
+                Some(d) => Ok(Some(d)),
+                // no digest on HEAD: read it
+                None => self
+                    .manifest(path, reference, scopes)
+                    .await
+                    .map(|m| Some(m.digest)),
+            },
+            404 => Ok(None),
+            _ => match status_error(res).await {
+                Raw::NotFound => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// A small blob (a config), at most `cap` bytes, checked against its digest.
+    pub async fn small_blob(
+        &self,
+        path: &str,
+        digest: &str,
+        cap: usize,
+        scopes: &[String],
+    ) -> Result<Bytes, Raw> {
+        let res = self.blob(path, digest, scopes).await?;
+        let data = limits::read_response(res, cap)
+            .await
+            .map_err(|e| body_error(&format!("blob {digest}"), e))?;
+        let actual = sha256(&data);
+        if actual != digest {
+            return Err(Raw::Integrity(format!("blob {digest} hashes to {actual}")));
+        }
+        Ok(data)
+    }
+
+    /// `GET /v2/<path>/blobs/<digest>`, redirects followed (reqwest drops `Authorization` when
+    /// one leaves the registry's host, as blob stores sign their URLs instead).
+    pub async fn blob(&self, path: &str, digest: &str, scopes: &[String]) -> Result<Response, Raw> {
+        let url = self.url(&format!("/v2/{path}/blobs/{digest}"));
+        let res = self.send(scopes, |c| c.get(url.clone())).await?;
+        if !res.status().is_success() {
+            return Err(status_error(res).await);
+        }
+        Ok(res)
+    }
+
+    /// Whether the repository holds the blob (`HEAD`).
+    pub async fn has_blob(&self, path: &str, digest: &str, scopes: &[String]) -> Result<bool, Raw> {
+        let url = self.url(&format!("/v2/{path}/blobs/{digest}"));
+        let res = self.send(scopes, |c| c.head(url.clone())).await?;
+        match res.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => match status_error(res).await {
+                Raw::NotFound => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
+}
+
+fn header(res: &Response, name: &str) -> Option<String> {
+    res.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+}
+
+fn media_type_of(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct M {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<M>(bytes).ok()?.media_type
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenge(v: &str) -> Option<Challenge> {
+        let mut h = HeaderMap::new();
+        h.insert(WWW_AUTHENTICATE, HeaderValue::from_str(v).unwrap());
+        parse_challenge(&h)
+    }
+
+    #[test]
+    fn challenges_as_distribution_ghcr_and_docker_hub_send_them() {
+        assert_eq!(
+            challenge(
+                r#"Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:acme/app:pull""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://ghcr.io/token".into(),
+                service: Some("ghcr.io".into())
+            })
+        );
+        assert_eq!(
+            challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/x:pull,push",error="insufficient_scope""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into())
+            })
+        );
+        assert_eq!(
+            challenge(r#"Basic realm="image-resolver-tests""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(
+            challenge(r#"bearer realm="http://h/t\"x""#),
+            Some(Challenge::Bearer {
+                realm: "http://h/t\"x".into(),
+                service: None
+            })
+        );
+        assert_eq!(challenge("Bearer service=\"x\""), None);
+        assert_eq!(challenge("Negotiate abc"), None);
+    }
+
+    #[test]
+    fn printed_urls_carry_no_query_or_userinfo() {
+        let u = Url::parse("https://u:p@blob.example/x/y?sig=secret&se=1#f").unwrap();
+        assert_eq!(redact(&u), "https://blob.example/x/y");
+    }
+
+    #[tokio::test]
+    async fn an_http_realm_for_an_https_registry_is_refused_before_any_request() {
+        let s = Session::new("registry.example", false, Some(("u".into(), "p".into())));
+        *s.challenge.lock().unwrap() = Some(Challenge::Bearer {
+            realm: "http://registry.example/token?x=secret".into(),
+            service: None,
+        });
+        let e = s.authorization(&[scope("a", "pull")]).await.unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, Raw::Protocol(_)), "{text}");
+        assert!(
+            text.contains("plain HTTP") && !text.contains("secret"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,359 @@
+//! Promotion, the pure part: `promote-to` lines rendered into targets, the merged pull request
+//! picked from a `commits/{sha}/pulls` answer, and why a promotion was skipped.
+
+use super::reference::{is_valid_tag, ImageRef};
+use super::tag::{render, Sanitize, TagError, Vars};
+use serde_json::Value;
+use std::fmt;
+
+/// One rendered `promote-to` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromoteTarget {
+    pub repository: String,
+    pub tag: String,
+}
+
+impl fmt::Display for PromoteTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.repository, self.tag)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PromoteToError {
+    #[error("`promote-to` is empty: set one target a line, e.g. `ghcr.io/acme/app:latest`")]
+    Empty,
+    #[error(
+        "`promote-to` line `{0}` names a digest: targets are tags; the digest is the source's"
+    )]
+    Digest(String),
+    #[error("`promote-to` line `{0}` has no tag and the source has none: write `repository:tag`")]
+    NoTag(String),
+    #[error(
+        "`promote-to` line `{line}`: the repository part may only use `{{name}}`, not `{{{var}}}`"
+    )]
+    RepositoryVar { line: String, var: String },
+    #[error("`promote-to` line `{line}`: the repository {reason}")]
+    Repository { line: String, reason: String },
+    /// The tag error is part of this message, not a cause printed after it.
+    #[error("`promote-to` line `{line}`: {cause}")]
+    Tag { line: String, cause: TagError },
+}
+
+/// What the lines may use besides the tag template variables.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetVars<'a> {
+    pub vars: &'a Vars,
+    pub raw_branch: Option<&'a str>,
+    pub sanitize: Sanitize,
+    /// The source's tag: `{tag}`, and the tag of a bare repository line.
+    pub source_tag: Option<&'a str>,
+    /// `{name}`: the image's name (with `images`), else the repository's last path segment.
+    pub name: &'a str,
+}
+
+/// Renders `promote-to`: one target a line, blank lines ignored, duplicates dropped.
+pub fn parse_targets(text: &str, v: &TargetVars<'_>) -> Result<Vec<PromoteTarget>, PromoteToError> {
+    let mut out: Vec<PromoteTarget> = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let t = target(line, v)?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if out.is_empty() {
+        return Err(PromoteToError::Empty);
+    }
+    Ok(out)
+}
+
+fn target(line: &str, v: &TargetVars<'_>) -> Result<PromoteTarget, PromoteToError> {
+    if line.contains('@') {
+        return Err(PromoteToError::Digest(line.into()));
+    }
+    // the tag follows the last ':' after the last '/' (a registry port sits before a '/')
+    let last_slash = line.rfind('/').map_or(0, |i| i + 1);
+    let (repo_t, tag_t) = match line[last_slash..].rfind(':') {
+        Some(i) => (&line[..last_slash + i], Some(&line[last_slash + i + 1..])),
+        None => (line, None),
+    };
+    let repository = render_repository(line, repo_t, v.name)?;
+    let tag = match tag_t {
+        None => v
+            .source_tag
+            .filter(|t| is_valid_tag(t))
+            .ok_or_else(|| PromoteToError::NoTag(line.into()))?
+            .to_string(),
+        Some(t) => render_tag(line, t, v)?,
+    };
+    Ok(PromoteTarget { repository, tag })
+}
+
+fn render_repository(line: &str, template: &str, name: &str) -> Result<String, PromoteToError> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close =
+            rest[open..]
+                .find('}')
+                .map(|c| c + open)
+                .ok_or_else(|| PromoteToError::Repository {
+                    line: line.into(),
+                    reason: "has an unclosed `{`".into(),
+                })?;
+        match &rest[open + 1..close] {
+            "name" => out.push_str(name),
+            var => {
+                return Err(PromoteToError::RepositoryVar {
+                    line: line.into(),
+                    var: var.into(),
+                })
+            }
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    let r = ImageRef::parse(&out).map_err(|e| PromoteToError::Repository {
+        line: line.into(),
+        reason: e.to_string(),
+    })?;
+    Ok(r.repository)
+}
+
+fn render_tag(line: &str, template: &str, v: &TargetVars<'_>) -> Result<String, PromoteToError> {
+    let err = |cause| PromoteToError::Tag {
+        line: line.into(),
+        cause,
+    };
+    // `{tag}` and `{name}` are known text: put them in before the tag rules run (braces cannot
+    // occur in either, so nothing they hold is read as a variable)
+    let mut t = template.to_string();
+    if t.contains("{tag}") {
+        let tag = v.source_tag.ok_or_else(|| {
+            err(TagError::Unavailable {
+                template: template.into(),
+                var: "tag".into(),
+            })
+        })?;
+        t = t.replace("{tag}", tag);
+    }
+    if !v.name.contains(['{', '}']) {
+        t = t.replace("{name}", v.name);
+    }
+    render(&t, v.vars, v.raw_branch, v.sanitize).map_err(err)
+}
+
+/// The pull request a push merged, from `GET /repos/{o}/{r}/commits/{sha}/pulls`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedPr {
+    pub number: u64,
+    pub head_sha: String,
+    /// The pull request's branch, for a `pr-tag` that uses `{branch}`.
+    pub head_ref: Option<String>,
+}
+
+/// Only a pull request with `merged_at` set and `merge_commit_sha` equal to the pushed commit:
+/// the list also holds open pull requests that merely contain the commit, and ones merged by
+/// another commit.
+pub fn pick_merged_pr(answer: &Value, sha: &str) -> Option<MergedPr> {
+    answer.as_array()?.iter().find_map(|p| {
+        let merged = p.get("merged_at").is_some_and(|m| m.is_string());
+        let by_this = p
+            .get("merge_commit_sha")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.eq_ignore_ascii_case(sha));
+        let head = p.pointer("/head/sha").and_then(Value::as_str)?;
+        let number = p.get("number")?.as_u64()?;
+        (merged && by_this && super::Sha::parse(head).is_some()).then(|| MergedPr {
+            number,
+            head_sha: head.to_ascii_lowercase(),
+            head_ref: p
+                .pointer("/head/ref")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+    })
+}
+
+/// Why `promote-source: merged-pr` wrote nothing; the step still succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    NoMergedPr,
+    NoImage,
+    TreeDiffers,
+}
+
+impl Skip {
+    /// The `promote-skipped` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::NoMergedPr => "no-merged-pr",
+            Skip::NoImage => "no-image",
+            Skip::TreeDiffers => "tree-differs",
+        }
+    }
+
+    /// The notice and summary line: what happened, and to build instead.
+    pub fn notice(self, sha: &str, pr: Option<u64>) -> String {
+        let pr = pr.map_or(String::new(), |n| format!("pull request #{n}"));
+        let why = match self {
+            Skip::NoMergedPr => {
+                format!("{sha} did not merge a pull request (no pull request has it as its merge commit)")
+            }
+            Skip::NoImage => format!("the image of {pr} is not in the registry"),
+            Skip::TreeDiffers => format!(
+                "the tree of {sha} differs from the tree {pr}'s image was built from (the base moved before the merge)"
+            ),
+        };
+        format!("nothing promoted: {why}; build and push this commit instead (`promote-skipped` is `{}`)", self.as_str())
+    }
+}
+
+/// Same tree, same source: the tested image is this commit's image.
+pub fn same_tree(label_tree: &str, pushed_tree: &str) -> Result<(), Skip> {
+    if label_tree.eq_ignore_ascii_case(pushed_tree) {
+        Ok(())
+    } else {
+        Err(Skip::TreeDiffers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars() -> Vars {
+        Vars {
+            pr: Some(42),
+            branch: None,
+            sha: Some("ab".repeat(20)),
+            short_sha: Some("abababa".into()),
+            run_id: Some(7),
+            run_number: Some(3),
+            run_attempt: Some(1),
+            name: None,
+        }
+    }
+
+    fn parse(text: &str, source_tag: Option<&str>) -> Result<Vec<String>, PromoteToError> {
+        let v = vars();
+        let tv = TargetVars {
+            vars: &v,
+            raw_branch: Some("Feature/Login"),
+            sanitize: Sanitize::Strict,
+            source_tag,
+            name: "api",
+        };
+        parse_targets(text, &tv).map(|t| t.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn targets_render_one_a_line() {
+        let ok = [
+            ("ghcr.io/acme/app:latest", vec!["ghcr.io/acme/app:latest"]),
+            ("ghcr.io/acme/app", vec!["ghcr.io/acme/app:pr-42-abababa"]),
+            (
+                "\n  ghcr.io/acme/app:latest \n\nghcr.io/acme/app:sha-{short_sha}\n",
+                vec!["ghcr.io/acme/app:latest", "ghcr.io/acme/app:sha-abababa"],
+            ),
+            (
+                "localhost:5000/x:{tag}-ok",
+                vec!["localhost:5000/x:pr-42-abababa-ok"],
+            ),
+            ("localhost:5000/x", vec!["localhost:5000/x:pr-42-abababa"]),
+            (
+                "ghcr.io/acme/{name}:{branch}",
+                vec!["ghcr.io/acme/api:feature-login"],
+            ),
+            (
+                "reg.example/{name}:{name}-{run_number}",
+                vec!["reg.example/api:api-3"],
+            ),
+            ("a/b:latest\na/b:latest", vec!["a/b:latest"]),
+        ];
+        for (text, want) in ok {
+            assert_eq!(
+                parse(text, Some("pr-42-abababa")).unwrap(),
+                want,
+                "{text:?}"
+            );
+        }
+        let full = format!("ghcr.io/acme/app:{}", "ab".repeat(20));
+        assert_eq!(parse("ghcr.io/acme/app:{sha}", None).unwrap(), vec![full]);
+    }
+
+    #[test]
+    fn bad_targets_say_which_line_and_why() {
+        let bad: [(&str, Option<&str>, &str); 8] = [
+            ("", Some("t"), "is empty"),
+            (" \n \n", Some("t"), "is empty"),
+            ("a/b@sha256:00", Some("t"), "names a digest"),
+            ("a/b", None, "has no tag"),
+            ("a/{branch}:x", Some("t"), "only use `{name}`"),
+            ("A/B:x", Some("t"), "upper-case"),
+            ("a/b:{tag}", None, "`{tag}`"),
+            ("a/b:{nope}", Some("t"), "unknown variable `{nope}`"),
+        ];
+        for (text, source_tag, want) in bad {
+            let e = parse(text, source_tag).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+        let long = format!("a/b:{}", "x".repeat(130));
+        assert!(parse(&long, Some("t"))
+            .unwrap_err()
+            .to_string()
+            .contains("a/b:xxx"));
+    }
+
+    #[test]
+    fn the_merged_pull_request_is_the_one_this_commit_merged() {
+        let sha = "cd".repeat(20);
+        let head = "ef".repeat(20);
+        let pr = |n: u64, merged: bool, merge: &str| {
+            json!({"number": n, "state": if merged {"closed"} else {"open"},
+                   "merged_at": if merged { json!("2026-01-01T00:00:00Z") } else { json!(null) },
+                   "merge_commit_sha": merge, "head": {"sha": head, "ref": "feat"}})
+        };
+        let found = Some(MergedPr {
+            number: 5,
+            head_sha: head.clone(),
+            head_ref: Some("feat".into()),
+        });
+        let cases = [
+            (json!([pr(5, true, &sha)]), found.clone()),
+            (json!([pr(5, true, &sha.to_uppercase())]), found.clone()),
+            // an open PR containing the commit (its test merge commit may even be this one)
+            (json!([pr(4, false, &sha)]), None),
+            // merged, but by another commit
+            (json!([pr(3, true, &"00".repeat(20))]), None),
+            (json!([pr(4, false, &sha), pr(5, true, &sha)]), found),
+            (json!([]), None),
+            (json!({"message": "Not Found"}), None),
+            (
+                json!([{"number": 6, "merged_at": "x", "merge_commit_sha": sha, "head": {"sha": "short"}}]),
+                None,
+            ),
+        ];
+        for (answer, want) in cases {
+            assert_eq!(pick_merged_pr(&answer, &sha), want, "{answer}");
+        }
+    }
+
+    #[test]
+    fn skips_name_their_reason_and_say_to_build() {
+        for (skip, out) in [
+            (Skip::NoMergedPr, "no-merged-pr"),
+            (Skip::NoImage, "no-image"),
+            (Skip::TreeDiffers, "tree-differs"),
+        ] {
+            assert_eq!(skip.as_str(), out);
+            let n = skip.notice("abc", Some(9));
+            assert!(n.contains("build") && n.contains(out), "{n}");
+        }
+        assert!(Skip::NoImage.notice("abc", Some(9)).contains("#9"));
+        assert_eq!(same_tree("AA", "aa"), Ok(()));
+        assert_eq!(same_tree("aa", "bb"), Err(Skip::TreeDiffers));
+    }
+}

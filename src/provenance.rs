@@ -1,0 +1,399 @@
+//! Provenance: does a GitHub artifact attestation (a Sigstore bundle holding an in-toto SLSA
+//! provenance statement) prove that this repository's workflow built the resolved digest?
+//!
+//! Pure: bytes in, a verdict out. The cryptography (DSSE signature, Fulcio chain at the signing
+//! time, SCT, Rekor inclusion or RFC 3161 timestamp, subject binding) is sigstore-verify's; this
+//! module picks the trust root, then checks what the library leaves to its caller: the predicate
+//! type, the OIDC issuer, the source repository and the signer workflow.
+
+mod crypto;
+
+use sigstore_verify::trust_root::TrustedRoot;
+use sigstore_verify::types::{Bundle, Sha256Hash, SignatureContent, Statement};
+use sigstore_verify::{Error as LibError, VerificationPolicy, Verifier};
+use std::fmt;
+use std::sync::OnceLock;
+
+/// Trust roots pinned in the binary; origin and date in `provenance/trust/README.md`.
+const PUBLIC_GOOD_ROOT: &str = include_str!("provenance/trust/public-good.json");
+const GITHUB_ROOT: &str = include_str!("provenance/trust/github.json");
+
+pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
+/// The OIDC issuer of GitHub Actions' job tokens, which Fulcio copies into the certificate.
+pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
+const GITHUB: &str = "https://github.com/";
+/// Larger than any real bundle (a few KiB) by far; bounds what a hostile server can make us parse.
+pub const MAX_BUNDLE_BYTES: usize = 16 << 20;
+
+/// Who may have built the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// `owner/name`: the certificate's source repository must be this one.
+    pub repository: String,
+    /// `owner/repo/.github/workflows/file.yml`, optionally `@ref`: the signing workflow must be
+    /// this one. `None`: any workflow.
+    pub workflow: Option<String>,
+}
+
+/// Which Sigstore instance vouched for the certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instance {
+    /// Public repositories: Fulcio + Rekor of the Sigstore public-good instance.
+    PublicGood,
+    /// Private repositories: GitHub's own Fulcio and RFC 3161 timestamp authority, no log.
+    GitHub,
+}
+
+impl fmt::Display for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Instance::PublicGood => "Sigstore public-good",
+            Instance::GitHub => "GitHub Sigstore",
+        })
+    }
+}
+
+/// A verified attestation: what the summary shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// `owner/repo/.github/workflows/file.yml@ref`, from the certificate.
+    pub signer: String,
+    /// The commit the image was built from (certificate extension 1.3.6.1.4.1.57264.1.13).
+    pub commit: Option<String>,
+    /// The ref it was built from, e.g. `refs/heads/main`.
+    pub source_ref: Option<String>,
+    /// The Rekor log index; `None` on GitHub's instance, which timestamps instead of logging.
+    pub log_index: Option<u64>,
+    pub instance: Instance,
+}
+
+/// Why a bundle does not prove the digest's provenance. Variants are ordered by how far the
+/// bundle got: with several bundles, the one that got furthest says the most (see `stage`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("the attestation is not a readable Sigstore bundle: {0}")]
+    Malformed(String),
+    #[error("the bundle signs a plain message, not an in-toto statement in a DSSE envelope")]
+    NotAttestation,
+    #[error("signature check failed: the DSSE envelope's signature does not verify with its certificate's key ({0})")]
+    Signature(String),
+    #[error("certificate check against the {instance} Fulcio CA failed: {detail}")]
+    Certificate { instance: Instance, detail: String },
+    #[error("transparency log check against the {instance} Rekor failed: {detail}")]
+    TransparencyLog { instance: Instance, detail: String },
+    #[error("timestamp check against the {instance} timestamp authority failed: {detail}")]
+    Timestamp { instance: Instance, detail: String },
+    #[error("{instance} bundle check failed: {detail}")]
+    Other { instance: Instance, detail: String },
+    #[error("the digest to check, `{0}`, is not `sha256:<64 hex digits>`")]
+    Digest(String),
+    #[error("subject check failed: the attestation covers {found}, not `{expected}`")]
+    Subject { expected: String, found: String },
+    #[error("predicate type is `{found}`, expected SLSA provenance v1 (`{SLSA_PROVENANCE_V1}`)")]
+    PredicateType { found: String },
+    #[error(
+        "certificate issued for `{found}`, expected GitHub Actions (`{GITHUB_ACTIONS_ISSUER}`)"
+    )]
+    Issuer { found: String },
+    #[error("built from repository `{found}`, expected `{expected}`")]
+    Repository { found: String, expected: String },
+    #[error("signed by workflow `{found}`, expected `{expected}`; set `attestation-workflow` to the workflow that attests the image")]
+    Workflow { found: String, expected: String },
+}
+
+impl Invalid {
+    /// How far verification got: higher is more specific. Pick the highest among several bundles.
+    pub fn stage(&self) -> u8 {
+        match self {
+            Invalid::Malformed(_) | Invalid::Digest(_) => 0,
+            Invalid::NotAttestation => 1,
+            Invalid::Signature(_)
+            | Invalid::Certificate { .. }
+            | Invalid::TransparencyLog { .. }
+            | Invalid::Timestamp { .. }
+            | Invalid::Other { .. } => 2,
+            Invalid::Subject { .. } => 3,
+            Invalid::PredicateType { .. } => 4,
+            Invalid::Issuer { .. } => 5,
+            Invalid::Repository { .. } => 6,
+            Invalid::Workflow { .. } => 7,
+        }
+    }
+}
+
+/// The verdict over all the attestations found for one digest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unproven {
+    #[error("no attestation found")]
+    Missing,
+    #[error("{count} attestation(s), none valid; the closest: {best}")]
+    Invalid { count: usize, best: Invalid },
+}
+
+/// Verifies `bundles` in turn; the first that verifies wins. None: `Missing`; all fail: the
+/// reason of the bundle that got furthest.
+pub fn verify_any<B: AsRef<[u8]>>(
+    bundles: &[B],
+    subject_digest: &str,
+    policy: &Policy,
+) -> Result<Verified, Unproven> {
+    let mut best: Option<Invalid> = None;
+    for bundle in bundles {
+        match verify(bundle.as_ref(), subject_digest, policy) {
+            Ok(verified) => return Ok(verified),
+            Err(e) if best.as_ref().is_none_or(|b| e.stage() > b.stage()) => best = Some(e),
+            Err(_) => {}
+        }
+    }
+    match best {
+        None => Err(Unproven::Missing),
+        Some(best) => Err(Unproven::Invalid {
+            count: bundles.len(),
+            best,
+        }),
+    }
+}
+
+/// Verifies one bundle (JSON) for `subject_digest` (`sha256:<hex>`) against the pinned roots.
+pub fn verify(
+    bundle_json: &[u8],
+    subject_digest: &str,
+    policy: &Policy,
+) -> Result<Verified, Invalid> {
+    if bundle_json.len() > MAX_BUNDLE_BYTES {
+        return Err(Invalid::Malformed(format!(
+            "{} bytes, more than the {MAX_BUNDLE_BYTES} allowed",
+            bundle_json.len()
+        )));
+    }
+    let json = std::str::from_utf8(bundle_json)
+        .map_err(|_| Invalid::Malformed("not UTF-8".to_string()))?;
+    let bundle = Bundle::from_json(json).map_err(|e| Invalid::Malformed(e.to_string()))?;
+    let SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
+        return Err(Invalid::NotAttestation);
+    };
+    let hex = subject_digest
+        .strip_prefix("sha256:")
+        .and_then(|hex| Sha256Hash::from_hex(hex).ok())
+        .ok_or_else(|| Invalid::Digest(subject_digest.to_string()))?;
+
+    // Public repositories log to Rekor; GitHub's instance (private repositories) never does and
+    // timestamps instead. The choice is only a hint: each root accepts nothing but certificates
+    // its own CA issued, and each policy demands that instance's proof of time.
+    let roots = roots()?;
+    let (instance, verifier, lib_policy) = if bundle.verification_material.tlog_entries.is_empty() {
+        let policy = VerificationPolicy::any_identity()
+            .skip_tlog_unsafe()
+            .skip_sct();
+        (Instance::GitHub, &roots.github, policy)
+    } else {
+        let policy = VerificationPolicy::any_identity();
+        (Instance::PublicGood, &roots.public_good, policy)
+    };
+
+    let statement: Option<Statement> = serde_json::from_slice(envelope.payload.as_bytes()).ok();
+    let result = verifier
+        .verify(hex, &bundle, &lib_policy)
+        .map_err(|e| classify(e, instance, subject_digest, statement.as_ref()))?;
+    // The library reports what it checked; never accept less than the policy asked for.
+    let proven_time = match instance {
+        Instance::PublicGood => result.tlog_verified() && result.sct_verified(),
+        Instance::GitHub => !result.verified_timestamps().is_empty(),
+    };
+    if !result.certificate_verified() || !proven_time {
+        return Err(Invalid::Other {
+            instance,
+            detail: "the library skipped a required check".to_string(),
+        });
+    }
+
+    let statement = statement.ok_or_else(|| {
+        Invalid::Malformed("the signed payload is not an in-toto statement".to_string())
+    })?;
+    if statement.predicate_type != SLSA_PROVENANCE_V1 {
+        return Err(Invalid::PredicateType {
+            found: statement.predicate_type,
+        });
+    }
+
+    let certificate = result.certificate().ok_or_else(|| Invalid::Other {
+        instance,
+        detail: "no signing certificate".to_string(),
+    })?;
+    let issuer = result.issuer().unwrap_or("none");
+    if issuer != GITHUB_ACTIONS_ISSUER {
+        return Err(Invalid::Issuer {
+            found: issuer.to_string(),
+        });
+    }
+
+    let claims = &certificate.ci_claims;
+    let source = claims.source_repository_uri.as_deref().unwrap_or("none");
+    let expected_source = format!("{GITHUB}{}", policy.repository);
+    if !source.eq_ignore_ascii_case(&expected_source) {
+        return Err(Invalid::Repository {
+            found: source.strip_prefix(GITHUB).unwrap_or(source).to_string(),
+            expected: policy.repository.clone(),
+        });
+    }
+
+    // The SAN names the workflow that requested the certificate, a reusable one included.
+    let signer_uri = claims
+        .build_signer_uri
+        .as_deref()
+        .or_else(|| result.identity().map(|san| san.as_str()))
+        .unwrap_or("none");
+    let signer = signer_uri.strip_prefix(GITHUB).unwrap_or(signer_uri);
+    if let Some(expected) = &policy.workflow {
+        if !same_workflow(expected, signer) {
+            return Err(Invalid::Workflow {
+                found: signer.to_string(),
+                expected: expected.clone(),
+            });
+        }
+    }
+
+    Ok(Verified {
+        signer: signer.to_string(),
+        commit: claims.source_repository_digest.clone(),
+        source_ref: claims.source_repository_ref.clone(),
+        log_index: match instance {
+            Instance::PublicGood => bundle
+                .verification_material
+                .tlog_entries
+                .first()
+                .map(|entry| entry.log_index.get()),
+            Instance::GitHub => None,
+        },
+        instance,
+    })
+}
+
+/// `owner/repo` compares as GitHub does (case-insensitively), the file path and ref exactly.
+/// Without `@ref` in `expected`, any ref matches.
+fn same_workflow(expected: &str, signer: &str) -> bool {
+    let expected = expected.strip_prefix(GITHUB).unwrap_or(expected);
+    let signer = if expected.contains('@') {
+        signer
+    } else {
+        signer.split_once('@').map_or(signer, |(path, _)| path)
+    };
+    let split = |s: &str| -> Option<(usize, usize)> {
+        let owner = s.find('/')?;
+        let repo = s[owner + 1..].find('/')? + owner + 1;
+        Some((repo, s.len()))
+    };
+    match (split(expected), split(signer)) {
+        (Some((e, _)), Some((s, _))) => {
+            expected[..e].eq_ignore_ascii_case(&signer[..s]) && expected[e..] == signer[s..]
+        }
+        _ => false,
+    }
+}
+
+fn classify(
+    error: LibError,
+    instance: Instance,
+    expected: &str,
+    statement: Option<&Statement>,
+) -> Invalid {
+    use sigstore_verify::Error as E;
+    let detail = error.to_string();
+    match error {
+        E::SignatureInvalid(_) => Invalid::Signature(detail),
+        E::ArtifactMismatch(_) => Invalid::Subject {
+            expected: expected.to_string(),
+            found: statement.map_or_else(|| "unreadable".to_string(), subjects),
+        },
+        E::Certificate(_) | E::TrustedCertificate(_) => Invalid::Certificate { instance, detail },
+        E::TransparencyLog(_) => Invalid::TransparencyLog { instance, detail },
+        E::Timestamp(_) => Invalid::Timestamp { instance, detail },
+        E::InvalidBundle(_) | E::UnsupportedBundle(_) | E::Bundle(_) | E::Types(_) => {
+            Invalid::Malformed(detail)
+        }
+        _ => Invalid::Other { instance, detail },
+    }
+}
+
+/// The statement's sha256 subjects, a few of them: enough to recognise the attestation.
+fn subjects(statement: &Statement) -> String {
+    const SHOWN: usize = 3;
+    let digests: Vec<String> = statement
+        .subject
+        .iter()
+        .filter_map(|s| s.digest.sha256.as_ref())
+        .map(|d| format!("`sha256:{}`", d.to_hex()))
+        .collect();
+    match digests.len() {
+        0 => "none with a sha256 digest".to_string(),
+        n if n <= SHOWN => digests.join(", "),
+        n => format!("{} and {} more", digests[..SHOWN].join(", "), n - SHOWN),
+    }
+}
+
+struct Roots {
+    public_good: Verifier,
+    github: Verifier,
+}
+
+/// Parsed once per process; the crypto provider is installed before the first use.
+fn roots() -> Result<&'static Roots, Invalid> {
+    static ROOTS: OnceLock<Result<Roots, String>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            // Err only when already installed, by an earlier call: nothing else installs one.
+            let _ = sigstore_verify::crypto::install_default_provider(&crypto::Ring);
+            let load = |json: &str| -> Result<Verifier, String> {
+                let root = TrustedRoot::from_json(json).map_err(|e| e.to_string())?;
+                Verifier::new(&root).map_err(|e| e.to_string())
+            };
+            Ok(Roots {
+                public_good: load(PUBLIC_GOOD_ROOT)?,
+                github: load(GITHUB_ROOT)?,
+            })
+        })
+        .as_ref()
+        .map_err(|e| Invalid::Other {
+            instance: Instance::PublicGood,
+            detail: format!("the pinned trust roots do not load: {e}"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_workflow;
+
+    #[test]
+    fn workflow_owner_and_repo_compare_case_insensitively_path_exactly() {
+        let signer = "Acme/Charon/.github/workflows/build.yml@refs/heads/main";
+        assert!(same_workflow(
+            "acme/charon/.github/workflows/build.yml",
+            signer
+        ));
+        assert!(same_workflow(
+            "https://github.com/acme/charon/.github/workflows/build.yml",
+            signer
+        ));
+        assert!(same_workflow(
+            "acme/charon/.github/workflows/build.yml@refs/heads/main",
+            signer
+        ));
+        assert!(!same_workflow(
+            "acme/charon/.github/workflows/build.yml@refs/heads/dev",
+            signer
+        ));
+        assert!(!same_workflow(
+            "acme/charon/.github/workflows/Build.yml",
+            signer
+        ));
+        assert!(!same_workflow(
+            "acme/charon/.github/workflows/release.yml",
+            signer
+        ));
+        assert!(!same_workflow(
+            "acme/other/.github/workflows/build.yml",
+            signer
+        ));
+        assert!(!same_workflow("acme", signer));
+    }
+}

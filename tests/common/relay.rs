@@ -1,0 +1,143 @@
+//! A relay in front of a real registry that forwards requests with their bodies (uploads too),
+//! records each one with the status it got, and can decline mounts or deny pushes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Forward,
+    /// Cross-repository mounts name a repository that does not exist: the registry declines
+    /// them with 202 and an upload session, as it does for a source the token cannot read.
+    DeclineMounts,
+    /// Every write answers 403 DENIED, as a read-only token gets.
+    DenyPush,
+}
+
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+pub struct Relay {
+    pub host: String,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub mode: Arc<Mutex<Mode>>,
+}
+
+impl Relay {
+    pub fn start(upstream: &str, mode: Mode) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let mode = Arc::new(Mutex::new(mode));
+        let (s, m, up) = (seen.clone(), mode.clone(), upstream.to_string());
+        std::thread::spawn(move || {
+            for c in listener.incoming().flatten() {
+                let (s, m, up) = (s.clone(), m.clone(), up.clone());
+                std::thread::spawn(move || relay(c, &up, &s, *m.lock().unwrap()));
+            }
+        });
+        Relay { host, seen, mode }
+    }
+
+    pub fn set(&self, m: Mode) {
+        *self.mode.lock().unwrap() = m;
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn clear(&self) {
+        self.seen.lock().unwrap().clear();
+    }
+
+    /// Requests of `method` whose path contains `part`.
+    pub fn count(&self, method: &str, part: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|r| r.method == method && r.path.contains(part))
+            .count()
+    }
+}
+
+fn relay(client: TcpStream, upstream: &str, seen: &Mutex<Vec<Seen>>, mode: Mode) {
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut client_w = client;
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let mut path = parts.next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        let (k, v) = h.split_once(':').unwrap_or((&h, ""));
+        let k = k.trim().to_ascii_lowercase();
+        if k == "content-length" {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if k != "connection" {
+            headers.push(h.trim_end().to_string());
+        }
+    }
+    let write = matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
+    if mode == Mode::DenyPush && write {
+        let mut sink = vec![0u8; length.min(1 << 20)];
+        let _ = reader.read_exact(&mut sink);
+        let body = r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
+        let _ = write!(client_w, "HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        seen.lock().unwrap().push(Seen {
+            method,
+            path,
+            status: 403,
+        });
+        return;
+    }
+    if mode == Mode::DeclineMounts && method == "POST" && path.contains("mount=") {
+        if let Some(i) = path.find("from=") {
+            let end = path[i..].find('&').map_or(path.len(), |e| i + e);
+            path.replace_range(i..end, "from=nobody%2Fnothing");
+        }
+    }
+    let mut up = TcpStream::connect(upstream).expect("registry reachable");
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for h in &headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("connection: close\r\n\r\n");
+    up.write_all(head.as_bytes()).unwrap();
+    let mut up_w = up.try_clone().unwrap();
+    // the request body, if any, streams on while the answer comes back
+    let pump = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut reader.take(length as u64), &mut up_w);
+    });
+    let mut answer = BufReader::new(up);
+    let mut status_line = String::new();
+    let _ = answer.read_line(&mut status_line);
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    seen.lock().unwrap().push(Seen {
+        method,
+        path,
+        status,
+    });
+    let _ = client_w.write_all(status_line.as_bytes());
+    let _ = std::io::copy(&mut answer, &mut client_w);
+    let _ = client_w.shutdown(std::net::Shutdown::Both);
+    let _ = pump.join();
+}
