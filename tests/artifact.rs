@@ -599,3 +599,255 @@ fn truncated_downloads_restart_and_redirect_loops_end() {
     assert_eq!(s.stack.image_id(&s.image_id), None);
     gh.assert_blob_host_got_no_token();
 }
+
+/// The names this test can touch: its repository's and `alpine`'s (tests share one daemon).
+fn names_of(s: &Setup) -> Vec<String> {
+    s.stack
+        .all_tags()
+        .into_iter()
+        .filter(|t| t.starts_with(&s.repo) || t.starts_with("alpine:"))
+        .collect()
+}
+
+/// Address-space cap for the binary in the cases below: a memory regression fails fast.
+const CAP: u64 = 2 << 30;
+
+fn zipped_stream(name: &str, data: &[u8]) -> Vec<u8> {
+    zip_streamed(&[(name, data)], zip::CompressionMethod::Deflated)
+}
+
+#[test]
+fn both_layouts_in_both_orders_and_every_zip_layout_load() {
+    let s = setup(0x3d, None);
+    let oci = oci_from_legacy(&s.legacy_tar, "charon:oci", false);
+    let bare = oci_from_legacy(&s.legacy_tar, "charon:bare", true);
+    let names = ["manifest.json", "index.json", "repositories"];
+    let legacy_first = reorder(&s.legacy_tar, &names, false);
+    let legacy_last = reorder(&s.legacy_tar, &names, true);
+    let oci_first = reorder(&oci, &names, false);
+    let oci_last = reorder(&oci, &names, true);
+    let bare_first = reorder(&bare, &names, false);
+    assert_eq!(tar_order(&legacy_first)[0], "manifest.json");
+    assert_eq!(tar_order(&legacy_last).last().unwrap(), "repositories");
+    assert!(tar_order(&oci_first)[..2].contains(&"manifest.json".to_string()));
+    assert_eq!(tar_order(&oci_last).last().unwrap(), "manifest.json");
+    assert_eq!(tar_order(&bare_first)[0], "index.json");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "legacy, manifest.json first, sized zip",
+            zip(&[("image.tar", &legacy_first)]),
+        ),
+        (
+            "legacy, manifest.json last, data descriptors",
+            zipped_stream("image.tar", &legacy_last),
+        ),
+        (
+            "OCI, manifest.json first, data descriptors",
+            zipped_stream("image.tar", &oci_first),
+        ),
+        (
+            "OCI, manifest.json last, sized zip",
+            zip(&[("image.tar", &oci_last)]),
+        ),
+        (
+            "bare OCI, index.json first, data descriptors",
+            zipped_stream("image.tar", &bare_first),
+        ),
+        (
+            "gzip inside a zip with data descriptors, beside a README",
+            zip_streamed(
+                &[("README.md", b"notes"), ("image.tar.gz", &gzip(&oci_last))],
+                zip::CompressionMethod::Deflated,
+            ),
+        ),
+        ("raw tar, unzipped", legacy_last.clone()),
+    ];
+    for (what, data) in cases {
+        s.stack.docker_ok(&["rmi", "-f", &s.image_id]);
+        let gh = s.github(vec![s.artifact("push-image", &data)]);
+        let o = s.run(&gh).cap(CAP).run();
+        o.print_cost(what);
+        assert_eq!(o.code, 0, "{what}: {}", o.stdout);
+        s.assert_loaded(&o, None);
+        assert_eq!(
+            s.stack.tags_of(&s.image_id),
+            vec![format!("{}:{}", s.repo, s.tag)],
+            "{what}: only our name"
+        );
+    }
+}
+
+#[test]
+fn stored_entries_with_a_data_descriptor_are_refused_by_name() {
+    let s = setup(0x3e, None);
+    let data = zip_streamed(
+        &[("image.tar", &s.legacy_tar)],
+        zip::CompressionMethod::Stored,
+    );
+    let gh = s.github(vec![s.artifact("push-image", &data)]);
+    let o = s.run(&gh).cap(CAP).run();
+    o.print_cost("stored entry with a data descriptor");
+    o.failed();
+    assert!(
+        o.error()
+            .contains("stored (not deflated) with its size after the data"),
+        "{}",
+        o.error()
+    );
+    assert_eq!(s.stack.image_id(&s.image_id), None);
+}
+
+#[test]
+fn a_digest_mismatch_after_the_whole_download_loads_and_names_nothing() {
+    let s = setup(0x3f, None);
+    let before = names_of(&s);
+    let gh = s.github(vec![Artifact {
+        digest: Some(format!("sha256:{}", "1".repeat(64))),
+        ..s.artifact("push-image", &zipped_stream("image.tar", &s.legacy_tar))
+    }]);
+    let o = s.run(&gh).cap(CAP).run();
+    o.print_cost("digest mismatch");
+    o.failed();
+    assert!(
+        o.error().contains("but GitHub lists sha256:1111")
+            && o.error().contains("nothing was loaded"),
+        "{}",
+        o.error()
+    );
+    // the whole artifact was read (its digest is only known at its end), yet nothing stayed
+    assert_eq!(
+        gh.blob.requests().len(),
+        1,
+        "an integrity error is not retried"
+    );
+    assert_eq!(
+        s.stack.image_id(&s.image_id),
+        None,
+        "the image is not in the daemon"
+    );
+    assert_eq!(names_of(&s), before, "no name changed");
+}
+
+#[test]
+fn a_download_cut_mid_layer_every_time_fails_clean_after_its_retries() {
+    let s = setup(0x40, None);
+    let before = names_of(&s);
+    let gh = FakeGitHub::start(World {
+        run_id: 4242,
+        artifacts: vec![s.artifact("push-image", &zipped_stream("image.tar", &s.legacy_tar))],
+        truncate_blob: 99,
+        ..Default::default()
+    });
+    let o = s.run(&gh).cap(CAP).run();
+    o.print_cost("truncated mid-layer, every attempt");
+    o.failed();
+    assert!(o.error().contains("nothing was loaded"), "{}", o.error());
+    assert!(o.stdout.contains("retrying in"), "{}", o.stdout);
+    assert_eq!(gh.blob.requests().len(), 3, "one pass per attempt");
+    assert_eq!(s.stack.image_id(&s.image_id), None);
+    assert_eq!(names_of(&s), before);
+}
+
+/// The tag takeover: a PAX `size` override hides a second manifest.json (naming the
+/// victim) inside the first entry's data, as the ustar size field frames it.
+fn pax_desync(legacy: &[u8], victim: &str) -> Vec<u8> {
+    let files = read_tar(legacy);
+    let hidden = write_tar(&[(
+        "manifest.json".to_string(),
+        serde_json::to_vec(&json!([{"Config": "hidden.json", "RepoTags": [victim], "Layers": []}]))
+            .unwrap(),
+    )]);
+    let hidden = &hidden[..hidden.len() - 1024];
+    let record = "10 size=0\n";
+    let mut out = Vec::new();
+    let mut h = tar::Header::new_ustar();
+    h.set_path("PaxHeaders/junk").unwrap();
+    h.set_size(record.len() as u64);
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_cksum();
+    out.extend_from_slice(h.as_bytes());
+    let mut rec = record.as_bytes().to_vec();
+    rec.resize(512, 0);
+    out.extend(rec);
+    let mut h = tar::Header::new_ustar();
+    h.set_path("junk").unwrap();
+    h.set_size(hidden.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(hidden);
+    let rest = write_tar(&files.into_iter().collect::<Vec<_>>());
+    out.extend(rest);
+    out
+}
+
+#[test]
+fn a_tar_that_names_alpine_latest_changes_no_local_name() {
+    let s = setup(0x41, None);
+    let alpine_id = match s.stack.image_id("alpine:latest") {
+        Some(id) => id,
+        None => s.stack.build("alpine:latest", None, 64),
+    };
+    let named = retag_legacy(&s.legacy_tar, json!(["alpine:latest"]));
+    let oci = oci_from_legacy(&s.legacy_tar, "alpine:latest", false);
+    let names = ["manifest.json", "index.json", "repositories"];
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        (
+            "legacy, manifest.json first",
+            reorder(&named, &names, false),
+            true,
+        ),
+        (
+            "legacy, manifest.json last",
+            reorder(&named, &names, true),
+            true,
+        ),
+        ("OCI, names first", reorder(&oci, &names, false), true),
+        ("OCI, names last", reorder(&oci, &names, true), true),
+        (
+            "PAX size desync hiding a manifest",
+            pax_desync(&s.legacy_tar, "alpine:latest"),
+            false,
+        ),
+    ];
+    for (what, tar, loads) in cases {
+        s.stack.docker_ok(&["rmi", "-f", &s.image_id]);
+        let before = names_of(&s);
+        assert_eq!(
+            s.stack.image_id("alpine:latest").as_deref(),
+            Some(alpine_id.as_str())
+        );
+        let gh = s.github(vec![
+            s.artifact("push-image", &zipped_stream("image.tar", &tar))
+        ]);
+        let o = s.run(&gh).cap(CAP).run();
+        o.print_cost(what);
+        assert_eq!(
+            s.stack.image_id("alpine:latest").as_deref(),
+            Some(alpine_id.as_str()),
+            "{what}: alpine:latest was taken over"
+        );
+        let mut want = before.clone();
+        if loads {
+            s.assert_loaded(&o, None);
+            want.push(format!("{}:{}", s.repo, s.tag));
+            want.sort();
+        } else {
+            o.failed();
+            assert!(
+                o.error().contains("PAX header says"),
+                "{what}: {}",
+                o.error()
+            );
+            assert_eq!(s.stack.image_id(&s.image_id), None, "{what}");
+        }
+        assert_eq!(names_of(&s), want, "{what}: only our name was added");
+        if loads {
+            assert_eq!(
+                s.stack.tags_of(&s.image_id),
+                vec![format!("{}:{}", s.repo, s.tag)],
+                "{what}"
+            );
+        }
+    }
+}

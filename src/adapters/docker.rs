@@ -204,9 +204,14 @@ impl DockerDaemon {
             })
     }
 
-    /// Removes an image we loaded and did not trust, by ID and without force: the daemon refuses
-    /// when another tag or a container uses it, and then it stays. Returns whether it went.
+    /// Removes an image we loaded and did not trust, by ID and without force, only when no tag
+    /// names it (deleting by ID would take a single tag with it) and no container uses it (the
+    /// daemon refuses then). Returns whether it went.
     pub async fn remove_unused(&self, id: &str) -> bool {
+        match self.image(id).await {
+            Ok(Some(image)) if image.repo_tags.is_empty() => {}
+            _ => return false,
+        }
         let opts = RemoveImageOptionsBuilder::new()
             .force(false)
             .noprune(false)

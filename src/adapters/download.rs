@@ -1,13 +1,10 @@
-//! Artifact download with `reqwest`: streamed to a file, hashed on the way, never held in memory.
-//! It sends no credentials: the URL is GitHub's signed one, on another host.
+//! Artifact download with `reqwest`: a byte stream under the contract's limits (connect, headers,
+//! stall rule), never held in memory or on disk here. It sends no credentials: the URL is
+//! GitHub's signed one, on another host.
 
-use super::chain;
-use crate::retry::{retry, Fault, Policy};
-use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
-use std::path::Path;
-use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use super::{chain, limits};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 
 pub struct DownloadConfig {
     pub retries: u32,
@@ -15,7 +12,7 @@ pub struct DownloadConfig {
 
 pub struct Download {
     client: reqwest::Client,
-    retries: u32,
+    pub retries: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,21 +23,21 @@ pub enum DownloadError {
     Transport { host: String, detail: String },
     #[error("downloading {host}: got {got} of {want} bytes (connection closed early)")]
     Truncated { host: String, got: u64, want: u64 },
-    #[error("the artifact's digest is {actual}, but GitHub lists {expected}: the download is corrupt or was replaced; nothing was loaded")]
-    Digest { expected: String, actual: String },
-    #[error("writing {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+}
+
+impl DownloadError {
+    /// Worth starting the download again from scratch.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DownloadError::Transport { .. } | DownloadError::Truncated { .. } => true,
+            DownloadError::Status { status, .. } => *status >= 500 || *status == 429,
+        }
+    }
 }
 
 impl Download {
     pub fn new(cfg: DownloadConfig) -> anyhow::Result<Download> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("image-resolver/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
+        let client = limits::client_builder()
             // a signed URL may redirect once more; a loop ends here
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()?;
@@ -50,93 +47,68 @@ impl Download {
         })
     }
 
-    /// Streams `url` into `dest`; a truncated or failed transfer starts again from scratch.
-    /// `expected` is `sha256:<hex>`; a mismatch is final.
-    pub async fn fetch(
+    /// Starts the download of `url`: the response's body as a stream, under the stall rule; a
+    /// body shorter than its `Content-Length` ends in `Truncated`. One attempt: the caller
+    /// restarts the whole pipeline on a transient error.
+    pub async fn open(
         &self,
         url: &url::Url,
-        dest: &Path,
-        expected: Option<&str>,
-        log: &(dyn Fn(&str) + Sync),
-    ) -> Result<u64, DownloadError> {
+    ) -> Result<impl Stream<Item = Result<Bytes, DownloadError>> + Send + 'static, DownloadError>
+    {
         let host = url.host_str().unwrap_or("?").to_string();
-        let policy = Policy::new(self.retries);
-        let fault = |e: &DownloadError| match e {
-            DownloadError::Transport { .. } | DownloadError::Truncated { .. } => {
-                Fault::Transient { retry_after: None }
-            }
-            DownloadError::Status { status, .. } if *status >= 500 || *status == 429 => {
-                Fault::Transient { retry_after: None }
-            }
-            _ => Fault::Permanent,
+        let transport = |detail: String| DownloadError::Transport {
+            host: host.clone(),
+            detail,
         };
-        let (len, digest) = retry(
-            &policy,
-            &format!("download from {host}"),
-            log,
-            fault,
-            || self.once(url, &host, dest),
-        )
-        .await?;
-        if let Some(want) = expected {
-            if !want.eq_ignore_ascii_case(&digest) {
-                let _ = std::fs::remove_file(dest);
-                return Err(DownloadError::Digest {
-                    expected: want.into(),
-                    actual: digest,
-                });
-            }
-        }
-        Ok(len)
-    }
-
-    async fn once(
-        &self,
-        url: &url::Url,
-        host: &str,
-        dest: &Path,
-    ) -> Result<(u64, String), DownloadError> {
-        let transport = |e: reqwest::Error| DownloadError::Transport {
-            host: host.into(),
-            detail: chain(&e),
-        };
-        let io = |source| DownloadError::Io {
-            path: dest.display().to_string(),
-            source,
-        };
-        let res = self
-            .client
-            .get(url.clone())
-            .send()
+        let res = limits::headers(self.client.get(url.clone()).send())
             .await
-            .map_err(transport)?;
+            .map_err(|e| transport(e.to_string()))?
+            .map_err(|e| transport(chain(&without_url(e))))?;
         if !res.status().is_success() {
             return Err(DownloadError::Status {
-                host: host.into(),
+                host,
                 status: res.status().as_u16(),
             });
         }
         let want = res.content_length();
-        let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
-        let mut hasher = Sha256::new();
-        let mut got = 0u64;
-        let mut body = res.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(transport)?;
-            hasher.update(&chunk);
-            got += chunk.len() as u64;
-            file.write_all(&chunk).await.map_err(io)?;
-        }
-        file.flush().await.map_err(io)?;
-        if let Some(want) = want {
-            if got != want {
-                return Err(DownloadError::Truncated {
-                    host: host.into(),
-                    got,
-                    want,
-                });
-            }
-        }
-        Ok((got, format!("sha256:{}", hex::encode(hasher.finalize()))))
+        let body = limits::guarded(res.bytes_stream().map(|r| r.map_err(without_url)));
+        let state = (Box::pin(body), host, 0u64, false);
+        Ok(futures_util::stream::unfold(
+            state,
+            move |(mut body, host, got, done)| async move {
+                if done {
+                    return None;
+                }
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        let got = got + chunk.len() as u64;
+                        Some((Ok(chunk), (body, host, got, false)))
+                    }
+                    Some(Err(e)) => {
+                        let err = DownloadError::Transport {
+                            host: host.clone(),
+                            detail: e.to_string(),
+                        };
+                        Some((Err(err), (body, host, got, true)))
+                    }
+                    None => match want {
+                        Some(want) if got != want => {
+                            let err = DownloadError::Truncated {
+                                host: host.clone(),
+                                got,
+                                want,
+                            };
+                            Some((Err(err), (body, host, got, true)))
+                        }
+                        _ => None,
+                    },
+                }
+            },
+        ))
     }
+}
+
+/// A signed URL is a credential: errors print the host, never the URL.
+fn without_url(e: reqwest::Error) -> reqwest::Error {
+    e.without_url()
 }

@@ -13,8 +13,8 @@ use crate::core::platform::Platform;
 use crate::core::promote::{MergedPr, PromoteTarget};
 use crate::core::reference::{is_loopback_registry, ImageRef};
 use crate::core::size::human;
-use crate::retry::Logger;
-use anyhow::{anyhow, Context, Result};
+use crate::retry::{retry, Fault, Logger, Policy};
+use anyhow::{anyhow, Result};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -290,6 +290,68 @@ impl GitHubApi for LazyGitHub {
     }
 }
 
+/// One failed pass of the artifact pipeline: worth another from scratch when `transient`.
+struct Attempt {
+    transient: bool,
+    error: anyhow::Error,
+}
+
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl Docker {
+    /// One pass: download → artifact checks → daemon. The end of the tar is released once the
+    /// whole artifact matched its digest and held exactly one image; the daemon must then report
+    /// the checked config's digest as the image ID, or the image is removed again.
+    async fn load_once(
+        &self,
+        url: &url::Url,
+        opts: artifact::ArtifactOptions,
+        what: &str,
+    ) -> std::result::Result<(String, artifact::Checked), Attempt> {
+        let body = self.download.open(url).await.map_err(|e| Attempt {
+            transient: e.is_transient(),
+            error: anyhow::Error::new(e).context(format!("downloading {what}")),
+        })?;
+        let (tar, verdict) = artifact::pipeline(body, opts);
+        let load = self.daemon.load(what, tar);
+        let check = async {
+            let (checked, release) = verdict.await?;
+            release.release();
+            Ok::<_, artifact::ArtifactError>(checked)
+        };
+        let (loaded, checked) = tokio::join!(load, check);
+        match (loaded, checked) {
+            (Ok(id), Ok(checked)) if id == checked.config_digest => Ok((id, checked)),
+            (Ok(id), checked) => {
+                let gone = if self.daemon.remove_unused(&id).await {
+                    "it was removed again"
+                } else {
+                    "it is left in place: something else uses it"
+                };
+                let want = checked.map(|c| c.config_digest).unwrap_or_default();
+                Err(Attempt {
+                    transient: false,
+                    error: anyhow!(
+                        "{what}: the daemon loaded `{id}`, not the checked image `{want}`; {gone}"
+                    ),
+                })
+            }
+            (Err(_), Err(e)) => Err(Attempt {
+                transient: e.is_transient(),
+                error: anyhow::Error::new(e).context(format!("{what} refused; nothing was loaded")),
+            }),
+            (Err(e), Ok(_)) => Err(Attempt {
+                transient: false,
+                error: e.into(),
+            }),
+        }
+    }
+}
+
 /// The Docker daemon, with the registries' credentials for pulls and the artifact download.
 pub struct Docker {
     pub daemon: DockerDaemon,
@@ -345,34 +407,39 @@ impl Daemon for Docker {
         artifact_file: Option<&str>,
         log: &Log,
     ) -> Result<Loaded> {
-        let name = &found.name;
-        let dir = tempfile::Builder::new()
-            .prefix("image-resolver-")
-            .tempdir()
-            .context("creating a private temp dir")?;
-        let file = dir.path().join("artifact.download");
-        self.download
-            .fetch(url, &file, found.digest.as_deref(), &|m: &str| log.info(m))
-            .await
-            .with_context(|| format!("downloading artifact `{name}`"))?;
-        let prepared = artifact::prepare(&file, artifact_file, dir.path())
-            .with_context(|| format!("reading artifact `{name}`"))?;
+        let what = format!("artifact `{}`", found.name);
+        let opts = artifact::ArtifactOptions {
+            expected_digest: found.digest.clone(),
+            listed_size: found.size,
+            artifact_file: artifact_file.map(str::to_string),
+        };
+        // a stream cut mid-way starts again from scratch; the failed pass loaded nothing
+        let (id, checked) = retry(
+            &Policy::new(self.download.retries),
+            &what,
+            &|m: &str| log.info(m),
+            |e: &Attempt| match e.transient {
+                true => Fault::Transient { retry_after: None },
+                false => Fault::Permanent,
+            },
+            || self.load_once(url, opts.clone(), &what),
+        )
+        .await
+        .map_err(|a| a.error)?;
         log.info(&format!(
-            "Loading {} ({}) untagged",
-            prepared.entry_name,
-            human(prepared.tar_len())
+            "Loaded {} of {what} untagged as {id} ({} downloaded, tar {})",
+            checked.entry_name,
+            human(checked.bytes),
+            checked.tar_sha256
         ));
-        let entry_name = prepared.entry_name.clone();
-        let revision = prepared.revision.clone();
-        let id = self
-            .daemon
-            .load(&format!("artifact `{name}`"), prepared.into_stream())
-            .await?;
+        if let Some(note) = &checked.note {
+            log.info(note);
+        }
         Ok(Loaded {
             id,
-            entry_name,
-            revision,
-            tar_digest: None,
+            entry_name: checked.entry_name,
+            revision: checked.revision,
+            tar_digest: Some(checked.tar_sha256),
         })
     }
 }

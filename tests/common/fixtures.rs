@@ -163,3 +163,70 @@ pub fn zip_symlink(name: &str, target: &str) -> Vec<u8> {
         .unwrap();
     w.finish().unwrap().into_inner()
 }
+
+/// A zip as streaming writers make it (actions/upload-artifact's among them): each entry's sizes
+/// and CRC in a data descriptor after its data, none in its local header.
+pub fn zip_streamed(entries: &[(&str, &[u8])], method: zip::CompressionMethod) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut w = zip::ZipWriter::new_stream(&mut out);
+        let opts = zip::write::SimpleFileOptions::default().compression_method(method);
+        for (name, data) in entries {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    // the local headers really carry no sizes: bit 3 set on every entry
+    let mut at = 0;
+    while let Some(p) = out[at..].windows(4).position(|w| w == b"PK\x03\x04") {
+        assert_ne!(out[at + p + 6] & 8, 0, "a data descriptor on every entry");
+        at += p + 4;
+    }
+    out
+}
+
+/// The same tar with the named entries moved to the front (or, with `last`, to the end).
+pub fn reorder(tar: &[u8], names: &[&str], last: bool) -> Vec<u8> {
+    let mut picked = Vec::new();
+    let mut rest = Vec::new();
+    let mut ar = tar::Archive::new(tar);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let p = e.path().unwrap().to_string_lossy().to_string();
+        let mut h = e.header().clone();
+        let mut v = Vec::new();
+        e.read_to_end(&mut v).unwrap();
+        let item = (p.clone(), h.clone(), v);
+        h.set_cksum();
+        if names.contains(&p.as_str()) {
+            picked.push(item);
+        } else {
+            rest.push(item);
+        }
+    }
+    let all: Vec<_> = if last {
+        rest.into_iter().chain(picked).collect()
+    } else {
+        picked.into_iter().chain(rest).collect()
+    };
+    let mut b = tar::Builder::new(Vec::new());
+    for (p, mut h, v) in all {
+        if h.entry_type() == tar::EntryType::Symlink {
+            let target = h.link_name().unwrap().unwrap().into_owned();
+            b.append_link(&mut h, &p, target).unwrap();
+        } else {
+            b.append_data(&mut h, &p, v.as_slice()).unwrap();
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+/// Names of a tar's entries, in order.
+pub fn tar_order(tar: &[u8]) -> Vec<String> {
+    let mut ar = tar::Archive::new(tar);
+    ar.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().to_string())
+        .collect()
+}

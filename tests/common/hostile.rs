@@ -259,6 +259,8 @@ pub fn run_capped(run: &Run, cap: u64) -> Measured {
             outputs: parse_outputs(&output_file),
             output_file,
             summary: std::fs::read_to_string(&summary).unwrap_or_default(),
+            peak_rss_kib: usage.ru_maxrss,
+            wall,
         },
         peak_rss_kib: usage.ru_maxrss,
         wall,

@@ -155,6 +155,21 @@ pub struct Outcome {
     pub outputs: HashMap<String, String>,
     pub output_file: String,
     pub summary: String,
+    /// The child's own peak RSS (`ru_maxrss` from `wait4`) and wall time.
+    pub peak_rss_kib: i64,
+    pub wall: std::time::Duration,
+}
+
+impl Outcome {
+    /// One line for the test log: what a hostile case cost.
+    pub fn print_cost(&self, what: &str) {
+        eprintln!(
+            "cost of {what}: peak RSS {:.1} MiB, wall {:.2} s, exit {}",
+            self.peak_rss_kib as f64 / 1024.0,
+            self.wall.as_secs_f64(),
+            self.code
+        );
+    }
 }
 
 impl Outcome {
@@ -242,6 +257,8 @@ pub struct Run {
     pub event: Option<Value>,
     pub event_name: String,
     dir: tempfile::TempDir,
+    /// Address-space cap for the child (RLIMIT_AS), so a memory regression fails fast.
+    cap: Option<u64>,
 }
 
 pub fn bin() -> PathBuf {
@@ -255,6 +272,7 @@ impl Run {
             event: Some(event),
             event_name: event_name.into(),
             dir: tempfile::tempdir().unwrap(),
+            cap: None,
         }
     }
     pub fn input(mut self, name: &str, value: &str) -> Run {
@@ -264,6 +282,11 @@ impl Run {
     }
     pub fn var(mut self, name: &str, value: &str) -> Run {
         self.env.push((name.into(), value.into()));
+        self
+    }
+    /// Runs the binary under an address-space cap of `bytes`.
+    pub fn cap(mut self, bytes: u64) -> Run {
+        self.cap = Some(bytes);
         self
     }
     pub fn dir(&self) -> &Path {
@@ -292,17 +315,85 @@ impl Run {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run image-resolver");
+        let (code, stdout, stderr, peak_rss_kib, wall) = spawn_measured(cmd, self.cap);
         let output_file = std::fs::read_to_string(&output).unwrap_or_default();
         Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
+            code,
+            stdout,
+            stderr,
+            peak_rss_kib,
+            wall,
             outputs: parse_outputs(&output_file),
             output_file,
             summary: std::fs::read_to_string(&summary).unwrap_or_default(),
         }
     }
+}
+
+/// Runs `cmd` (under RLIMIT_AS = `cap` when set), reaps it with `wait4` for its own rusage.
+fn spawn_measured(
+    mut cmd: Command,
+    cap: Option<u64>,
+) -> (i32, String, String, i64, std::time::Duration) {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    if let Some(cap) = cap {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: cap,
+                    rlim_max: cap,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let start = std::time::Instant::now();
+    // reaped by wait4 below, which also gives its rusage
+    #[allow(clippy::zombie_processes)]
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run image-resolver");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).unwrap();
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        err.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut status = 0;
+    // SAFETY: plain wait4 on our own child's pid, with valid out-pointers
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        let r = libc::wait4(child.id() as i32, &mut status, 0, &mut usage);
+        assert_eq!(r, child.id() as i32, "wait4");
+        usage
+    };
+    let wall = start.elapsed();
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -libc::WTERMSIG(status)
+    };
+    (
+        code,
+        String::from_utf8_lossy(&t_out.join().unwrap()).into(),
+        String::from_utf8_lossy(&t_err.join().unwrap()).into(),
+        usage.ru_maxrss,
+        wall,
+    )
 }
 
 fn repo_json(id: u64, full: &str) -> Value {
