@@ -4,7 +4,7 @@
 //! must fail with exactly one `::error::`, and prints its peak RSS and wall time.
 mod common;
 
-use common::hostile::{run_capped, HostileRegistry, Misbehaviour, Part};
+use common::hostile::{HostileRegistry, Misbehaviour, Part};
 use common::{sha, workflow_run, Run};
 
 const CAP: u64 = 1 << 30;
@@ -18,18 +18,14 @@ fn case(part: Part, how: Misbehaviour, mode: &str) -> String {
     .input("image", &format!("{}/hostile", reg.host))
     .input("mode", mode)
     .input("revision-check", "off")
-    .input("retries", "1");
-    let m = run_capped(&run, CAP);
-    println!(
-        "{part:?}/{how:?}/{mode}: peak RSS {} KiB, wall {:.1}s, exit {}",
-        m.peak_rss_kib,
-        m.wall.as_secs_f64(),
-        m.outcome.code
-    );
-    assert_eq!(m.signal, None, "killed by a signal:\n{}", m.outcome.stderr);
-    assert_eq!(m.outcome.code, 1, "{}", m.outcome.stdout);
-    m.outcome.failed();
-    let e = m.outcome.error();
+    .input("retries", "1")
+    .cap(CAP);
+    let o = run.run();
+    o.print_cost(&format!("{part:?}/{how:?}/{mode}"));
+    // a signal (an allocation failure aborts) shows as a negative code
+    assert_eq!(o.code, 1, "{}\n{}", o.stdout, o.stderr);
+    o.failed();
+    let e = o.error();
     assert!(!e.contains("/token?"), "a URL with its query: {e}");
     e
 }

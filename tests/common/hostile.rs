@@ -1,14 +1,11 @@
 //! A registry of ours that misbehaves on one part of a resolve (the token, the manifest or the
-//! config): it lies about digests, drips one byte every 5 s, or never ends. And a way to run the
-//! binary under an address-space cap, reporting its peak RSS and wall time.
+//! config): it lies about digests, drips one byte every 5 s, or never ends. (`Run::cap` runs the
+//! binary under an address-space cap and reports its peak RSS and wall time.)
 
-use super::{parse_outputs, Outcome, Run};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
@@ -172,98 +169,4 @@ fn serve(mut s: TcpStream, host: &str, part: Part, how: Misbehaviour) {
         return reply(&mut s, "200 OK", &[], &config());
     }
     reply(&mut s, "404 Not Found", &[], b"{}");
-}
-
-/// What a capped run measured.
-pub struct Measured {
-    pub outcome: Outcome,
-    pub peak_rss_kib: i64,
-    pub wall: Duration,
-    /// The signal that ended the process, if one did (an allocation failure aborts: SIGABRT).
-    pub signal: Option<i32>,
-}
-
-/// Runs the binary as `run` would, under an address-space cap of `cap` bytes, reaping it with
-/// `wait4` so that its own peak RSS is known (not the largest of all this test's children).
-pub fn run_capped(run: &Run, cap: u64) -> Measured {
-    let s = super::stack();
-    let dir = run.dir();
-    let (event_path, output, summary) = (
-        dir.join("event.json"),
-        dir.join("output"),
-        dir.join("summary"),
-    );
-    std::fs::write(&output, "").unwrap();
-    std::fs::write(&summary, "").unwrap();
-    let mut cmd = Command::new(super::bin());
-    cmd.env_clear()
-        .env("GITHUB_EVENT_NAME", &run.event_name)
-        .env("GITHUB_OUTPUT", &output)
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .env("GITHUB_REPOSITORY", "acme/charon")
-        .env("GITHUB_ACTOR", "octocat")
-        .env("GITHUB_API_URL", "http://127.0.0.1:9/unused")
-        .env("DOCKER_HOST", &s.docker_host);
-    if let Some(ev) = &run.event {
-        std::fs::write(&event_path, serde_json::to_vec(ev).unwrap()).unwrap();
-        cmd.env("GITHUB_EVENT_PATH", &event_path);
-    }
-    for (k, v) in &run.env {
-        cmd.env(k, v);
-    }
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    unsafe {
-        cmd.pre_exec(move || {
-            let lim = libc::rlimit {
-                rlim_cur: cap,
-                rlim_max: cap,
-            };
-            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let start = Instant::now();
-    // reaped below by wait4, which also reports this child's own rusage
-    #[allow(clippy::zombie_processes)]
-    let mut child = cmd.spawn().expect("run image-resolver");
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    let wall = start.elapsed();
-    let (code, signal) = if libc::WIFEXITED(status) {
-        (libc::WEXITSTATUS(status), None)
-    } else {
-        (-1, Some(libc::WTERMSIG(status)))
-    };
-    let output_file = std::fs::read_to_string(&output).unwrap_or_default();
-    Measured {
-        outcome: Outcome {
-            code,
-            stdout: t_out.join().unwrap(),
-            stderr: t_err.join().unwrap(),
-            outputs: parse_outputs(&output_file),
-            output_file,
-            summary: std::fs::read_to_string(&summary).unwrap_or_default(),
-            peak_rss_kib: usage.ru_maxrss,
-            wall,
-        },
-        peak_rss_kib: usage.ru_maxrss,
-        wall,
-        signal,
-    }
 }
