@@ -178,10 +178,13 @@ impl Session {
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
+        let mut http = limits::client_builder();
+        if plain_http {
+            // loopback over plain HTTP: no root store to load (tens of ms before the first request)
+            http = http.tls_certs_only(std::iter::empty());
+        }
         Session {
-            http: limits::client_builder()
-                .build()
-                .map_err(|e| chain(&e.without_url())),
+            http: http.build().map_err(|e| chain(&e.without_url())),
             base,
             credentials,
             challenge: Mutex::new(None),
