@@ -90,7 +90,16 @@ class GitHub(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         path = self.path.split("?")[0]
         host = self.headers.get("host")
-        if path.endswith("/artifacts"):
+        if "/git/commits/" in path:
+            # the revision check's same-tree look-up: every commit has a tree of its own here
+            sha = path.rsplit("/", 1)[1]
+            body = json.dumps({"sha": sha, "tree": {"sha": hashlib.sha1(sha.encode()).hexdigest()}}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif path.endswith("/artifacts"):
             body = json.dumps({"total_count": 1, "artifacts": [{
                 "id": 1, "name": "push-image", "size_in_bytes": os.path.getsize(self.zip_path),
                 "expired": False, "digest": self.digest}]}).encode()
@@ -218,6 +227,8 @@ def main():
 
         # 2. stale image: the recipe pulls it all, then fails; we refuse from the config
         stale_event = event_file(work, HEAD, "stale")
+        # a GitHub stand-in answers the same-tree look-up a mismatch costs (two calls)
+        api, api_base = serve(stale_event)
         ir, sh_ = [], []
         for _ in range(runs):
             # by ID too: the recipe's `docker tag` leaves charon:stale holding the image
@@ -225,9 +236,11 @@ def main():
             sh_.append(timed(["bash", f"{BASELINE}/registry-recipe.sh"], expect_ok=False,
                              env=dict(recipe_env, IMAGE=repo, TAG=stale_tag, LOCAL="charon:stale", EXPECTED_SHA=HEAD))[0])
             forget(stale_id, f"{repo}:{stale_tag}", "charon:stale")
-            ir.append(timed([BIN], expect_ok=False, env=resolver_env(work, repo, stale_event, {"INPUT_FALLBACK": "none"}))[0])
+            ir.append(timed([BIN], expect_ok=False, env=resolver_env(
+                work, repo, stale_event, {"INPUT_FALLBACK": "none", "GITHUB_API_URL": api_base}))[0])
+        api.shutdown()
         results.append(("Stale image (another commit's label)", "registry-recipe / image-resolver",
-                        statistics.median(sh_) / statistics.median(ir), ">= 20", statistics.median(ir), statistics.median(sh_)))
+                        statistics.median(sh_) / statistics.median(ir), ">= 50", statistics.median(ir), statistics.median(sh_)))
 
         # 3. artifact fallback against `docker load -i` of the same tar on disk and the recipe,
         # and 4. its peak memory; at the image's size and at --big-mb
