@@ -314,63 +314,104 @@ fn last_segment(repository: &str) -> String {
         .to_string()
 }
 
-impl Config {
-    pub fn from_raw(raw: RawInputs) -> Result<Config, InputError> {
-        let mut notices = Vec::new();
-        let (images, keyed) = image_specs(raw.image, raw.images, &mut notices)?;
-        let any_full = images.iter().any(|i| i.image.is_full());
-        let tag = single_line("tag", raw.tag)?;
-        if let Some(t) = &tag {
-            if !is_valid_tag(t) {
-                return Err(bad(
-                    "tag",
-                    format!("`{t}` is not a valid tag: [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}"),
-                ));
-            }
-            if any_full {
-                return Err(bad(
-                    "tag",
-                    "is set, but `image` already carries a tag or digest: set one of them",
-                ));
-            }
+/// `tag`: a valid tag, and not beside an `image` that already names one.
+fn tag(v: Option<String>, image_is_full: bool) -> Result<Option<String>, InputError> {
+    let tag = single_line("tag", v)?;
+    if let Some(t) = &tag {
+        if !is_valid_tag(t) {
+            return Err(bad(
+                "tag",
+                format!("`{t}` is not a valid tag: [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}"),
+            ));
         }
-        let sha = match single_line("sha", raw.sha)? {
-            Some(s) => Some(Sha::parse(&s).ok_or_else(|| {
+        if image_is_full {
+            return Err(bad(
+                "tag",
+                "is set, but `image` already carries a tag or digest: set one of them",
+            ));
+        }
+    }
+    Ok(tag)
+}
+
+fn sha(v: Option<String>) -> Result<Option<Sha>, InputError> {
+    single_line("sha", v)?
+        .map(|s| {
+            Sha::parse(&s).ok_or_else(|| {
                 bad(
                     "sha",
                     format!("`{s}` is not a full commit SHA (40 hex digits)"),
                 )
-            })?),
-            None => None,
-        };
-        let local_tag = single_line("local-tag", raw.local_tag)?;
-        if let Some(t) = &local_tag {
-            if images.len() > 1 && !t.contains("{name}") {
+            })
+        })
+        .transpose()
+}
+
+/// `local-tag`: a template with `{name}` when several images share it; a plain name is checked
+/// now, a template when it is rendered.
+fn local_tag(v: Option<String>, images: usize) -> Result<Option<String>, InputError> {
+    let local_tag = single_line("local-tag", v)?;
+    if let Some(t) = &local_tag {
+        if images > 1 && !t.contains("{name}") {
+            return Err(bad(
+                "local-tag",
+                format!("`{t}` would name every image alike: use `{{name}}` in it, e.g. `{{name}}:local`"),
+            ));
+        }
+        if !t.contains('{') {
+            let r = ImageRef::parse(t).map_err(|e| bad("local-tag", e.to_string()))?;
+            if r.digest.is_some() {
                 return Err(bad(
                     "local-tag",
-                    format!("`{t}` would name every image alike: use `{{name}}` in it, e.g. `{{name}}:local`"),
+                    "must be a name and tag such as app:local, not a digest",
                 ));
             }
-            // a template is checked when rendered; a plain name is checked now
-            if !t.contains('{') {
-                let r = ImageRef::parse(t).map_err(|e| bad("local-tag", e.to_string()))?;
-                if r.digest.is_some() {
-                    return Err(bad(
-                        "local-tag",
-                        "must be a name and tag such as app:local, not a digest",
-                    ));
-                }
-            }
         }
-        let platform = match single_line("platform", raw.platform)? {
-            Some(s) => Some(Platform::parse(&s).ok_or_else(|| {
+    }
+    Ok(local_tag)
+}
+
+fn platform(v: Option<String>) -> Result<Option<Platform>, InputError> {
+    single_line("platform", v)?
+        .map(|s| {
+            Platform::parse(&s).ok_or_else(|| {
                 bad(
                     "platform",
                     format!("`{s}` is not os/arch[/variant], e.g. linux/amd64"),
                 )
-            })?),
-            None => None,
-        };
+            })
+        })
+        .transpose()
+}
+
+/// `promote-to`: one target a line, blank lines ignored; required in promote mode.
+fn promote_to(v: Option<String>, mode: Mode) -> Result<Vec<String>, InputError> {
+    let targets: Vec<String> = set(v)
+        .map(|v| {
+            v.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if mode == Mode::Promote && targets.is_empty() {
+        return Err(bad(
+            "promote-to",
+            "is empty, and `mode: promote` needs at least one target reference",
+        ));
+    }
+    Ok(targets)
+}
+
+impl Config {
+    pub fn from_raw(raw: RawInputs) -> Result<Config, InputError> {
+        let mut notices = Vec::new();
+        let (images, keyed) = image_specs(raw.image, raw.images, &mut notices)?;
+        let tag = tag(raw.tag, images.iter().any(|i| i.image.is_full()))?;
+        let sha = sha(raw.sha)?;
+        let local_tag = local_tag(raw.local_tag, images.len())?;
+        let platform = platform(raw.platform)?;
         let run_id = match single_line("run-id", raw.run_id)? {
             Some(s) => Some(number("run-id", Some(s), 0, 1..=u64::MAX)?),
             None => None,
@@ -386,21 +427,7 @@ impl Config {
                 ("promote", Mode::Promote),
             ],
         )?;
-        let promote_to: Vec<String> = set(raw.promote_to)
-            .map(|v| {
-                v.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if mode == Mode::Promote && promote_to.is_empty() {
-            return Err(bad(
-                "promote-to",
-                "is empty, and `mode: promote` needs at least one target reference",
-            ));
-        }
+        let promote_to = promote_to(raw.promote_to, mode)?;
         let policy = TagPolicy {
             tag,
             sha,
