@@ -4,7 +4,7 @@
 //! must fail with exactly one `::error::`, and prints its peak RSS and wall time.
 mod common;
 
-use common::hostile::{HostileRegistry, Misbehaviour, Part};
+use common::hostile::{HostileApi, HostileRegistry, Misbehaviour, Part};
 use common::{sha, workflow_run, Run};
 
 const CAP: u64 = 1 << 30;
@@ -74,5 +74,34 @@ fn a_lying_manifest_or_config_is_tampering_and_never_falls_back() {
         );
         assert!(!e.contains("artifact"), "{part:?} fell back: {e}");
         assert!(!e.contains("attempt 2"), "{part:?} retried: {e}");
+    }
+}
+
+/// The GitHub API side (issue 17, points 2 and 3): a fork PR's look-up answered by a body that
+/// never ends, or by one byte every 5 s.
+#[test]
+fn an_endless_or_dripping_github_api_answer_is_refused() {
+    for (how, needle) in [
+        (Misbehaviour::Endless, "larger than"),
+        (Misbehaviour::Drip, "stalled"),
+    ] {
+        let api = HostileApi::start(how);
+        let o = Run::new(
+            "workflow_run",
+            workflow_run("pull_request", &sha(0x52), "patch-1", None, true),
+        )
+        .input("image", "127.0.0.1:9/acme/charon")
+        .input("mode", "verify")
+        .input("allow-forks", "true")
+        .input("github-token", "ghs_hostile-test-token")
+        .input("retries", "1")
+        .var("GITHUB_API_URL", &api.url)
+        .cap(CAP)
+        .run();
+        o.print_cost(&format!("GitHub API/{how:?}"));
+        assert_eq!(o.code, 1, "{}\n{}", o.stdout, o.stderr);
+        o.failed();
+        assert!(o.error().contains(needle), "{how:?}: {}", o.error());
+        o.assert_no_secret("ghs_hostile-test-token");
     }
 }

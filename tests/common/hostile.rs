@@ -170,3 +170,51 @@ fn serve(mut s: TcpStream, host: &str, part: Part, how: Misbehaviour) {
     }
     reply(&mut s, "404 Not Found", &[], b"{}");
 }
+
+/// A GitHub API of ours that answers every request with an endless body, or drips one byte every
+/// 5 s: what the API client must survive within its limits.
+pub struct HostileApi {
+    pub url: String,
+}
+
+impl HostileApi {
+    pub fn start(how: Misbehaviour) -> HostileApi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/api/v3", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                std::thread::spawn(move || api(s, how));
+            }
+        });
+        HostileApi { url }
+    }
+}
+
+fn api(mut s: TcpStream, how: Misbehaviour) {
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let head = "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/json\r\n\r\n";
+    if s.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    match how {
+        Misbehaviour::Drip => {
+            for b in b"[{\"number\": 1".iter().cycle().take(60) {
+                if s.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(5));
+            }
+        }
+        _ => {
+            let block = vec![b' '; 64 << 10];
+            let _ = s.write_all(b"[");
+            while s.write_all(&block).is_ok() {}
+        }
+    }
+}
