@@ -422,6 +422,7 @@ fn feed_image(
 
 struct StageOne {
     entry_name: String,
+    note: Option<String>,
     artifact_digest: String,
     bytes: u64,
 }
@@ -438,6 +439,7 @@ fn stage_one(
     let head = peek(&mut r, 512)?;
     let kind = sniff(&head);
     let mut r = BufReader::with_capacity(CHUNK, Cursor::new(head.clone()).chain(r));
+    let mut note = None;
     let entry_name = match kind {
         Some(Kind::Zip) => {
             let mut sig = [0u8; 4];
@@ -449,12 +451,18 @@ fn stage_one(
             let walk = unzip::Walk {
                 wanted: opts.artifact_file.as_deref(),
                 budget,
+                spool_limit: if opts.listed_size == 0 {
+                    UNLISTED_BUDGET
+                } else {
+                    opts.listed_size
+                },
             };
-            walk.run(&mut r, &mut |name, rd| {
+            let found = walk.run(&mut r, &mut |name, rd| {
                 failure.set_entry(name);
                 feed_image(name, rd, budget, tx)
-            })?
-            .entry_name
+            })?;
+            note = found.note;
+            found.entry_name
         }
         Some(_) => {
             let name = "(the artifact itself)".to_string();
@@ -470,13 +478,14 @@ fn stage_one(
     };
     io::copy(&mut r, &mut io::sink())?;
     let incoming = r.into_inner().into_inner().1.into_inner();
-    finish_one(incoming, opts, entry_name)
+    finish_one(incoming, opts, entry_name, note)
 }
 
 fn finish_one(
     incoming: Incoming,
     opts: &ArtifactOptions,
     entry_name: String,
+    note: Option<String>,
 ) -> Result<StageOne, ArtifactError> {
     let artifact_digest = format!("sha256:{}", hex::encode(incoming.hasher.finalize()));
     if let Some(want) = &opts.expected_digest {
@@ -489,6 +498,7 @@ fn finish_one(
     }
     Ok(StageOne {
         entry_name,
+        note,
         artifact_digest,
         bytes: incoming.bytes,
     })
@@ -658,7 +668,7 @@ fn stage_two(
         tar_sha256,
         artifact_digest: one.artifact_digest,
         bytes: one.bytes,
-        note: None,
+        note: one.note,
     };
     let sent = verdict
         .take()

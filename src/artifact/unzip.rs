@@ -4,10 +4,13 @@
 //! write them) are not: the `zip` crate refuses them, so they are inflated here with flate2's
 //! buffered decoder, which stops exactly where the deflate stream ends, and checked against
 //! their descriptor (CRC-32 and both sizes). The central directory, at the end, is compared with
-//! the local headers and tells symlinks apart.
+//! the local headers and tells symlinks apart. A stored (not deflated) entry with a data
+//! descriptor (upload-artifact with `compression-level: 0`) has no end that its bytes tell: there
+//! the rest of the zip is spooled to a private temp file, the entry's size read from the central
+//! directory, and the walk goes on from the spool.
 
 use super::{ArtifactError, Budget};
-use std::io::{self, BufRead, Cursor, Read};
+use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 
 const LOCAL: u32 = 0x0403_4b50;
 const CENTRAL: u32 = 0x0201_4b50;
@@ -100,12 +103,48 @@ impl<R: Read> Read for Inflated<'_, R> {
 pub struct Walk<'a> {
     pub wanted: Option<&'a str>,
     pub budget: &'a Budget,
+    /// The most a spool may hold: the artifact's listed size (the download is capped there too).
+    pub spool_limit: u64,
 }
 
-/// What the walk found: the chosen entry's name.
+/// What the walk found: the chosen entry's name, and a note when the layout forced a spool.
 pub struct Found {
     pub entry_name: String,
+    pub note: Option<String>,
 }
+
+/// Where the walk reads: the download as it streams, or, after a spool, the temp file.
+enum Src<'r, R> {
+    Stream(&'r mut R),
+    Spool(BufReader<std::fs::File>),
+}
+
+impl<R: BufRead> Read for Src<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Src::Stream(r) => r.read(buf),
+            Src::Spool(f) => f.read(buf),
+        }
+    }
+}
+
+impl<R: BufRead> BufRead for Src<'_, R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Src::Stream(r) => r.fill_buf(),
+            Src::Spool(f) => f.fill_buf(),
+        }
+    }
+    fn consume(&mut self, n: usize) {
+        match self {
+            Src::Stream(r) => r.consume(n),
+            Src::Spool(f) => f.consume(n),
+        }
+    }
+}
+
+/// Free disk a spool must leave behind (the contract: never into the last GiB).
+const KEEP_FREE: u64 = 1 << 30;
 
 impl Walk<'_> {
     /// Reads the zip whose first four bytes (`PK\x03\x04`) were already taken from `r`, to its
@@ -115,6 +154,8 @@ impl Walk<'_> {
         r: &mut R,
         image: &mut dyn FnMut(&str, &mut dyn Read) -> Result<(), ArtifactError>,
     ) -> Result<Found, ArtifactError> {
+        let mut src = Src::Stream(r);
+        let mut note = None;
         let mut names: Vec<String> = Vec::new();
         let mut chosen: Option<String> = None;
         // a chosen entry that is not a tar may be a symlink: the central directory tells
@@ -124,10 +165,10 @@ impl Walk<'_> {
             if names.len() >= MAX_ENTRIES {
                 return Err(corrupt(format!("it has more than {MAX_ENTRIES} entries")));
             }
-            let fixed = read_vec(r, 26)?;
+            let fixed = read_vec(&mut src, 26)?;
             let (flags, method) = (u16_at(&fixed, 2), u16_at(&fixed, 4));
-            let raw_name = read_vec(r, u16_at(&fixed, 22) as usize)?;
-            let extra = read_vec(r, u16_at(&fixed, 24) as usize)?;
+            let raw_name = read_vec(&mut src, u16_at(&fixed, 22) as usize)?;
+            let extra = read_vec(&mut src, u16_at(&fixed, 24) as usize)?;
             let name = name_of(&raw_name);
             if names.contains(&name) {
                 return Err(ArtifactError::DuplicateEntry(name));
@@ -164,13 +205,20 @@ impl Walk<'_> {
                 header.extend_from_slice(&fixed);
                 header.extend_from_slice(&raw_name);
                 header.extend_from_slice(&extra);
-                self.sized(&mut Cursor::new(header).chain(&mut *r), &name, consumer)
+                self.sized(&mut Cursor::new(header).chain(&mut src), &name, consumer)
             } else if method == 8 {
-                self.described(r, &name, &extra, consumer)
+                self.described(&mut src, &name, &extra, consumer)
+            } else if method == 0 {
+                // a stored entry's end is only known from the central directory, at the end
+                let (spool, size, crc) = self.spool(&mut src, &name)?;
+                note = Some(format!(
+                    "`{name}` is stored (not deflated) with its size after the data, as `compression-level: 0` writes it: its end is only in the zip's central directory, so the rest of the artifact went through a private temp file"
+                ));
+                src = Src::Spool(spool);
+                self.stored(&mut src, &name, size, crc, consumer)
             } else {
-                // a stored entry's end is only known from the central directory
-                Err(ArtifactError::Layout(format!(
-                    "`{name}` is stored (not deflated) with its size after the data"
+                Err(corrupt(format!(
+                    "`{name}` uses compression method {method}"
                 )))
             };
             match result {
@@ -178,21 +226,21 @@ impl Walk<'_> {
                 other => other?,
             }
             names.push(name);
-            sig = read_u32(r)?;
+            sig = read_u32(&mut src)?;
         }
         let mut listed = Vec::new();
         while sig == CENTRAL {
-            let fixed = read_vec(r, 42)?;
-            let name = name_of(&read_vec(r, u16_at(&fixed, 24) as usize)?);
+            let fixed = read_vec(&mut src, 42)?;
+            let name = name_of(&read_vec(&mut src, u16_at(&fixed, 24) as usize)?);
             let skip = u16_at(&fixed, 26) as u64 + u16_at(&fixed, 28) as u64;
-            io::copy(&mut r.take(skip), &mut io::sink())?;
+            io::copy(&mut (&mut src).take(skip), &mut io::sink())?;
             let unix = u16_at(&fixed, 0) >> 8 == 3;
             let mode = u32_at(&fixed, 34) >> 16;
             if unix && mode & 0o170000 == 0o120000 && chosen.as_deref() == Some(name.as_str()) {
                 return Err(ArtifactError::UnsafeEntry(name));
             }
             listed.push(name);
-            sig = read_u32(r)?;
+            sig = read_u32(&mut src)?;
         }
         if listed != names {
             return Err(corrupt(format!(
@@ -217,7 +265,83 @@ impl Walk<'_> {
             }
             (None, None) => return Err(ArtifactError::NoTar(list(&names))),
         };
-        Ok(Found { entry_name })
+        Ok(Found { entry_name, note })
+    }
+
+    /// The rest of the zip into a private temp file (bounded, and never into the last GiB of free
+    /// disk); returns it at the entry's first byte, with the entry's size and CRC-32 from the
+    /// central directory.
+    fn spool(
+        &self,
+        r: &mut impl Read,
+        name: &str,
+    ) -> Result<(BufReader<std::fs::File>, u64, u32), ArtifactError> {
+        let dir = std::env::temp_dir();
+        let free = rustix::fs::statvfs(&dir)
+            .map(|v| v.f_bavail.saturating_mul(v.f_frsize))
+            .map_err(|e| ArtifactError::Io(format!("free space of `{}`: {e}", dir.display())))?;
+        if free < self.spool_limit.saturating_add(KEEP_FREE) {
+            return Err(ArtifactError::Layout(format!(
+                "`{name}` is stored with its size after the data, so the artifact must be spooled to `{}`, which has {} free: it would leave less than 1 GiB",
+                dir.display(),
+                crate::core::size::human(free)
+            )));
+        }
+        let mut file = tempfile::tempfile()?;
+        let n = io::copy(&mut r.take(self.spool_limit + 1), &mut file)?;
+        if n > self.spool_limit {
+            return Err(corrupt("it is larger than GitHub lists it"));
+        }
+        let (size, crc) = central_entry(&mut file, n, name)?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok((BufReader::new(file), size, crc))
+    }
+
+    /// A stored entry of a size known from the central directory, checked against its CRC-32
+    /// and then against the data descriptor that follows it.
+    fn stored<R: BufRead>(
+        &self,
+        r: &mut R,
+        name: &str,
+        size: u64,
+        want_crc: u32,
+        consumer: &mut dyn FnMut(&str, &mut dyn Read) -> Result<(), ArtifactError>,
+    ) -> Result<(), ArtifactError> {
+        let mut data = (&mut *r).take(size);
+        let mut rd = Inflated {
+            inner: &mut data,
+            budget: self.budget,
+            crc: crc32fast::Hasher::new(),
+            n: 0,
+        };
+        consumer(name, &mut rd)?;
+        io::copy(&mut rd, &mut io::sink()).map_err(|e| corrupt(format!("`{name}`: {e}")))?;
+        let (crc, got) = (rd.crc.clone().finalize(), rd.n);
+        if got != size || crc != want_crc {
+            return Err(corrupt(format!(
+                "`{name}` does not match its central directory (CRC-32 {crc:08x}, {got} bytes; it says {want_crc:08x}, {size})"
+            )));
+        }
+        let mut d_crc = read_u32(r)?;
+        if d_crc == DESCRIPTOR {
+            d_crc = read_u32(r)?;
+        }
+        let sizes = if size >= u32::MAX as u64 {
+            let b = read_vec(r, 16)?;
+            [
+                u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(b[8..].try_into().expect("8 bytes")),
+            ]
+        } else {
+            let b = read_vec(r, 8)?;
+            [u32_at(&b, 0) as u64, u32_at(&b, 4) as u64]
+        };
+        if d_crc != crc || sizes != [size, size] {
+            return Err(corrupt(format!(
+                "`{name}`'s data descriptor disagrees with its central directory"
+            )));
+        }
+        Ok(())
     }
 
     /// An entry whose local header has its sizes: the `zip` crate reads it, checks its CRC and
@@ -299,6 +423,89 @@ impl Walk<'_> {
         }
         Ok(())
     }
+}
+
+/// The size and CRC-32 of `name` from the central directory at the end of `file` (`len` bytes,
+/// the tail of a zip: offsets inside it are not the zip's, so the directory is found from its end).
+fn central_entry(
+    file: &mut std::fs::File,
+    len: u64,
+    name: &str,
+) -> Result<(u64, u32), ArtifactError> {
+    let tail_len = len.min(65_557 + 76) as usize;
+    file.seek(SeekFrom::Start(len - tail_len as u64))?;
+    let tail = read_vec(file, tail_len)?;
+    let end = tail
+        .windows(4)
+        .rposition(|w| w == END.to_le_bytes())
+        .filter(|at| at + 22 <= tail.len())
+        .ok_or_else(|| corrupt("no end of central directory"))?;
+    let mut dir_end = (len - tail_len as u64) + end as u64;
+    let mut dir_size = u32_at(&tail, end + 12) as u64;
+    // zip64: the locator sits just before the end record, the zip64 end record before it
+    if end >= 20 + 56 && u32_at(&tail, end - 20) == 0x0706_4b50 {
+        let rec = end - 20 - 56;
+        if u32_at(&tail, rec) == 0x0606_4b50 {
+            dir_size = u64::from_le_bytes(tail[rec + 40..rec + 48].try_into().expect("8 bytes"));
+            dir_end = (len - tail_len as u64) + rec as u64;
+        }
+    }
+    let start = dir_end
+        .checked_sub(dir_size)
+        .ok_or_else(|| corrupt("its central directory does not fit"))?;
+    if dir_size > 64 << 20 {
+        return Err(corrupt("its central directory is larger than 64 MiB"));
+    }
+    file.seek(SeekFrom::Start(start))?;
+    let dir = read_vec(file, dir_size as usize)?;
+    let mut at = 0;
+    while at + 46 <= dir.len() && u32_at(&dir, at) == CENTRAL {
+        let (crc, csize, usize_) = (
+            u32_at(&dir, at + 16),
+            u32_at(&dir, at + 20),
+            u32_at(&dir, at + 24),
+        );
+        let (n, e, c) = (
+            u16_at(&dir, at + 28) as usize,
+            u16_at(&dir, at + 30) as usize,
+            u16_at(&dir, at + 32) as usize,
+        );
+        let raw = dir
+            .get(at + 46..at + 46 + n)
+            .ok_or_else(|| corrupt("a truncated central directory"))?;
+        if name_of(raw) == name {
+            let extra = dir.get(at + 46 + n..at + 46 + n + e).unwrap_or_default();
+            let mut size = csize as u64;
+            if csize == u32::MAX {
+                // zip64 extra: the uncompressed size first when it overflowed too, then this one
+                let fields = zip64_fields(extra)
+                    .ok_or_else(|| corrupt(format!("`{name}` has no zip64 size")))?;
+                let skip = usize::from(usize_ == u32::MAX);
+                size = *fields
+                    .get(skip)
+                    .ok_or_else(|| corrupt(format!("`{name}` has no zip64 size")))?;
+            }
+            return Ok((size, crc));
+        }
+        at += 46 + n + e + c;
+    }
+    Err(corrupt(format!("`{name}` is not in its central directory")))
+}
+
+fn zip64_fields(mut extra: &[u8]) -> Option<Vec<u64>> {
+    while extra.len() >= 4 {
+        let (id, len) = (u16_at(extra, 0), u16_at(extra, 2) as usize);
+        let body = extra.get(4..4 + len)?;
+        if id == 1 {
+            return Some(
+                body.chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect(),
+            );
+        }
+        extra = extra.get(4 + len..).unwrap_or_default();
+    }
+    None
 }
 
 fn has_zip64_extra(mut extra: &[u8]) -> bool {
