@@ -83,6 +83,9 @@ class GitHub(http.server.BaseHTTPRequestHandler):
     zip_path = None
     digest = None
     protocol_version = "HTTP/1.1"
+    # headers and body go out as separate writes: with Nagle on, each answer waits for the
+    # client's delayed ACK (40 ms on Linux), which would be timed as ours
+    disable_nagle_algorithm = True
 
     def log_message(self, *a):
         pass

@@ -13,7 +13,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BIN, E, HEAD, REGISTRY, build_image, docker, forget, timed  # noqa: E402
+import subprocess  # noqa: E402
+
+from bench import BIN, DOCKER, E, HEAD, REGISTRY, build_image, docker, forget, timed  # noqa: E402
 
 NAMES = ["api", "worker", "web", "jobs"]
 
@@ -58,7 +60,19 @@ def main():
         # forget by ID: every tag and the layers go, so each run pulls everything again
         forget(*ids.values())
 
-    together, apart = [], []
+    def pulls(parallel):
+        # the daemon alone: `docker pull` of the same four, at once or one after another
+        t = time.monotonic()
+        cmds = [[*DOCKER, "pull", "-q", f"{r}:{tag}"] for r in repos.values()]
+        if parallel:
+            for p in [subprocess.Popen(c, stdout=subprocess.DEVNULL) for c in cmds]:
+                p.wait()
+        else:
+            for c in cmds:
+                subprocess.run(c, check=True, stdout=subprocess.DEVNULL)
+        return time.monotonic() - t
+
+    together, apart, floor = [], [], []
     lines = "\n".join(f"{n}={r}" for n, r in repos.items())
     for _ in range(runs):
         cold()
@@ -70,6 +84,10 @@ def main():
             t, _ = timed([BIN], env=env(work, ev, {"INPUT_IMAGE": r}))
             total += t
         apart.append(total)
+        cold()
+        at_once = pulls(True)
+        cold()
+        floor.append(at_once / pulls(False))
     cold()
     forget(*(f"{r}:{tag}" for r in repos.values()))
     a, b = statistics.median(together), statistics.median(apart)
@@ -84,6 +102,8 @@ def main():
     print(f"| {len(NAMES)} images, one `images` step / {len(NAMES)} sequential single-image steps "
           f"(median of pairs; min {ratios[0]:.2f}, max {ratios[-1]:.2f}) | {r:.2f} | <= 0.6 | "
           f"{'yes' if r <= 0.6 else 'no'} | {a:.2f} | {b:.2f} |")
+    print(f"| the daemon alone: 4 `docker pull` at once / one after another (median) | "
+          f"{statistics.median(floor):.2f} | | | | |")
 
 
 if __name__ == "__main__":
