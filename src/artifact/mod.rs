@@ -232,15 +232,40 @@ impl Read for ChunkReader {
     }
 }
 
+/// Where a stage's chunks go: the next stage's channel, or the async side's.
+trait Sink {
+    fn put(&mut self, chunk: Vec<u8>) -> io::Result<()>;
+}
+
+impl Sink for SyncSender<Msg> {
+    fn put(&mut self, chunk: Vec<u8>) -> io::Result<()> {
+        self.send(Msg::Data(chunk))
+            .map_err(|_| io::Error::other("a later stage stopped"))
+    }
+}
+
+impl Sink for tokio::sync::mpsc::Sender<Bytes> {
+    fn put(&mut self, chunk: Vec<u8>) -> io::Result<()> {
+        self.blocking_send(Bytes::from(chunk))
+            .map_err(|_| io::Error::other(DAEMON_GONE))
+    }
+}
+
+const DAEMON_GONE: &str = "the daemon stopped reading";
+
 /// The sending end of a stage, in chunks of `CHUNK`.
-struct ChunkWriter {
-    tx: SyncSender<Msg>,
+struct Chunked<S> {
+    tx: S,
     buf: Vec<u8>,
 }
 
-impl ChunkWriter {
-    fn new(tx: SyncSender<Msg>) -> ChunkWriter {
-        ChunkWriter {
+/// Between stages; the tar for the daemon.
+type ChunkWriter = Chunked<SyncSender<Msg>>;
+type OutWriter = Chunked<tokio::sync::mpsc::Sender<Bytes>>;
+
+impl<S: Sink> Chunked<S> {
+    fn new(tx: S) -> Chunked<S> {
+        Chunked {
             tx,
             buf: Vec::with_capacity(CHUNK),
         }
@@ -248,12 +273,13 @@ impl ChunkWriter {
     fn send(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
             let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-            self.tx
-                .send(Msg::Data(full))
-                .map_err(|_| io::Error::other("a later stage stopped"))?;
+            self.tx.put(full)?;
         }
         Ok(())
     }
+}
+
+impl ChunkWriter {
     fn end(mut self) -> io::Result<()> {
         self.send()?;
         self.tx
@@ -262,41 +288,7 @@ impl ChunkWriter {
     }
 }
 
-impl Write for ChunkWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
-            self.send()?;
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The tar for the daemon, in chunks, to the async side.
-struct OutWriter {
-    tx: tokio::sync::mpsc::Sender<Bytes>,
-    buf: Vec<u8>,
-}
-
-impl OutWriter {
-    fn send(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-            self.tx
-                .blocking_send(Bytes::from(full))
-                .map_err(|_| io::Error::other(DAEMON_GONE))?;
-        }
-        Ok(())
-    }
-}
-
-const DAEMON_GONE: &str = "the daemon stopped reading";
-
-impl Write for OutWriter {
+impl<S: Sink> Write for Chunked<S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let n = data.len().min(CHUNK - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
@@ -589,10 +581,7 @@ where
     {
         let (failure, clean_end) = (failure.clone(), clean_end.clone());
         spawn("artifact-tar", move || {
-            let out = OutWriter {
-                tx: out_tx,
-                buf: Vec::with_capacity(CHUNK),
-            };
+            let out = OutWriter::new(out_tx);
             let mut verdict = Some(verdict_tx);
             match stage_two(framed_rx, out, one_rx, sum_rx, &mut verdict, &failure) {
                 // marked clean before the channel closes, so the stream ends without an error
