@@ -4,13 +4,12 @@
 mod common;
 
 use common::relay::{Mode, Relay};
-use common::{stack, unique, Stack};
+use common::{curl, stack, unique, Stack};
 use image_resolver::adapters::registry::{Promoted, Registry, RegistryConfig, Target};
 use image_resolver::core::platform::Platform;
 use image_resolver::core::promote::{parse_targets, TargetVars};
 use image_resolver::core::tag::{Sanitize, Vars};
 use serde_json::json;
-use std::process::Command;
 
 fn registry(host: &str, creds: Option<(&str, &str)>) -> Registry {
     Registry::new(RegistryConfig {
@@ -177,20 +176,6 @@ fn cross_registry_streams_blobs_with_credentials_and_skips_those_present() {
             digest
         );
     }
-}
-
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .arg("-sSf")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into()
 }
 
 #[test]

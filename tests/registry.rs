@@ -354,20 +354,6 @@ fn full_references_by_tag_and_digest() {
     );
 }
 
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args(["-sSf"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into()
-}
-
 #[test]
 fn multi_platform_index_resolves_the_platform_manifest() {
     let s = stack();

@@ -52,6 +52,21 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// `curl -sSf` for reading a registry directly; its stdout.
+pub fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .arg("-sSf")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into()
+}
+
 pub fn sha(seed: u8) -> String {
     format!("{:02x}", seed).repeat(20)
 }
