@@ -18,6 +18,7 @@ install_missing() {
   command -v zip >/dev/null || need+=(zip)
   command -v unzip >/dev/null || need+=(unzip) # the baseline artifact recipe in bench/
   command -v curl >/dev/null || need+=(curl)
+  command -v skopeo >/dev/null || need+=(skopeo) # the promotion benchmark's baseline
   if ((${#need[@]})); then
     echo "installing ${need[*]}" >&2
     apt-get update -qq >&2
