@@ -8,6 +8,7 @@ use common::{curl, stack, unique, Stack};
 use image_resolver::adapters::registry::{Promoted, Registry, RegistryConfig, Target};
 use image_resolver::core::platform::Platform;
 use image_resolver::core::promote::{parse_targets, TargetVars};
+use image_resolver::core::reference::ImageRef;
 use image_resolver::core::tag::{Sanitize, Vars};
 use serde_json::json;
 
@@ -40,9 +41,14 @@ fn amd64() -> Platform {
     }
 }
 
+/// References are parsed once, here, as the flow does before it calls the adapter.
+fn image(reference: &str) -> ImageRef {
+    ImageRef::parse(reference).unwrap_or_else(|e| panic!("{reference}: {e}"))
+}
+
 /// The digest `reference` resolves to (the index's for a multi-platform image).
 fn digest_of(reg: &Registry, reference: &str, platform: &Platform) -> String {
-    block(reg.inspect(reference, platform, &log))
+    block(reg.inspect(&image(reference), platform, &log))
         .unwrap_or_else(|e| panic!("{reference}: {e}"))
         .digest
 }
@@ -56,10 +62,10 @@ fn promote(
         .iter()
         .map(|(r, t)| Target {
             registry: r,
-            reference: t.clone(),
+            reference: image(t),
         })
         .collect();
-    block(src.promote(source, &targets, &log)).map_err(|e| e.to_string())
+    block(src.promote(&image(source), &targets, &log)).map_err(|e| e.to_string())
 }
 
 /// One image pushed as `it/<unique>:v1` to the open registry (the daemon pushes directly; its
@@ -224,7 +230,7 @@ fn a_two_platform_index_is_copied_whole() {
     let children: Vec<String> = [amd64(), arm.clone()]
         .iter()
         .map(|p| {
-            block(open.inspect(&format!("{repo}:multi"), p, &log))
+            block(open.inspect(&image(&format!("{repo}:multi")), p, &log))
                 .unwrap()
                 .manifest_digest
         })
@@ -233,7 +239,7 @@ fn a_two_platform_index_is_copied_whole() {
     for (reg, target) in [(&open, &mounted), (&auth, &copied)] {
         // each platform resolves, config included: every child and blob is there
         for (p, child) in [amd64(), arm.clone()].iter().zip(&children) {
-            let img = block(reg.inspect(target, p, &log)).unwrap();
+            let img = block(reg.inspect(&image(target), p, &log)).unwrap();
             assert_eq!(
                 (&img.digest, &img.manifest_digest),
                 (&digest, child),
@@ -337,7 +343,7 @@ fn exists(s: &Stack, reference: &str) -> bool {
         .starts_with(&s.auth_registry)
         .then_some((s.user.as_str(), s.pass.as_str()));
     let host = reference.split('/').next().unwrap();
-    match block(registry(host, creds).inspect(reference, &amd64(), &log)) {
+    match block(registry(host, creds).inspect(&image(reference), &amd64(), &log)) {
         Ok(_) => true,
         Err(e) if e.is_not_found() => false,
         Err(e) => panic!("{reference}: {e}"),

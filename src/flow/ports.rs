@@ -185,7 +185,7 @@ impl Registry for Registries {
     ) -> Result<RemoteImage, RegistryError> {
         let client = self.client(reference.registry(), log);
         client
-            .inspect(&reference.to_string(), platform, &|m: &str| log.info(m))
+            .inspect(reference, platform, &|m: &str| log.info(m))
             .await
     }
 
@@ -206,11 +206,15 @@ impl Registry for Registries {
             .zip(&clients)
             .map(|(t, c)| registry::Target {
                 registry: c,
-                reference: t.to_string(),
+                reference: ImageRef {
+                    repository: t.repository.clone(),
+                    tag: Some(t.tag.clone()),
+                    digest: None,
+                },
             })
             .collect();
         self.client(source.registry(), log)
-            .promote(&source.to_string(), &list, &|m: &str| log.info(m))
+            .promote(source, &list, &|m: &str| log.info(m))
             .await
     }
 }

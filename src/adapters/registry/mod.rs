@@ -118,11 +118,14 @@ struct Located {
 }
 
 /// `ghcr.io/acme/app:1` → `acme/app` and `1`; Docker Hub's official images live under `library/`.
-fn locate(reference: &str) -> Result<Located, String> {
-    let r = ImageRef::parse(reference).map_err(|e| format!("not a reference: {e}"))?;
+fn locate(r: &ImageRef) -> Located {
     let path = repository_path(&r.repository);
-    let reference = r.digest.or(r.tag).unwrap_or_else(|| "latest".to_string());
-    Ok(Located { path, reference })
+    let reference = r
+        .digest
+        .clone()
+        .or_else(|| r.tag.clone())
+        .unwrap_or_else(|| "latest".to_string());
+    Located { path, reference }
 }
 
 fn repository_path(repository: &str) -> String {
@@ -194,14 +197,12 @@ impl Registry {
     /// Resolves a reference to its manifest, digest and labels. No layer is downloaded.
     pub async fn inspect(
         &self,
-        reference: &str,
+        image: &ImageRef,
         platform: &Platform,
         log: &(dyn Fn(&str) + Sync),
     ) -> Result<RemoteImage, RegistryError> {
-        let at = locate(reference).map_err(|detail| RegistryError::Protocol {
-            reference: reference.into(),
-            detail,
-        })?;
+        let reference = &image.to_string();
+        let at = locate(image);
         let fail = |raw| self.error(reference, raw);
         let pull = [scope(&at.path, "pull")];
         let top = self
@@ -345,7 +346,7 @@ mod tests {
                 &format!("sha256:{}", "a".repeat(64)),
             ),
         ] {
-            let l = locate(input).unwrap();
+            let l = locate(&ImageRef::parse(input).unwrap());
             assert_eq!((l.path.as_str(), l.reference.as_str()), (path, reference));
         }
     }

@@ -11,6 +11,7 @@
 use super::session::{scope, status_error, Manifest, Raw};
 use super::{locate, Descriptor, ImageManifest, Registry, RegistryError};
 use crate::adapters::limits::{self, BodyError};
+use crate::core::reference::ImageRef;
 use crate::retry::retry;
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -28,7 +29,7 @@ pub struct Target<'a> {
     /// The registry the target lives on, with its credentials (the source's own for its registry).
     pub registry: &'a Registry,
     /// `repository:tag`
-    pub reference: String,
+    pub reference: ImageRef,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,14 +79,12 @@ impl Registry {
     /// error names that target and lists those that hold the digest already.
     pub async fn promote(
         &self,
-        source: &str,
+        image: &ImageRef,
         targets: &[Target<'_>],
         log: &(dyn Fn(&str) + Sync),
     ) -> Result<Vec<Promoted>, RegistryError> {
-        let src = locate(source).map_err(|detail| RegistryError::Protocol {
-            reference: source.into(),
-            detail,
-        })?;
+        let source = &image.to_string();
+        let src = locate(image);
         if !src.reference.starts_with("sha256:") {
             return Err(RegistryError::Protocol {
                 reference: source.into(),
@@ -113,7 +112,7 @@ impl Registry {
                 }
                 Err(e) => {
                     return Err(RegistryError::Promote {
-                        target: t.reference.clone(),
+                        target: t.reference.to_string(),
                         reason: reason(e, t),
                         written: done.into_iter().map(|p| p.reference).collect(),
                     })
@@ -132,7 +131,7 @@ impl Registry {
         log: &(dyn Fn(&str) + Sync),
     ) -> Result<bool, Raw> {
         let dest = t.registry;
-        let at = locate(&t.reference).map_err(Raw::Protocol)?;
+        let at = locate(&t.reference);
         let push = [scope(&at.path, "pull,push")];
         let current = dest
             .again(log, "target manifest", || {
@@ -199,10 +198,7 @@ impl Registry {
 
 fn reason(e: Raw, t: &Target<'_>) -> String {
     let s = &t.registry.session;
-    let repo = t
-        .reference
-        .rsplit_once(':')
-        .map_or(&*t.reference, |(r, _)| r);
+    let repo = &t.reference.repository;
     match e {
         Raw::Unauthorized | Raw::Denied => {
             let code = if matches!(e, Raw::Denied) { 403 } else { 401 };
