@@ -132,6 +132,7 @@ async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Res
         repository: runner.github_repository.clone().unwrap_or_default(),
         pr: Default::default(),
         merged: Default::default(),
+        trees: Default::default(),
     };
     let plan = flow.plan().await;
     let resolution = match plan {

@@ -75,6 +75,9 @@ pub struct Failed {
     pub elapsed: Duration,
 }
 
+/// Commit → its tree, each looked up once even when images ask at the same time.
+pub type Trees = std::collections::HashMap<String, std::sync::Arc<tokio::sync::OnceCell<String>>>;
+
 pub struct Flow<'a, R, G, D> {
     pub cfg: &'a Config,
     pub ctx: &'a EventContext,
@@ -89,6 +92,9 @@ pub struct Flow<'a, R, G, D> {
     /// `promote-source: merged-pr`: the pull request this push merged (`None`: it merged none),
     /// looked up once for all images.
     pub merged: tokio::sync::OnceCell<Option<MergedPr>>,
+    /// Commit → tree, as looked up: the revision check and a merged-PR promotion ask for the
+    /// same commits, and several images for the same label.
+    pub trees: std::sync::Mutex<Trees>,
 }
 
 impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {

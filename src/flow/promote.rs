@@ -72,8 +72,8 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
             let Some(label) = label else {
                 return Ok(self.skipped(r.result, Skip::TreeDiffers, log));
             };
-            let built = self.github.commit_tree(&label).await?;
-            let here = self.github.commit_tree(pushed.as_str()).await?;
+            let built = self.tree_of(&label).await?;
+            let here = self.tree_of(pushed.as_str()).await?;
             if same_tree(&built, &here).is_err() {
                 return Ok(self.skipped(r.result, Skip::TreeDiffers, log));
             }

@@ -120,6 +120,15 @@ impl GitHubApi for FakeGitHub {
             digest: None,
         })
     }
+    async fn commit_tree(&self, sha: &str) -> Result<String> {
+        self.calls.lock().unwrap().push(format!("tree {sha}"));
+        // MERGE (a promoted PR's commit) and HEAD share a tree; every other commit has its own
+        Ok(if sha == MERGE {
+            HEAD.into()
+        } else {
+            sha.into()
+        })
+    }
     async fn attestations(&self, digest: &str) -> Result<Vec<Vec<u8>>> {
         self.calls
             .lock()
@@ -281,6 +290,7 @@ async fn run(
         repository: "acme/charon".into(),
         pr: Default::default(),
         merged: Default::default(),
+        trees: Default::default(),
     };
     let plan = flow.plan().await.expect("planned");
     Run {
@@ -597,6 +607,7 @@ async fn attested(policy: &str, workflow: &str, bundles: Vec<Vec<u8>>) -> (Run, 
         repository: "cli/cli".into(),
         pr: Default::default(),
         merged: Default::default(),
+        trees: Default::default(),
     };
     let plan = flow.plan().await.unwrap();
     let results = flow.resolve(&plan).await;
@@ -659,4 +670,30 @@ async fn attestation_policy_fail_and_warn() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn images_labelled_with_the_same_tree_share_its_look_ups() {
+    // two images promoted from the PR they were tested on: labelled MERGE, expected HEAD
+    let cfg = config(&[
+        ("images", "r.example/acme/api\nr.example/acme/worker"),
+        ("mode", "verify"),
+        ("github-token", "t"),
+    ]);
+    let reg = FakeRegistry::default()
+        .with("r.example/acme/api", vec![Ok(remote(Some(MERGE)))])
+        .with("r.example/acme/worker", vec![Ok(remote(Some(MERGE)))]);
+    let gh = FakeGitHub::default();
+    let o = run(&cfg, &push_event(), &reg, &gh, None).await;
+    for r in &o.results {
+        let r = r.as_ref().expect("matched by tree");
+        assert_eq!(r.revision, Outcome::SameTree(Sha::parse(MERGE).unwrap()));
+    }
+    let mut calls = gh.calls.lock().unwrap().clone();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [format!("tree {HEAD}"), format!("tree {MERGE}")],
+        "each tree asked once"
+    );
 }

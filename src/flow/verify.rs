@@ -94,9 +94,24 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
     }
 
     pub(super) async fn same_tree(&self, a: &Sha, b: &Sha) -> Result<bool> {
-        let ta = self.github.commit_tree(a.as_str()).await?;
-        let tb = self.github.commit_tree(b.as_str()).await?;
+        let ta = self.tree_of(a.as_str()).await?;
+        let tb = self.tree_of(b.as_str()).await?;
         Ok(same_tree(&ta, &tb).is_ok())
+    }
+
+    /// A commit's tree, asked of the API once per step whoever asks.
+    pub(super) async fn tree_of(&self, sha: &str) -> Result<String> {
+        let cell = self
+            .trees
+            .lock()
+            .expect("trees")
+            .entry(sha.to_ascii_lowercase())
+            .or_default()
+            .clone();
+        let tree = cell
+            .get_or_try_init(|| self.github.commit_tree(sha))
+            .await?;
+        Ok(tree.clone())
     }
 
     /// The GitHub artifact attestation of `digest`: `verified`, or under `attestation: fail` an
