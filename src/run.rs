@@ -10,7 +10,7 @@ use crate::env::RunnerVars;
 use crate::flow::ports::{Docker, LazyGitHub, Registries};
 use crate::flow::{Failed, Flow, Resolved};
 use crate::retry::Logger;
-use crate::toolkit::{FileCommand, Toolkit};
+use crate::toolkit::{FileCommand, Toolkit, TITLE};
 use anyhow::{Context, Result};
 use event::{describe_event, read_event};
 use std::path::Path;
@@ -39,7 +39,7 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
     }
     let cfg = Config::from_raw(raw)?;
     for notice in &cfg.notices {
-        kit.notice(notice);
+        kit.notice_titled(TITLE, notice);
     }
     let output = match &runner.github_output {
         Some(p) => Some(FileCommand::check("GITHUB_OUTPUT", Path::new(p))?),
@@ -62,7 +62,10 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
     match output {
         Some(f) => f.write_outputs(&entries).context("writing step outputs")?,
         None => {
-            kit.notice("GITHUB_OUTPUT is not set: printing the outputs instead");
+            kit.notice_titled(
+                TITLE,
+                "GITHUB_OUTPUT is not set: printing the outputs instead",
+            );
             for (k, v) in entries {
                 kit.info(&format!("{k}={v}"));
             }

@@ -19,6 +19,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// The title our annotations carry: the bold first line GitHub shows above each one.
+pub const TITLE: &str = "image-resolver";
+
 type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
 
 #[derive(Clone)]

@@ -107,7 +107,7 @@ fn three_images_in_verify_mode_with_one_failing() {
     let errors: Vec<&str> = o
         .stdout
         .lines()
-        .filter(|l| l.starts_with("::error::"))
+        .filter(|l| l.starts_with("::error title=image-resolver::"))
         .collect();
     assert_eq!(errors.len(), 1, "{}", o.stdout);
     let b_name = b.rsplit('/').next().unwrap();

@@ -508,7 +508,9 @@ fn assert_skipped(o: &Outcome, m: &Merged, why: &str) {
     assert!(
         o.stdout
             .lines()
-            .any(|l| l.starts_with("::notice::") && l.contains(why) && l.contains("build")),
+            .any(|l| l.starts_with("::notice title=image-resolver::")
+                && l.contains(why)
+                && l.contains("build")),
         "{}",
         o.stdout
     );

@@ -493,7 +493,11 @@ mod through_the_binary {
             (o.out("attestation"), o.out("attestation-signer")),
             ("invalid", "")
         );
-        assert!(o.stdout.contains("::warning"), "{}", o.stdout);
+        assert!(
+            o.stdout.contains("::warning title=image-resolver::"),
+            "{}",
+            o.stdout
+        );
         assert!(
             o.summary.starts_with("⚠️") && o.summary.contains("Attestation invalid"),
             "{}",

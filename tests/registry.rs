@@ -128,7 +128,8 @@ fn a_stale_image_is_refused_before_any_layer_moves() {
     .run();
     warn.ok();
     assert!(
-        warn.stdout.contains("::warning::") && warn.stdout.contains(&built_from),
+        warn.stdout.contains("::warning title=image-resolver::")
+            && warn.stdout.contains(&built_from),
         "{}",
         warn.stdout
     );
@@ -141,7 +142,7 @@ fn a_stale_image_is_refused_before_any_layer_moves() {
     .input("revision-check", "off")
     .run();
     off.ok();
-    assert!(!off.stdout.contains("::warning::"));
+    assert!(!off.stdout.contains("::warning"));
 }
 
 #[test]
@@ -597,7 +598,7 @@ fn a_mixed_case_repository_is_lower_cased_with_a_notice() {
     let notice = o
         .stdout
         .lines()
-        .find(|l| l.starts_with("::notice::"))
+        .find(|l| l.starts_with("::notice title=image-resolver::"))
         .unwrap_or_default();
     assert!(
         notice.contains("upper-case") && notice.contains(&repo),

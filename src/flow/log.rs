@@ -2,7 +2,7 @@
 //! image's lines are kept and printed together in one group when it is done, so they never
 //! interleave. Annotations (warnings, notices) are kept in order too, named after the image.
 
-use crate::toolkit::Toolkit;
+use crate::toolkit::{Toolkit, TITLE};
 use std::sync::Mutex;
 
 enum Line {
@@ -44,8 +44,8 @@ impl Log {
         match line {
             Line::Info(m) => self.kit.info(&m),
             Line::Debug(m) => self.kit.debug(&m),
-            Line::Notice(m) => self.kit.notice(&m),
-            Line::Warning(m) => self.kit.warning(&m),
+            Line::Notice(m) => self.kit.notice_titled(TITLE, &m),
+            Line::Warning(m) => self.kit.warning_titled(TITLE, &m),
         }
     }
 
@@ -92,8 +92,8 @@ impl Log {
             match line {
                 Line::Info(m) => self.kit.info(&m),
                 Line::Debug(m) => self.kit.debug(&m),
-                Line::Notice(m) => self.kit.notice(&m),
-                Line::Warning(m) => self.kit.warning(&m),
+                Line::Notice(m) => self.kit.notice_titled(TITLE, &m),
+                Line::Warning(m) => self.kit.warning_titled(TITLE, &m),
             }
         }
         self.kit.end_group();

@@ -7,7 +7,7 @@ use crate::core::summary::{
 };
 use crate::env::RunnerVars;
 use crate::flow::ResolveError;
-use crate::toolkit::{FileCommand, Toolkit};
+use crate::toolkit::{FileCommand, Toolkit, TITLE};
 use anyhow::Result;
 use std::path::Path;
 
@@ -20,7 +20,7 @@ pub fn write_summary(runner: &RunnerVars, kit: &Toolkit, result: &Result<Resolut
     if let Err(e) =
         FileCommand::check("GITHUB_STEP_SUMMARY", Path::new(path)).and_then(|f| f.append(&text))
     {
-        kit.warning(&format!("step summary not written: {e}"));
+        kit.warning_titled(TITLE, &format!("step summary not written: {e}"));
     }
 }
 

@@ -206,12 +206,12 @@ impl Outcome {
         let errors: Vec<&str> = self
             .stdout
             .lines()
-            .filter(|l| l.starts_with("::error::"))
+            .filter(|l| l.starts_with("::error title=image-resolver::"))
             .collect();
         assert_eq!(
             errors.len(),
             1,
-            "exactly one ::error:: line:\n{}",
+            "exactly one ::error line:\n{}",
             self.stdout
         );
         self
@@ -219,7 +219,7 @@ impl Outcome {
     pub fn error(&self) -> String {
         self.stdout
             .lines()
-            .find(|l| l.starts_with("::error::"))
+            .find(|l| l.starts_with("::error title=image-resolver::"))
             .unwrap_or("")
             .to_string()
     }
