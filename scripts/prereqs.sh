@@ -5,7 +5,7 @@
 prereq_fail() { echo "prerequisite: $*" >&2; exit 1; }
 
 need_root() {
-  [ "$(id -u)" = 0 ] || prereq_fail "run as root (e.g. sudo -E $0): the scripts start a dockerd of their own and install Debian packages"
+  [ "$(id -u)" = 0 ] || prereq_fail "run $0 as root: it starts a dockerd of its own and installs Debian packages (README, \"Before you start\", for sudo)"
 }
 
 # Rust at least Cargo.toml's rust-version, and a C compiler and linker (cc) for the native crates.
@@ -18,11 +18,20 @@ need_rust() {
     prereq_fail "Rust ≥ $want is needed and cargo is not on PATH: install it with rustup (README, \"Before you start\"), then \`. \"\$HOME/.cargo/env\"\`"
   have=$(rustc --version | awk '{print $2}')
   [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n1)" = "$want" ] ||
-    prereq_fail "Rust ≥ $want is needed, \`rustc\` is $have: \`rustup update stable\` (Debian's own rustc is older)"
+    prereq_fail "Rust ≥ $want is needed, \`rustc\` is $have: \`rustup update stable\`, or, for Debian's own rustc (older), install Rust with rustup (README, \"Before you start\")"
   if ! command -v cc >/dev/null; then
     echo "installing gcc libc6-dev (the linker and the C parts of the crypto crates)" >&2
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >&2
   fi
   export PATH
+}
+
+# Python 3 for the benchmarks and the linters' virtualenv (scripts/lint-workflows.sh adds venv).
+need_python() {
+  if ! command -v python3 >/dev/null; then
+    echo "installing python3 python3-venv" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >&2
+  fi
 }

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/prereqs.sh
 need_root
 need_rust
+need_python
 cargo clippy --version >/dev/null 2>&1 || prereq_fail "clippy is needed: \`rustup component add clippy\`"
 
 # the pinned workflow linters, installed first so a missing one fails before the long part
