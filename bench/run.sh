@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 if [ -z "${IR_DOCKER_HOST:-}" ]; then
   # a directory of its own: `stack.sh start` restarts whatever stack runs from its STACK_DIR
   export STACK_DIR=${STACK_DIR:-/tmp/image-resolver-bench}
-  eval "$(scripts/stack.sh start)"
+  stack_env=$(scripts/stack.sh start) # a failed start stops here (an eval of it would not)
   trap 'scripts/stack.sh stop || true' EXIT
+  eval "$stack_env"
 fi
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target x86_64-unknown-linux-gnu -q --bins --example verify_attestation
 python3 bench/bench.py "$@"
