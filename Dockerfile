@@ -25,12 +25,14 @@ COPY ${BINARY} /image-resolver
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 ENTRYPOINT ["/image-resolver"]
 
-# The builder image must be pinned by digest before a release: release.yml refuses a `FROM … AS
-# builder` line without `@sha256:`. The digest is not filled in here because it could not be
-# verified where this file was written; take it from
-#   docker buildx imagetools inspect docker.io/library/rust:1.95-bookworm
-# and append it as `rust:1.95-bookworm@sha256:<digest>`.
-FROM --platform=$BUILDPLATFORM docker.io/library/rust:1.95-bookworm AS builder
+# The builder image, pinned by digest (release.yml refuses a `FROM … AS builder` line without
+# `@sha256:`). Where the digest came from: public repositories pinning this same tag to it, among
+# them vetcoders/vibecrafted and StephanMeijer/meneerhenk (whose Dockerfile cross-builds amd64 and
+# arm64 from `--platform=$BUILDPLATFORM` with it, so it is the multi-platform index), and a public
+# BuildKit log resolving rust:1.95-bookworm to it. Docker Hub could not be asked where this was
+# written: the pull by digest (CI's `release-image` job) checks the bytes, these sources the tag.
+# A newer Rust: `docker buildx imagetools inspect docker.io/library/rust:<tag>`; change both.
+FROM --platform=$BUILDPLATFORM docker.io/library/rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1 AS builder
 WORKDIR /src
 COPY . .
 ARG TARGETARCH

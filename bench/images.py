@@ -46,8 +46,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-images-") as work:
+        run(args, work)
+
+
+def run(args, work):
     runs, mb = (1, 2) if args.quick else (5, 60)
-    work = tempfile.mkdtemp(prefix="bench-images-")
     ev = event(work)
     tag = f"main-{HEAD[:7]}"
     repos = {n: f"{REGISTRY}/bench-images/{n}" for n in NAMES}

