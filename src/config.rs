@@ -13,7 +13,7 @@ use std::time::Duration;
 pub use crate::core::plan::{Fallback, Mode};
 
 /// Every input of the contract, as the runner names them. action.yml is checked against this list.
-pub const INPUT_NAMES: [&str; 30] = [
+pub const INPUT_NAMES: [&str; 38] = [
     "image",
     "images",
     "sha",
@@ -44,6 +44,14 @@ pub const INPUT_NAMES: [&str; 30] = [
     "wait-timeout",
     "platform",
     "allow-failed-upstream",
+    "attestation-runner",
+    "paths",
+    "tree-tag",
+    "dry-run",
+    "clean-after",
+    "keep",
+    "insecure-registries",
+    "pull-with",
 ];
 
 /// The inputs as strings; an empty value means "not set", as the runner passes unset inputs.
@@ -80,6 +88,14 @@ pub struct RawInputs {
     pub wait_timeout: Option<String>,
     pub platform: Option<String>,
     pub allow_failed_upstream: Option<String>,
+    pub attestation_runner: Option<String>,
+    pub paths: Option<String>,
+    pub tree_tag: Option<String>,
+    pub dry_run: Option<String>,
+    pub clean_after: Option<String>,
+    pub keep: Option<String>,
+    pub insecure_registries: Option<String>,
+    pub pull_with: Option<String>,
 }
 
 impl RawInputs {
@@ -404,8 +420,61 @@ fn promote_to(v: Option<String>, mode: Mode) -> Result<Vec<String>, InputError> 
     Ok(targets)
 }
 
+/// Inputs the contract names whose features this version does not have yet: their defaults (as
+/// action.yml passes them) are accepted, anything else is refused before any work starts.
+fn not_built_yet(raw: &RawInputs) -> Result<(), InputError> {
+    let given = [
+        ("mode", &raw.mode, "pull", "`clean` mode"),
+        (
+            "attestation-runner",
+            &raw.attestation_runner,
+            "any",
+            "refusing self-hosted runners' attestations",
+        ),
+        ("paths", &raw.paths, "", "content-addressed images"),
+        (
+            "tree-tag",
+            &raw.tree_tag,
+            "tree-{tree}",
+            "content-addressed images",
+        ),
+        ("dry-run", &raw.dry_run, "false", "dry runs"),
+        ("clean-after", &raw.clean_after, "24h", "`clean` mode"),
+        ("keep", &raw.keep, "latest", "`clean` mode"),
+        (
+            "insecure-registries",
+            &raw.insecure_registries,
+            "",
+            "plain-HTTP registries off loopback",
+        ),
+        (
+            "pull-with",
+            &raw.pull_with,
+            "auto",
+            "pulling through the action (`pull-with: client`)",
+        ),
+    ];
+    for (input, value, default, feature) in given {
+        let Some(v) = set(value.clone()) else {
+            continue;
+        };
+        let v = v.trim();
+        // `mode` has built values besides its default: only `clean` is missing
+        let missing = if input == "mode" {
+            v.eq_ignore_ascii_case("clean")
+        } else {
+            v != default
+        };
+        if missing {
+            return Err(bad(input, format!("`{v}` asks for {feature}, which this version of image-resolver does not have yet: remove `{input}` (or set it to `{default}`)")));
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     pub fn from_raw(raw: RawInputs) -> Result<Config, InputError> {
+        not_built_yet(&raw)?;
         let mut notices = Vec::new();
         let (images, keyed) = image_specs(raw.image, raw.images, &mut notices)?;
         let tag = tag(raw.tag, images.iter().any(|i| i.image.is_full()))?;
@@ -544,6 +613,42 @@ mod tests {
             "{debug}"
         );
         assert!(vars(&[("github-token", "t")])[0].0 == "INPUT_GITHUB-TOKEN");
+    }
+
+    #[test]
+    fn inputs_of_features_not_built_yet_take_only_their_defaults() {
+        let image = ("image", "ghcr.io/acme/charon");
+        for (input, default) in [
+            ("attestation-runner", "any"),
+            ("tree-tag", "tree-{tree}"),
+            ("dry-run", "false"),
+            ("clean-after", "24h"),
+            ("keep", "latest"),
+            ("pull-with", "auto"),
+            ("paths", ""),
+            ("insecure-registries", ""),
+        ] {
+            assert!(
+                config(&[image, (input, default)]).is_ok(),
+                "{input}: {default}"
+            );
+        }
+        let e = config(&[image, ("paths", "services/api")]).unwrap_err();
+        assert_eq!(e.input, "paths");
+        assert!(
+            e.problem.starts_with(
+                "`services/api` asks for content-addressed images, which this version"
+            ),
+            "{e}"
+        );
+        let e = config(&[image, ("mode", "clean")]).unwrap_err();
+        assert_eq!(
+            (e.input, e.problem.contains("`clean` mode")),
+            ("mode", true),
+            "{e}"
+        );
+        let e = config(&[image, ("dry-run", "true")]).unwrap_err();
+        assert_eq!(e.input, "dry-run");
     }
 
     #[test]

@@ -77,9 +77,14 @@ pub struct Outputs {
     pub promote_skipped: String,
     pub attestation: String,
     pub attestation_signer: String,
+    /// The contract's outputs of features not built yet: always written empty.
+    pub verification_summary: String,
+    pub tree: String,
+    pub tree_image: String,
+    pub removed: String,
 }
 
-pub const OUTPUT_NAMES: [&str; 17] = [
+pub const OUTPUT_NAMES: [&str; 21] = [
     "tag",
     "image",
     "digest",
@@ -97,6 +102,10 @@ pub const OUTPUT_NAMES: [&str; 17] = [
     "promote-skipped",
     "attestation",
     "attestation-signer",
+    "verification-summary",
+    "tree",
+    "tree-image",
+    "removed",
 ];
 
 impl Outputs {
@@ -158,7 +167,7 @@ impl Outputs {
         out
     }
 
-    pub fn entries(&self) -> [(&'static str, &str); 17] {
+    pub fn entries(&self) -> [(&'static str, &str); 21] {
         let v = [
             &self.tag,
             &self.image,
@@ -177,6 +186,10 @@ impl Outputs {
             &self.promote_skipped,
             &self.attestation,
             &self.attestation_signer,
+            &self.verification_summary,
+            &self.tree,
+            &self.tree_image,
+            &self.removed,
         ];
         std::array::from_fn(|i| (OUTPUT_NAMES[i], v[i].as_str()))
     }
