@@ -49,11 +49,11 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
     if cfg.summary {
         write_summary(runner, kit, &result);
     }
-    let (_, plan, results) = result?;
+    let (ctx, plan, results) = result?;
     let done = succeeded(&cfg, results)?;
     let labels = if cfg.mode == Mode::Compute {
         let repository = runner.github_repository.as_deref().unwrap_or("");
-        build_labels(&plan, &runner.server_url(), repository)
+        build_labels(&plan, ctx.sha.as_ref(), &runner.server_url(), repository)
     } else {
         String::new()
     };
