@@ -246,11 +246,7 @@ impl JobNetwork {
             );
             let subnet = format!("10.{a}.{b}.0/24");
             let gateway = format!("10.{a}.{b}.1");
-            let taken = String::from_utf8_lossy(
-                &Command::new("ip").args(["route"]).output().unwrap().stdout,
-            )
-            .contains(&format!("10.{a}.{b}."));
-            if !taken
+            if !routed(u32::from_be_bytes([10, a, b, 0]), 0xffff_ff00)
                 && s.docker_ok(&[
                     "network",
                     "create",
@@ -332,6 +328,27 @@ impl Drop for JobNetwork {
         }
         self.stack.docker_ok(&["network", "rm", &self.name]);
     }
+}
+
+/// Whether the host already routes any of `net`/`mask` (another stack's network, say).
+fn routed(net: u32, mask: u32) -> bool {
+    let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // destination and mask in hex, in the kernel's (little-endian) byte order
+        let hex = |i: usize| {
+            f.get(i)
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .map(u32::swap_bytes)
+        };
+        match (hex(1), hex(7)) {
+            (Some(dest), Some(m)) if m != 0 => {
+                let common = m & mask;
+                dest & common == net & common
+            }
+            _ => false,
+        }
+    })
 }
 
 /// `NameValidation.Sanitize`: letters, `_`, and digits after the first character.
