@@ -173,6 +173,50 @@ fn pull_loads_a_stored_artifact_through_the_proxy_and_a_missing_docker_host_fall
 }
 
 #[test]
+fn a_registry_is_reached_through_the_proxy_unless_no_proxy_names_it() {
+    let s = stack();
+    let (net, tls) = job_with_registry();
+    let head = sha(0x66);
+    let name = format!("it/{}", unique("runner-proxied"));
+    let tag = format!("main-{}", &head[..7]);
+    let digest = s.publish(&format!("{}/{name}", s.registry), &tag, Some(&head));
+    // a proxy inside the job's reach, which resolves the service's name
+    let proxy = ForwardProxy::start(&net.gateway, "10.");
+    proxy.resolve("registry", &net.service_address("registry"));
+    let verify = |no_proxy: &str| {
+        Step::new(
+            &net,
+            "workflow_run",
+            workflow_run("push", &head, "main", None, false),
+        )
+        .with("image", &format!("registry:5000/{name}"))
+        .with("mode", "verify")
+        .workspace_file("ca.pem", &std::fs::read(tls.ca()).unwrap())
+        .env("SSL_CERT_FILE", "{workspace}/ca.pem")
+        .runner_proxy(&proxy.url, no_proxy)
+        .run()
+    };
+    let o = verify("");
+    o.ok();
+    assert_eq!(o.out("digest"), digest);
+    let tunnels = proxy.count("registry:5000");
+    assert!(tunnels > 0, "{:?}", proxy.seen());
+    assert!(
+        proxy.seen().iter().all(|r| r.method == "CONNECT"),
+        "{:?}",
+        proxy.seen()
+    );
+    let o = verify("localhost,registry");
+    o.ok();
+    assert_eq!(o.out("digest"), digest);
+    assert_eq!(
+        proxy.count("registry:5000"),
+        tunnels,
+        "NO_PROXY names it: direct"
+    );
+}
+
+#[test]
 fn a_loopback_registry_is_the_action_itself_and_the_error_says_so() {
     let s = stack();
     let net = JobNetwork::create();

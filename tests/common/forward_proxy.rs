@@ -2,6 +2,7 @@
 //! absolute form (`GET http://host/path`) are forwarded and recorded with their headers, `CONNECT`
 //! tunnels are recorded by target. It forwards only to the addresses a test allows.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,8 @@ pub struct ForwardProxy {
     /// `http://ip:port`, for the proxy variables.
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Names the proxy resolves itself (a job's service, as a proxy inside the job would).
+    hosts: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl ForwardProxy {
@@ -29,14 +32,26 @@ impl ForwardProxy {
         let listener = TcpListener::bind((ip, 0)).expect("bind the proxy");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let (s, allowed) = (seen.clone(), allowed_ip.to_string());
+        let hosts: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let (s, h, allowed) = (seen.clone(), hosts.clone(), allowed_ip.to_string());
         std::thread::spawn(move || {
             for c in listener.incoming().flatten() {
-                let (s, allowed) = (s.clone(), allowed.clone());
-                std::thread::spawn(move || serve(c, &s, &allowed));
+                let (s, h, allowed) = (s.clone(), h.clone(), allowed.clone());
+                std::thread::spawn(move || {
+                    let hosts = h.lock().unwrap().clone();
+                    serve(c, &s, &hosts, &allowed)
+                });
             }
         });
-        ForwardProxy { url, seen }
+        ForwardProxy { url, seen, hosts }
+    }
+
+    /// Resolves `name` to `ip` for the requests it forwards.
+    pub fn resolve(&self, name: &str, ip: &str) {
+        self.hosts
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), ip.to_string());
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -56,7 +71,12 @@ fn refuse(mut client: TcpStream, status: &str) {
     );
 }
 
-fn serve(client: TcpStream, seen: &Mutex<Vec<Seen>>, allowed: &str) {
+fn serve(
+    client: TcpStream,
+    seen: &Mutex<Vec<Seen>>,
+    hosts: &HashMap<String, String>,
+    allowed: &str,
+) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -95,10 +115,14 @@ fn serve(client: TcpStream, seen: &Mutex<Vec<Seen>>, allowed: &str) {
         path: path.clone(),
         headers: headers.clone(),
     });
-    if target.is_empty() || !target.starts_with(allowed) {
+    let address = match target.rsplit_once(':') {
+        Some((host, port)) if hosts.contains_key(host) => format!("{}:{port}", hosts[host]),
+        _ => target.clone(),
+    };
+    if address.is_empty() || !address.starts_with(allowed) {
         return refuse(client, "403 Forbidden");
     }
-    let Ok(upstream) = TcpStream::connect(&target) else {
+    let Ok(upstream) = TcpStream::connect(&address) else {
         return refuse(client, "502 Bad Gateway");
     };
     let mut client_w = client;

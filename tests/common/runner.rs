@@ -4,7 +4,7 @@
 //!   `--label`, `--workdir`, `--rm`, `-e NAME` for every variable (the value travels in the docker
 //!   CLI's own environment, line 261 → `ExecuteDockerCommandAsync`, line 405), `-e GITHUB_ACTIONS=true`,
 //!   `-e CI=true`, `--network`, one `-v` per mount, the image, no arguments; `DockerCreate` (lines
-//!   100-192) for service containers, with `--network-alias`; `DockerNetworkCreate` (line 289).
+//!   110-192) for service containers, with `--network-alias`; `DockerNetworkCreate` (line 289).
 //! - `src/Runner.Worker/Handlers/ContainerActionHandler.cs` (`RunAsync`): `HOME` = `_github_home`
 //!   (line 185), the six mounts (lines 193-198), path translation (lines 200-204), `--workdir
 //!   /github/workspace` (line 206), the GitHub and runner contexts as variables (lines 209-218),
@@ -231,7 +231,8 @@ pub struct JobNetwork {
     /// The host's address on the network: where test servers listen for the action.
     pub gateway: String,
     stack: Stack,
-    containers: Mutex<Vec<String>>,
+    /// Service containers: alias and ID.
+    containers: Mutex<Vec<(String, String)>>,
 }
 
 impl JobNetwork {
@@ -302,9 +303,25 @@ impl JobNetwork {
         args.push(image.into());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let id = self.stack.docker(&refs);
-        self.containers.lock().unwrap().push(id.clone());
+        self.containers
+            .lock()
+            .unwrap()
+            .push((alias.to_string(), id.clone()));
         self.stack.docker(&["start", &id]);
         id
+    }
+
+    /// The address of the service under `alias`.
+    pub fn service_address(&self, alias: &str) -> String {
+        let id = self
+            .containers
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(a, _)| a == alias)
+            .map(|(_, id)| id.clone())
+            .unwrap_or_else(|| panic!("no service `{alias}`"));
+        self.address_of(&id)
     }
 
     /// A container's address on this network (the host reaches it; the action by its alias).
@@ -323,7 +340,7 @@ impl JobNetwork {
 
 impl Drop for JobNetwork {
     fn drop(&mut self) {
-        for id in self.containers.lock().unwrap().drain(..) {
+        for (_, id) in self.containers.lock().unwrap().drain(..) {
             self.stack.docker_ok(&["rm", "-f", &id]);
         }
         self.stack.docker_ok(&["network", "rm", &self.name]);
