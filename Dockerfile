@@ -23,6 +23,9 @@ LABEL org.opencontainers.image.source=$SOURCE \
       org.opencontainers.image.version=$VERSION
 COPY ${BINARY} /image-resolver
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+# an empty /tmp (mode 1777, made by build-image.sh): the runner sets no TMPDIR and mounts nothing
+# there; temp files go under RUNNER_TEMP, and this is the fallback when it is unset
+COPY rootfs/ /
 ENTRYPOINT ["/image-resolver"]
 
 # The builder image, pinned by digest (release.yml refuses a `FROM … AS builder` line without
@@ -40,6 +43,8 @@ ARG BUILDARCH
 # one Rust target per image platform (amd64: x86_64-unknown-linux-gnu, arm64:
 # aarch64-unknown-linux-gnu), cross-compiled when it is not the build machine's own
 RUN bin=$(scripts/static-build.sh "$TARGETARCH" "$BUILDARCH") && cp "$bin" /image-resolver
+# the empty /tmp (mode 1777) of the runtime stage
+RUN mkdir -p /rootfs/tmp && chmod 1777 /rootfs/tmp
 
 FROM scratch AS release
 ARG VERSION
@@ -50,4 +55,5 @@ LABEL org.opencontainers.image.source=$SOURCE \
       org.opencontainers.image.version=$VERSION
 COPY --from=builder /image-resolver /image-resolver
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=builder /rootfs/ /
 ENTRYPOINT ["/image-resolver"]

@@ -14,6 +14,9 @@ cp Dockerfile "$ctx/"
 mkdir -p "$ctx/target/x86_64-unknown-linux-gnu/release"
 cp target/x86_64-unknown-linux-gnu/release/image-resolver "$ctx/target/x86_64-unknown-linux-gnu/release/"
 cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
+# the image's only directory besides the binary's: an empty /tmp, mode 1777 (the legacy builder keeps it)
+mkdir -p "$ctx/rootfs/tmp"
+chmod 1777 "$ctx/rootfs/tmp"
 cli=${IR_DOCKER_CLI:-docker}
 host=${IR_DOCKER_HOST:-${DOCKER_HOST:-unix:///var/run/docker.sock}}
 # the legacy builder builds only the stages the target needs: no network, no base image

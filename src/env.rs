@@ -20,6 +20,8 @@ pub struct RunnerVars {
     pub github_run_attempt: Option<String>,
     pub runner_debug: Option<String>,
     pub docker_host: Option<String>,
+    pub runner_temp: Option<String>,
+    pub github_actions: Option<String>,
 }
 
 impl RunnerVars {
@@ -45,6 +47,8 @@ impl RunnerVars {
             &mut v.github_run_attempt,
             &mut v.runner_debug,
             &mut v.docker_host,
+            &mut v.runner_temp,
+            &mut v.github_actions,
         ] {
             if field.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 *field = None;
@@ -61,6 +65,17 @@ impl RunnerVars {
         self.docker_host
             .clone()
             .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+    }
+
+    /// Where temporary files go: the runner's temp directory (mounted at /github/runner_temp in
+    /// a container action, which gets no TMPDIR), else `/tmp`, which the action image provides.
+    pub fn temp_dir(&self) -> std::path::PathBuf {
+        self.runner_temp.as_deref().unwrap_or("/tmp").into()
+    }
+
+    /// Run by the runner: then the action is in a network namespace of its own.
+    pub fn in_actions(&self) -> bool {
+        self.github_actions.as_deref() == Some("true")
     }
 
     pub fn api_url(&self) -> String {

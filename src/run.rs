@@ -49,11 +49,11 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
     if cfg.summary {
         write_summary(runner, kit, &result);
     }
-    let (_, plan, results) = result?;
+    let (ctx, plan, results) = result?;
     let done = succeeded(&cfg, results)?;
     let labels = if cfg.mode == Mode::Compute {
         let repository = runner.github_repository.as_deref().unwrap_or("");
-        build_labels(&plan, &runner.server_url(), repository)
+        build_labels(&plan, ctx.sha.as_ref(), &runner.server_url(), repository)
     } else {
         String::new()
     };
@@ -100,7 +100,8 @@ type Resolution = (EventContext, Plan, Vec<Result<Resolved, Failed>>);
 async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Resolution> {
     let ctx = read_event(runner)?;
     kit.debug(&describe_event(&ctx));
-    let registries = Registries::new(credential_policy(cfg, runner), cfg.retries);
+    let registries = Registries::new(credential_policy(cfg, runner), cfg.retries)
+        .in_own_network(runner.in_actions());
     let (info_kit, debug_kit) = (kit.clone(), kit.clone());
     let log: Logger = Arc::new(move |m: &str| info_kit.info(m));
     let debug: Logger = Arc::new(move |m: &str| debug_kit.debug(m));
@@ -114,7 +115,10 @@ async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Res
     // pull mode needs the daemon: connect first, so a missing socket fails in seconds
     let docker = match cfg.mode {
         Mode::Pull => {
-            let d = Docker::connect(runner.docker_host(), cfg.retries).await?;
+            let d = Docker::connect(runner.docker_host(), cfg.retries, runner.temp_dir()).await?;
+            if let Some(w) = &d.daemon.warning {
+                kit.warning_titled(TITLE, w);
+            }
             kit.debug(&format!(
                 "Docker daemon {} (API {}, {})",
                 d.daemon.host(),

@@ -1,36 +1,14 @@
-//! The action image, built offline from the host's static binary, run exactly as the runner runs a
-//! container action: hyphenated INPUT_ names, /github/workflow/event.json, the output file under
-//! /github/file_commands, the workspace at /github/workspace, the Docker socket mounted.
+//! The action image, built offline from the host's static binary: what it holds, and a run in the
+//! runner's own `docker run` form (tests/common/runner.rs) on a job network, never the host's.
 
 mod common;
+use common::runner::*;
 use common::*;
-use std::process::Command;
 
 #[test]
 fn the_action_image_runs_like_the_runner_runs_it() {
     let s = stack();
-    let static_bin = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/target/x86_64-unknown-linux-gnu/release/image-resolver"
-    );
-    assert!(
-        std::path::Path::new(static_bin).exists(),
-        "build the static binary first (scripts/test.sh does)"
-    );
-    let tag = format!("{}:test", unique("image-resolver"));
-    let out = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/build-image.sh"
-    ))
-    .arg(&tag)
-    .env("IR_PREBUILT", "1")
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "build-image.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let tag = action_image();
     let size: u64 = s
         .docker(&["inspect", "--format", "{{.Size}}", &tag])
         .parse()
@@ -52,87 +30,50 @@ fn the_action_image_runs_like_the_runner_runs_it() {
         let v = labels[format!("org.opencontainers.image.{key}")].as_str();
         assert!(v.is_some_and(|v| !v.is_empty()), "{key}: {labels}");
     }
-
-    let head = sha(0x51);
-    let repo = format!("{}/it/{}", s.registry, unique("container"));
-    let digest = s.publish(&repo, &format!("pr-42-{}", &head[..7]), Some(&head));
+    // an empty /tmp, mode 1777: the runner sets no TMPDIR and mounts nothing there
+    let container = s.docker(&["create", &tag]);
     let dir = tempfile::tempdir().unwrap();
-    let (workflow, files, workspace) = (
-        dir.path().join("workflow"),
-        dir.path().join("file_commands"),
-        dir.path().join("workspace"),
-    );
-    for d in [&workflow, &files, &workspace] {
-        std::fs::create_dir_all(d).unwrap();
+    let exported = dir.path().join("rootfs.tar");
+    s.docker(&["export", "-o", exported.to_str().unwrap(), &container]);
+    s.docker(&["rm", &container]);
+    let mut archive = tar::Archive::new(std::fs::File::open(&exported).unwrap());
+    let mut tmp = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().to_string();
+        if path.trim_end_matches('/') == "tmp" || path.starts_with("tmp/") {
+            tmp.push((path, entry.header().mode().unwrap() & 0o7777));
+        }
     }
-    std::fs::write(
-        workflow.join("event.json"),
-        workflow_run("pull_request", &head, "feat/x", Some(42), false).to_string(),
+    assert_eq!(tmp, [("tmp/".to_string(), 0o1777)]);
+
+    // a pull request's image, verified in a `services:` registry reached by its name
+    let (net, tls) = job_with_registry();
+    let head = sha(0x51);
+    let name = format!("it/{}", unique("container"));
+    let pr_tag = format!("pr-42-{}", &head[..7]);
+    let digest = s.publish(&format!("{}/{name}", s.registry), &pr_tag, Some(&head));
+    let o = Step::new(
+        &net,
+        "workflow_run",
+        workflow_run("pull_request", &head, "feat/x", Some(42), false),
     )
-    .unwrap();
-    std::fs::write(files.join("set_output_0b1c"), "").unwrap();
-    std::fs::write(files.join("step_summary_0b1c"), "").unwrap();
-    let socket = s.docker_host.trim_start_matches("unix://");
-    let local = format!("{}:local", unique("charon"));
-    let mount = |host: &std::path::Path, inside: &str| format!("{}:{inside}", host.display());
-    let run = s.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "host",
-        "--workdir",
-        "/github/workspace",
-        "-v",
-        &format!("{socket}:/var/run/docker.sock"),
-        "-v",
-        &mount(&workflow, "/github/workflow"),
-        "-v",
-        &mount(&files, "/github/file_commands"),
-        "-v",
-        &mount(&workspace, "/github/workspace"),
-        "-e",
-        &format!("INPUT_IMAGE={repo}"),
-        "-e",
-        &format!("INPUT_LOCAL-TAG={local}"),
-        "-e",
-        "INPUT_GITHUB-TOKEN=ghs_container_token_xyz",
-        "-e",
-        "INPUT_REVISION-CHECK=fail",
-        "-e",
-        "INPUT_TAG=",
-        "-e",
-        "GITHUB_EVENT_NAME=workflow_run",
-        "-e",
-        "GITHUB_EVENT_PATH=/github/workflow/event.json",
-        "-e",
-        "GITHUB_OUTPUT=/github/file_commands/set_output_0b1c",
-        "-e",
-        "GITHUB_STEP_SUMMARY=/github/file_commands/step_summary_0b1c",
-        "-e",
-        "GITHUB_REPOSITORY=acme/charon",
-        "-e",
-        "GITHUB_WORKSPACE=/github/workspace",
-        "-e",
-        "GITHUB_ACTIONS=true",
-        "-e",
-        "RUNNER_DEBUG=",
-        &tag,
-    ]);
-    assert!(
-        !run.contains("ghs_container_token_xyz")
-            || run.matches("ghs_container_token_xyz").count() == 1,
-        "{run}"
-    );
-    let outputs = parse_outputs(&std::fs::read_to_string(files.join("set_output_0b1c")).unwrap());
-    assert_eq!(outputs["tag"], format!("pr-42-{}", &head[..7]));
-    assert_eq!(outputs["digest"], digest);
-    assert_eq!(outputs["source"], "registry");
-    assert_eq!(outputs["pr-number"], "42");
+    .with("image", &format!("registry:5000/{name}"))
+    .with("mode", "verify")
+    // a private CA, as `${{ github.workspace }}/ca.pem`: the runner translates the path
+    .workspace_file("ca.pem", &std::fs::read(tls.ca()).unwrap())
+    .env("SSL_CERT_FILE", "{workspace}/ca.pem")
+    .run();
+    o.ok();
+    assert_eq!(o.out("digest"), digest);
+    assert_eq!(o.out("image"), format!("registry:5000/{name}:{pr_tag}"));
     assert_eq!(
-        s.image_id(&local).as_deref(),
-        Some(outputs["image-id"].as_str())
+        (o.out("revision"), o.out("pr-number")),
+        (head.as_str(), "42")
     );
-    assert!(std::fs::read_to_string(files.join("step_summary_0b1c"))
-        .unwrap()
-        .starts_with("✅ **Resolved**"));
+    assert!(o.summary.starts_with("✅ **Resolved**"), "{}", o.summary);
+    let shown = o
+        .stdout
+        .replace(&format!("::add-mask::{}", github::TOKEN), "");
+    assert!(!shown.contains(github::TOKEN), "{}", o.stdout);
 }

@@ -116,7 +116,8 @@ fn daemon_and_api_errors() {
             push()
                 .input("image", "ghcr.io/acme/app")
                 .var("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
-            "::error title=image-resolver::cannot reach the Docker daemon at unix:///nonexistent/docker.sock: no such socket; mount the socket or set DOCKER_HOST (verify and compute modes need no daemon)",
+            // neither DOCKER_HOST's socket nor the one a container action has mounted (none here)
+            "::error title=image-resolver::cannot reach the Docker daemon at unix:///nonexistent/docker.sock: no such socket, and no `/var/run/docker.sock` to fall back on; mount the socket or set DOCKER_HOST (verify and compute modes need no daemon)",
         ),
         (
             push()

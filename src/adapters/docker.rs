@@ -11,10 +11,14 @@ use bollard::{Docker, API_DEFAULT_VERSION};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 /// Older daemons lack what we use (platform-aware pulls, load quiet mode); Docker 20.10 speaks 1.41.
 const MIN_API: (u64, u64) = (1, 40);
+
+/// The socket the runner mounts into every container action.
+pub const MOUNTED_SOCKET: &str = "/var/run/docker.sock";
 
 pub struct DockerConfig {
     /// `unix:///var/run/docker.sock` or `tcp://host:port`.
@@ -49,12 +53,46 @@ pub struct DockerDaemon {
     pub api_version: String,
     /// `os/arch` of the daemon: the platform to pick when none is set.
     pub platform: String,
+    /// Set when `DOCKER_HOST` named a socket that does not exist and the mounted one was used.
+    pub warning: Option<String>,
+}
+
+/// `DOCKER_HOST` as given; or, when it names a unix socket that does not exist here (a rootless or
+/// setup-docker path from the job's env reaches the container unchanged), the socket the runner
+/// mounts, with a warning that says so. Neither there: the error names both.
+fn pick_host(host: &str, mounted: &Path) -> Result<(String, Option<String>), DockerError> {
+    let Some(path) = host.strip_prefix("unix://") else {
+        return Ok((host.to_string(), None));
+    };
+    if Path::new(path).exists() {
+        return Ok((host.to_string(), None));
+    }
+    let fallback = format!("unix://{}", mounted.display());
+    if path == mounted.as_os_str() || !mounted.exists() {
+        let detail = if path == mounted.as_os_str() {
+            "no such socket".to_string()
+        } else {
+            format!(
+                "no such socket, and no `{}` to fall back on",
+                mounted.display()
+            )
+        };
+        return Err(DockerError::Unreachable {
+            host: host.to_string(),
+            detail,
+        });
+    }
+    let warning = format!(
+        "`DOCKER_HOST` is `{host}`, which does not exist in the action's container: using the mounted `{}` instead (unset `DOCKER_HOST` for this step to silence this)",
+        mounted.display()
+    );
+    Ok((fallback, Some(warning)))
 }
 
 impl DockerDaemon {
     /// Connects and negotiates the API version (bollard's default is newer than Docker 20.10's).
     pub async fn connect(cfg: DockerConfig) -> Result<DockerDaemon, DockerError> {
-        let host = cfg.host;
+        let (host, warning) = pick_host(&cfg.host, Path::new(MOUNTED_SOCKET))?;
         let unreachable = |detail: String| DockerError::Unreachable {
             host: host.clone(),
             detail,
@@ -99,6 +137,7 @@ impl DockerDaemon {
             host,
             api_version: api,
             platform,
+            warning,
         })
     }
 
@@ -284,6 +323,40 @@ fn parse_api(v: &str) -> Option<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
+    use super::{pick_host, DockerError};
+    use std::path::Path;
+
+    #[test]
+    fn a_missing_docker_host_socket_falls_back_to_the_mounted_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = dir.path().join("docker.sock");
+        let missing = "unix:///home/runner/.docker/run/docker.sock";
+        let err = |r: Result<(String, Option<String>), DockerError>| r.unwrap_err().to_string();
+        // neither there: the error names both
+        let e = err(pick_host(missing, &mounted));
+        assert!(
+            e.contains(missing) && e.contains(&format!("`{}`", mounted.display())),
+            "{e}"
+        );
+        std::fs::write(&mounted, "").unwrap();
+        let (host, warning) = pick_host(missing, &mounted).unwrap();
+        assert_eq!(host, format!("unix://{}", mounted.display()));
+        let warning = warning.unwrap();
+        assert!(warning.contains(missing), "{warning}");
+        // an existing socket, a tcp host, and the mounted one itself: as given, no warning
+        let given = format!("unix://{}", mounted.display());
+        assert_eq!(pick_host(&given, &mounted).unwrap(), (given, None));
+        let tcp = "tcp://docker:2375";
+        assert_eq!(pick_host(tcp, &mounted).unwrap(), (tcp.to_string(), None));
+        let gone = dir.path().join("gone.sock");
+        let e = err(pick_host(&format!("unix://{}", gone.display()), &gone));
+        assert!(
+            e.contains("no such socket") && !e.contains("fall back"),
+            "{e}"
+        );
+        assert!(Path::new(&mounted).exists());
+    }
+
     #[test]
     fn api_versions() {
         assert_eq!(super::parse_api("1.41"), Some((1, 41)));

@@ -111,13 +111,22 @@ fn enc(s: &str) -> String {
 
 impl GitHub {
     pub fn new(cfg: GitHubConfig) -> anyhow::Result<GitHub> {
+        // reqwest under octocrab: it follows HTTPS_PROXY / HTTP_PROXY / NO_PROXY as the other
+        // clients do (octocrab's own hyper client ignores them), and takes no redirect, so the
+        // artifact's 302 comes back to us and the token never goes to the blob host
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let http = limits::client_builder()
+            .read_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| anyhow::anyhow!("building the GitHub client: {}", chain(&e)))?;
         let octo = Octocrab::builder()
             .base_uri(cfg.api_url.trim_end_matches('/'))
             .map_err(|e| anyhow::anyhow!("GITHUB_API_URL `{}` is not a URL: {e}", cfg.api_url))?
             .personal_token(cfg.token)
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .build()
+            .build_with_reqwest(http)
             .map_err(|e| anyhow::anyhow!("building the GitHub client: {e}"))?;
         Ok(GitHub {
             octo,

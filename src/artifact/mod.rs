@@ -94,6 +94,8 @@ pub struct ArtifactOptions {
     pub listed_size: u64,
     /// The `artifact-file` input: which entry of the zip is the image.
     pub artifact_file: Option<String>,
+    /// Where a spool goes (`RUNNER_TEMP`); `None`: `/tmp`.
+    pub temp_dir: Option<std::path::PathBuf>,
 }
 
 /// Everything checked about the artifact and its image, once the whole stream has passed.
@@ -443,6 +445,10 @@ fn stage_one(
             let walk = unzip::Walk {
                 wanted: opts.artifact_file.as_deref(),
                 budget,
+                temp_dir: opts
+                    .temp_dir
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("/tmp")),
                 spool_limit: if opts.listed_size == 0 {
                     UNLISTED_BUDGET
                 } else {

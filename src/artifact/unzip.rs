@@ -103,6 +103,8 @@ impl<R: Read> Read for Inflated<'_, R> {
 pub struct Walk<'a> {
     pub wanted: Option<&'a str>,
     pub budget: &'a Budget,
+    /// The spool's directory: `RUNNER_TEMP` (a container action has no TMPDIR), else `/tmp`.
+    pub temp_dir: &'a std::path::Path,
     /// The most a spool may hold: the artifact's listed size (the download is capped there too).
     pub spool_limit: u64,
 }
@@ -276,8 +278,8 @@ impl Walk<'_> {
         r: &mut impl Read,
         name: &str,
     ) -> Result<(BufReader<std::fs::File>, u64, u32), ArtifactError> {
-        let dir = std::env::temp_dir();
-        let free = rustix::fs::statvfs(&dir)
+        let dir = self.temp_dir;
+        let free = rustix::fs::statvfs(dir)
             .map(|v| v.f_bavail.saturating_mul(v.f_frsize))
             .map_err(|e| ArtifactError::Io(format!("free space of `{}`: {e}", dir.display())))?;
         if free < self.spool_limit.saturating_add(KEEP_FREE) {
@@ -287,7 +289,8 @@ impl Walk<'_> {
                 crate::core::size::human(free)
             )));
         }
-        let mut file = tempfile::tempfile()?;
+        let mut file = tempfile::tempfile_in(dir)
+            .map_err(|e| ArtifactError::Io(format!("a temp file in `{}`: {e}", dir.display())))?;
         let n = io::copy(&mut r.take(self.spool_limit + 1), &mut file)?;
         if n > self.spool_limit {
             return Err(corrupt("it is larger than GitHub lists it"));

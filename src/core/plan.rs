@@ -297,9 +297,16 @@ pub fn artifact_file(
 }
 
 /// OCI labels for the build workflow (compute mode), one `key=value` a line.
-pub fn build_labels(plan: &Plan, server_url: &str, repository: &str) -> String {
+/// `commit` is the event's own (`GITHUB_SHA` on a manual run): labelled when the plan expects no
+/// commit, as a dispatch with an explicit `tag` does, since the build is still of that commit.
+pub fn build_labels(
+    plan: &Plan,
+    commit: Option<&Sha>,
+    server_url: &str,
+    repository: &str,
+) -> String {
     let mut lines = Vec::new();
-    if let Some(sha) = &plan.expected {
+    if let Some(sha) = plan.expected.as_ref().or(commit) {
         lines.push(format!("org.opencontainers.image.revision={sha}"));
     }
     if !repository.is_empty() {
@@ -711,8 +718,41 @@ mod tests {
         let c = ctx("pull_request", PrNumber::Known(3), Some("x"), Some(SHA));
         let p = plan(&policy(), &one("ghcr.io/acme/charon"), &c, None).unwrap();
         assert_eq!(
-            build_labels(&p, "https://github.com/", "acme/charon"),
+            build_labels(&p, c.sha.as_ref(), "https://github.com/", "acme/charon"),
             format!("org.opencontainers.image.revision={SHA}\norg.opencontainers.image.source=https://github.com/acme/charon\norg.opencontainers.image.version=pr-3-abcdef0")
+        );
+    }
+
+    #[test]
+    fn a_dispatch_with_an_explicit_tag_labels_its_commit() {
+        let c = ctx("workflow_dispatch", PrNumber::None, Some("main"), Some(SHA));
+        let manual = TagPolicy {
+            tag: Some("manual-1".into()),
+            ..policy()
+        };
+        let p = plan(&manual, &one("ghcr.io/acme/charon"), &c, None).unwrap();
+        assert_eq!(p.expected, None, "nothing to check against");
+        let labels = build_labels(&p, c.sha.as_ref(), "https://github.com", "acme/charon");
+        assert!(
+            labels.starts_with(&format!("org.opencontainers.image.revision={SHA}\n")),
+            "{labels}"
+        );
+        // the `sha` input wins over GITHUB_SHA
+        let other = "0123456789012345678901234567890123456789";
+        let p = plan(
+            &TagPolicy {
+                sha: Sha::parse(other),
+                ..manual
+            },
+            &one("ghcr.io/acme/charon"),
+            &c,
+            None,
+        )
+        .unwrap();
+        let labels = build_labels(&p, c.sha.as_ref(), "https://github.com", "acme/charon");
+        assert!(
+            labels.contains(&format!("image.revision={other}\n")),
+            "{labels}"
         );
     }
 }

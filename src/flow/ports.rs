@@ -131,6 +131,8 @@ pub struct Registries {
     credentials: CredentialPolicy,
     retries: u32,
     clients: Mutex<HashMap<String, Arc<registry::Registry>>>,
+    /// Run by the runner (`GITHUB_ACTIONS=true`): loopback is the action's own container.
+    own_network: bool,
 }
 
 impl Registries {
@@ -139,6 +141,14 @@ impl Registries {
             credentials,
             retries,
             clients: Mutex::default(),
+            own_network: false,
+        }
+    }
+
+    pub fn in_own_network(self, own_network: bool) -> Registries {
+        Registries {
+            own_network,
+            ..self
         }
     }
 
@@ -184,9 +194,13 @@ impl Registry for Registries {
         log: &Log,
     ) -> Result<RemoteImage, RegistryError> {
         let client = self.client(reference.registry(), log);
-        client
+        let r = client
             .inspect(reference, platform, &|m: &str| log.info(m))
-            .await
+            .await;
+        match r {
+            Err(e) if self.own_network => Err(e.in_own_network()),
+            r => r,
+        }
     }
 
     async fn promote(
@@ -360,13 +374,20 @@ impl Docker {
 pub struct Docker {
     pub daemon: DockerDaemon,
     download: Download,
+    /// Where an artifact that must be spooled goes (`RUNNER_TEMP`, else `/tmp`).
+    temp_dir: std::path::PathBuf,
 }
 
 impl Docker {
-    pub async fn connect(host: String, retries: u32) -> Result<Docker> {
+    pub async fn connect(
+        host: String,
+        retries: u32,
+        temp_dir: std::path::PathBuf,
+    ) -> Result<Docker> {
         Ok(Docker {
             daemon: DockerDaemon::connect(DockerConfig { host }).await?,
             download: Download::new(DownloadConfig { retries })?,
+            temp_dir,
         })
     }
 }
@@ -416,6 +437,7 @@ impl Daemon for Docker {
             expected_digest: found.digest.clone(),
             listed_size: found.size,
             artifact_file: artifact_file.map(str::to_string),
+            temp_dir: Some(self.temp_dir.clone()),
         };
         // a stream cut mid-way starts again from scratch; the failed pass loaded nothing
         let (id, checked) = retry(

@@ -82,10 +82,15 @@ pub fn merged_pr_json(number: u64, head_sha: &str, branch: &str, merge_sha: &str
 
 impl FakeGitHub {
     pub fn start(world: World) -> FakeGitHub {
+        // a different host: 127.0.0.2 is loopback too, but not the API's address
+        FakeGitHub::start_at(world, "127.0.0.1", "127.0.0.2")
+    }
+
+    /// On these addresses (a job network's gateway, for the action's container).
+    pub fn start_at(world: World, api_ip: &str, blob_ip: &str) -> FakeGitHub {
         let world = Arc::new(Mutex::new(world));
         let w = world.clone();
-        // a different host: 127.0.0.2 is loopback too, but not the API's address
-        let blob = Server::start("127.0.0.2", move |r: &Request| {
+        let blob = Server::start(blob_ip, move |r: &Request| {
             let mut w = w.lock().unwrap();
             if w.blob_loop {
                 return Reply::redirect(&format!(
@@ -144,7 +149,7 @@ impl FakeGitHub {
         });
         let blob_base = blob.base.clone();
         let w = world.clone();
-        let api = Server::start("127.0.0.1", move |r: &Request| {
+        let api = Server::start(api_ip, move |r: &Request| {
             let mut w = w.lock().unwrap();
             if let Some(f) = w
                 .faults

@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod forward_proxy;
 pub mod github;
 pub mod hostile;
 pub mod proxy;
 pub mod relay;
+pub mod runner;
 pub mod server;
 
 use serde_json::{json, Value};

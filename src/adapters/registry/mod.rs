@@ -104,6 +104,27 @@ impl RegistryError {
     pub fn is_integrity(&self) -> bool {
         matches!(self, RegistryError::Integrity { .. })
     }
+    /// Run by the runner, a loopback registry that cannot be reached is the usual mistake of a
+    /// container action, which has a network of its own: the error says so.
+    pub fn in_own_network(self) -> RegistryError {
+        match self {
+            RegistryError::Unreachable {
+                registry,
+                reference,
+                attempts,
+                detail,
+            } if crate::core::reference::is_loopback_registry(&registry) => {
+                let detail = format!("{detail}; the action runs in a network of its own, where loopback is the action itself, not the runner: name a `services:` registry by its service name and port (`registry:5000`, listed in `insecure-registries`)");
+                RegistryError::Unreachable {
+                    registry,
+                    reference,
+                    attempts,
+                    detail,
+                }
+            }
+            e => e,
+        }
+    }
 }
 
 pub struct Registry {

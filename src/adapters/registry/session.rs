@@ -180,8 +180,9 @@ impl Session {
         }
         let mut http = limits::client_builder();
         if plain_http {
-            // loopback over plain HTTP: no root store to load (tens of ms before the first request)
-            http = http.tls_certs_only(std::iter::empty());
+            // loopback over plain HTTP: no root store to load (tens of ms before the first request),
+            // and reached directly, never through a proxy (the contract's How it runs)
+            http = http.tls_certs_only(std::iter::empty()).no_proxy();
         }
         Session {
             http: http.build().map_err(|e| chain(&e.without_url())),
