@@ -22,6 +22,7 @@ install_missing() {
   command -v curl >/dev/null || need+=(curl)
   command -v skopeo >/dev/null || need+=(skopeo) # the promotion benchmark's baseline
   command -v ss >/dev/null || need+=(iproute2)    # who listens on our ports
+  command -v openssl >/dev/null || need+=(openssl) # the runner-form tests' private CA
   if ((${#need[@]})); then
     echo "installing ${need[*]}" >&2
     apt-get update -qq >&2
