@@ -264,7 +264,7 @@ fn computed(report: &Report) -> String {
         let lines: Vec<String> = c.labels.iter().map(|l| plain(l)).collect();
         let _ = write!(
             s,
-            "<details><summary>Labels ({})</summary>\n\n```text\n{}\n```\n\n</details>\n",
+            "<details open><summary>Labels ({})</summary>\n\n```text\n{}\n```\n\n</details>\n",
             c.labels.len(),
             lines.join("\n")
         );
@@ -283,9 +283,9 @@ fn targets(report: &Report) -> String {
         .collect();
     if !rows.is_empty() {
         s.push_str(if several {
-            "| image | target | |\n|---|---|---|\n"
+            "| image | target | result |\n|---|---|---|\n"
         } else {
-            "| target | |\n|---|---|\n"
+            "| target | result |\n|---|---|\n"
         });
         for (r, t) in rows {
             let target = t
