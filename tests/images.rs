@@ -180,6 +180,20 @@ fn the_artifact_backs_the_one_image_the_registry_lacks() {
         Some(worker_id.as_str())
     );
     gh.assert_blob_host_got_no_token();
+    // the miss is said once, as a warning titled by what happened
+    let warnings: Vec<&str> = o
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::warning"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", o.stdout);
+    assert!(
+        warnings[0]
+            .starts_with("::warning title=image-resolver%3A Loaded from the artifact::worker: ")
+            && warnings[0].contains("has no repository"),
+        "{}",
+        warnings[0]
+    );
 }
 
 #[test]

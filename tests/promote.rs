@@ -507,11 +507,10 @@ fn assert_skipped(o: &Outcome, m: &Merged, why: &str) {
     o.ok();
     assert_eq!((o.out("promoted"), o.out("promote-skipped")), ("", why));
     assert!(
-        o.stdout
-            .lines()
-            .any(|l| l.starts_with("::notice title=image-resolver::")
-                && l.contains(why)
-                && l.contains("build")),
+        o.stdout.lines().any(|l| l
+            .starts_with("::notice title=image-resolver%3A Promotion skipped::")
+            && l.contains(why)
+            && l.contains("build")),
         "{}",
         o.stdout
     );

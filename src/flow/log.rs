@@ -30,8 +30,8 @@ pub fn current_debug(m: &str) -> bool {
 enum Line {
     Info(String),
     Debug(String),
-    Notice(String),
-    Warning(String),
+    Notice(&'static str, String),
+    Warning(&'static str, String),
 }
 
 pub struct Log {
@@ -88,8 +88,8 @@ impl Log {
         match line {
             Line::Info(m) => self.kit.info(&m),
             Line::Debug(m) => self.kit.debug(&m),
-            Line::Notice(m) => self.kit.notice_titled(TITLE, &m),
-            Line::Warning(m) => self.kit.warning_titled(TITLE, &m),
+            Line::Notice(t, m) => self.kit.notice_titled(t, &m),
+            Line::Warning(t, m) => self.kit.warning_titled(t, &m),
         }
     }
 
@@ -107,10 +107,17 @@ impl Log {
         self.emit(Line::Debug(self.named(m)));
     }
     pub fn notice(&self, m: &str) {
-        self.emit(Line::Notice(self.named(m)));
+        self.emit(Line::Notice(TITLE, self.named(m)));
     }
     pub fn warning(&self, m: &str) {
-        self.emit(Line::Warning(self.named(m)));
+        self.emit(Line::Warning(TITLE, self.named(m)));
+    }
+    /// An annotation titled by its kind (`image-resolver: Promotion skipped`).
+    pub fn notice_titled(&self, title: &'static str, m: &str) {
+        self.emit(Line::Notice(title, self.named(m)));
+    }
+    pub fn warning_titled(&self, title: &'static str, m: &str) {
+        self.emit(Line::Warning(title, self.named(m)));
     }
 
     /// A phase of one image: a group of its own when lines go straight out.
@@ -143,8 +150,8 @@ impl Log {
             match line {
                 Line::Info(m) => self.kit.info(&m),
                 Line::Debug(m) => self.kit.debug(&m),
-                Line::Notice(m) => self.kit.notice_titled(TITLE, &m),
-                Line::Warning(m) => self.kit.warning_titled(TITLE, &m),
+                Line::Notice(t, m) => self.kit.notice_titled(t, &m),
+                Line::Warning(t, m) => self.kit.warning_titled(t, &m),
             }
         }
         self.kit.end_group();

@@ -137,7 +137,7 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
             .unwrap_or_default();
         let pr = self.merged.get().cloned().flatten().map(|m| m.number);
         let notice = skip.notice(&sha, pr);
-        log.notice(&notice);
+        log.notice_titled("image-resolver: Promotion skipped", &notice);
         base.promote_skipped = skip.as_str().into();
         base.source = Source::None;
         resolved(base, Outcome::NotChecked, vec![notice])

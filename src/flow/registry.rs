@@ -100,9 +100,10 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
                 let r = self.load_artifact(d, plan, img, base, log).await;
                 log.end_group();
                 if r.is_ok() {
-                    log.warning(&format!(
-                        "{reason}; the build's artifact was loaded instead"
-                    ));
+                    log.warning_titled(
+                        "image-resolver: Loaded from the artifact",
+                        &format!("{reason}; the build's artifact was loaded instead"),
+                    );
                 }
                 r.map_err(|artifact| {
                     ResolveError::BothFailed {
