@@ -288,3 +288,39 @@ fn promoted_in_part() {
         "⚠️ **Promoted** 1 of 2 images to 1 target · commit [`9f8e7d6`](https://github.com/acme/charon/commit/9f8e7d6c5b4a39281706f5e4d3c2b1a098765432) · [PR #42](https://github.com/acme/charon/pull/42)"
     );
 }
+
+#[test]
+fn a_403_before_planning_names_the_image_and_the_pull_request() {
+    // a fork's pull request, allowed: its number is looked up, and the API refuses
+    let gh = FakeGitHub::start(World {
+        faults: vec![common::github::Fault {
+            path_contains: "/pulls".into(),
+            status: 403,
+            headers: vec![],
+            times: 10,
+        }],
+        ..Default::default()
+    });
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("pull_request", HEAD, "patch-1", None, true),
+    )
+    .input("image", "ghcr.io/acme/charon")
+    .input("allow-forks", "true")
+    .input("mode", "verify")
+    .input("github-token", TOKEN)
+    .var("GITHUB_API_URL", &gh.api_url())
+    .run();
+    o.failed();
+    assert_eq!(
+        keep("forbidden", &o),
+        "❌ **Failed** `ghcr.io/acme/charon` · commit [`1a2b3c4`](https://github.com/acme/charon/commit/1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d) · the pull request from `mallory:patch-1` · [build run](https://github.com/acme/charon/actions/runs/4242)"
+    );
+    assert!(o.summary.contains("403"), "{}", o.summary);
+    assert!(
+        o.error()
+            .starts_with("::error title=image-resolver%3A GitHub API error::"),
+        "{}",
+        o.error()
+    );
+}
