@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Renders sample step summaries (the real output of core::summary, via examples/render_summary.rs)
-# as GitHub shows them: GitHub-flavoured Markdown → HTML (cmark-gfm, GitHub's own parser) → a
-# headless Chromium screenshot. Writes docs/summary-<case>.png, or into the directory given.
+# Renders the step summaries the binary writes on the real stack (tests/summaries.rs runs it once
+# per kind of run and keeps each GITHUB_STEP_SUMMARY) as GitHub shows them: GitHub-flavoured
+# Markdown → HTML (cmark-gfm, GitHub's own parser) → a headless Chromium screenshot. Writes
+# docs/summary-<case>.png, or into the directory given.
 #   scripts/render-summary.sh [OUT_DIR]
+# Uses the stack named by IR_REGISTRY & co. when set, else starts its own (scripts/stack.sh, with
+# STACK_DIR / REG_PORT / AUTH_PORT as given) and stops it at the end.
 # Needs: python3 (cmarkgfm and pillow are installed from PyPI when missing), chromium (Debian: apt-get install
 # chromium fonts-noto-color-emoji).
 set -euo pipefail
@@ -10,11 +13,24 @@ cd "$(dirname "$0")/.."
 out=$(realpath "${1:-docs}")
 mkdir -p "$out"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+own_stack=
+cleanup() {
+  [ -n "$own_stack" ] && scripts/stack.sh stop >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
+command -v chromium >/dev/null || { echo "render-summary: chromium is needed (apt-get install chromium fonts-noto-color-emoji)" >&2; exit 1; }
 python3 -c 'import cmarkgfm, PIL' 2>/dev/null ||
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore cmarkgfm pillow >&2
-cargo run -q --locked --example render_summary -- "$work"
+
+if [ -z "${IR_REGISTRY:-}" ]; then
+  own_stack=1
+  eval "$(scripts/stack.sh start)"
+fi
+# the binary on the stack: each case's summary lands in $work/md/<case>.md
+# one at a time: parallel `docker build`s on one daemon now and then fail
+IR_SUMMARY_DIR="$work/md" cargo test -q --locked --test summaries -- --test-threads=1 >&2
 
 browser() {
   # a throw-away profile, and nothing that phones home
@@ -23,7 +39,7 @@ browser() {
     --hide-scrollbars --force-device-scale-factor=1 --virtual-time-budget=3000 --user-data-dir="$work/profile" "$@" 2>/dev/null
 }
 
-for md in "$work"/*.md; do
+for md in "$work"/md/*.md; do
   name=$(basename "$md" .md)
   html="$work/$name.html"
   python3 - "$md" "$html" <<'PY'
@@ -34,11 +50,12 @@ md = open(sys.argv[1], encoding="utf-8").read()
 body = cmarkgfm.github_flavored_markdown_to_html(md, options=Options.CMARK_OPT_UNSAFE)
 css = """
 body { margin: 0; background: #fff; }
-.markdown-body { box-sizing: border-box; width: 980px; padding: 24px 32px; color: #1f2328;
+.markdown-body { box-sizing: border-box; width: 1100px; padding: 24px 32px; color: #1f2328;
   font: 14px/1.5 -apple-system, "Segoe UI", "Noto Sans", "Liberation Sans", Helvetica, Arial, sans-serif,
   "Noto Color Emoji"; word-wrap: break-word; }
 .markdown-body p, .markdown-body blockquote, .markdown-body table, .markdown-body pre,
-.markdown-body details { margin: 0 0 16px; }
+.markdown-body details, .markdown-body ul { margin: 0 0 16px; }
+.markdown-body h4 { font-size: 14px; font-weight: 600; margin: 0 0 12px; }
 .markdown-body a { color: #0969da; text-decoration: none; }
 .markdown-body code { font: 85% ui-monospace, "DejaVu Sans Mono", monospace; padding: .2em .4em;
   background: rgba(129,139,152,.12); border-radius: 6px; white-space: break-spaces; }
@@ -58,7 +75,7 @@ open(sys.argv[2], "w", encoding="utf-8").write(
 )
 PY
   # a tall window, then cropped to the content: small windows paint only part of the page
-  browser --window-size=980,1600 --screenshot="$work/$name.png" "file://$html" >/dev/null
+  browser --window-size=1100,1600 --screenshot="$work/$name.png" "file://$html" >/dev/null
   python3 - "$work/$name.png" "$out/summary-$name.png" <<'PY'
 import sys
 from PIL import Image, ImageChops

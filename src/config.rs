@@ -292,16 +292,22 @@ fn image_specs(
         (None, Some(lines)) => {
             let mut specs: Vec<ImageSpec> = Vec::new();
             for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                images_line_shape(line)?;
                 let (name, text) = match line.split_once('=') {
                     Some((n, r)) => (Some(n.trim().to_string()), r.trim()),
                     None => (None, line),
                 };
-                let image = image_ref("images", text, notices)?;
+                let image = image_ref("images", text, notices).map_err(|e| {
+                    bad(
+                        "images",
+                        format!("line `{line}`: {}; {IMAGES_FORM}", e.problem),
+                    )
+                })?;
                 let name = name.unwrap_or_else(|| last_segment(&image.repository));
                 if !is_valid_name(&name) {
                     return Err(bad(
                         "images",
-                        format!("name `{name}` may hold only letters, digits, `.`, `_` and `-`"),
+                        format!("line `{line}`: name `{name}` may hold only letters, digits, `.`, `_` and `-`; {IMAGES_FORM}"),
                     ));
                 }
                 if specs.iter().any(|s| s.name == name) {
@@ -320,6 +326,33 @@ fn image_specs(
             Ok((specs, true))
         }
     }
+}
+
+/// What an `images` line looks like, for every error about one.
+const IMAGES_FORM: &str =
+    "write one image a line, `name=repository` or `repository` (e.g. `api=ghcr.io/acme/api`)";
+
+/// Lines written for another syntax, told apart before they are read as a repository: a JSON or
+/// YAML mapping, docker/metadata-action's `name=…,enable=…`, the documentation's placeholder.
+fn images_line_shape(line: &str) -> Result<(), InputError> {
+    let problem = if line.starts_with(['{', '[']) {
+        "is JSON".to_string()
+    } else if line.contains(',') && line.contains('=') {
+        "looks like docker/metadata-action's `images` (`name=…,enable=…`), which this input does not read".into()
+    } else if line.starts_with("name=") {
+        "uses the placeholder `name`: put the image's own name before `=` (e.g. `api=ghcr.io/acme/api`), or the repository alone".into()
+    } else if line
+        .split_once(':')
+        .is_some_and(|(k, v)| (v.starts_with(' ') || v.is_empty()) && !k.contains(['/', '=', '@']))
+    {
+        "is YAML (`name: repository`)".into()
+    } else {
+        return Ok(());
+    };
+    Err(bad(
+        "images",
+        format!("line `{line}` {problem}; {IMAGES_FORM}"),
+    ))
 }
 
 fn last_segment(repository: &str) -> String {

@@ -1,6 +1,6 @@
 use image_resolver::config::RawInputs;
 use image_resolver::env::RunnerVars;
-use image_resolver::toolkit::{Toolkit, TITLE};
+use image_resolver::toolkit::Toolkit;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -12,7 +12,10 @@ async fn main() -> std::process::ExitCode {
     let inputs = match RawInputs::from_vars(vars) {
         Ok(i) => i,
         Err(e) => {
-            kit.error_titled(TITLE, &format!("reading inputs: {e}"));
+            kit.error_titled(
+                "image-resolver: Input error",
+                &format!("reading inputs: {e}"),
+            );
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -20,9 +23,12 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             match e.downcast_ref::<image_resolver::run::Failures>() {
-                Some(each) => each.0.iter().for_each(|line| kit.error_titled(TITLE, line)),
+                Some(each) => each
+                    .0
+                    .iter()
+                    .for_each(|(title, line)| kit.error_titled(title, line)),
                 // `{:#}` prints the whole context chain on one line
-                None => kit.error_titled(TITLE, &format!("{e:#}")),
+                None => kit.error_titled(image_resolver::run::title_of(&e), &format!("{e:#}")),
             }
             std::process::ExitCode::FAILURE
         }

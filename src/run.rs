@@ -15,15 +15,81 @@ use anyhow::{Context, Result};
 use event::{describe_event, read_event};
 use std::path::Path;
 use std::sync::Arc;
-use summary::write_summary;
+use summary::{write_failure_summary, write_summary};
 
 mod event;
 mod summary;
 
-/// Several images failed: one `::error::` line each.
+/// Several images failed: one `::error::` line each, with its title.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", .0.join("; "))]
-pub struct Failures(pub Vec<String>);
+#[error("{}", .0.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>().join("; "))]
+pub struct Failures(pub Vec<(&'static str, String)>);
+
+/// An annotation title by kind of failure, so a reader knows what broke before reading why.
+pub fn title_of(e: &anyhow::Error) -> &'static str {
+    use crate::adapters::docker::DockerError;
+    use crate::adapters::github::GitHubError;
+    use crate::adapters::registry::RegistryError;
+    use crate::config::InputError;
+    use crate::core::event::EventError;
+    use crate::core::plan::{Miss, PlanError};
+    use crate::flow::ResolveError;
+    for cause in e.chain() {
+        if cause.is::<InputError>() {
+            return "image-resolver: Input error";
+        }
+        if let Some(p) = cause.downcast_ref::<PlanError>() {
+            return match p {
+                PlanError::Fork { .. } => "image-resolver: Fork refused",
+                PlanError::UpstreamFailed { .. } | PlanError::UpstreamFailedCompute { .. } => {
+                    "image-resolver: Build failed"
+                }
+                PlanError::Tag(_) | PlanError::LocalTag(_) => "image-resolver: Input error",
+                PlanError::NeedsTag(_) => "image-resolver: Event error",
+            };
+        }
+        if cause.is::<EventError>() {
+            return "image-resolver: Event error";
+        }
+        if let Some(r) = cause.downcast_ref::<ResolveError>() {
+            let miss = match r {
+                ResolveError::RevisionMismatch { .. } => {
+                    return "image-resolver: Revision mismatch"
+                }
+                ResolveError::NoUsableImage { miss, .. }
+                | ResolveError::BothFailed { miss, .. } => miss,
+            };
+            return match miss {
+                Miss::NotFound => "image-resolver: Image not found",
+                Miss::Unreachable => "image-resolver: Registry unreachable",
+                Miss::Revision => "image-resolver: Revision mismatch",
+                Miss::Other => "image-resolver: Registry error",
+            };
+        }
+        if let Some(r) = cause.downcast_ref::<RegistryError>() {
+            return match r {
+                RegistryError::NotFound { .. } | RegistryError::NoRepository { .. } => {
+                    "image-resolver: Image not found"
+                }
+                RegistryError::Unauthorized { .. } | RegistryError::Denied { .. } => {
+                    "image-resolver: Registry access refused"
+                }
+                RegistryError::Unreachable { .. } => "image-resolver: Registry unreachable",
+                RegistryError::Integrity { .. } => "image-resolver: Integrity check failed",
+                RegistryError::Promote { .. } => "image-resolver: Promotion failed",
+                RegistryError::NoPlatform { .. } => "image-resolver: Platform missing",
+                RegistryError::Protocol { .. } => "image-resolver: Registry error",
+            };
+        }
+        if cause.is::<DockerError>() {
+            return "image-resolver: Docker daemon error";
+        }
+        if cause.is::<GitHubError>() {
+            return "image-resolver: GitHub API error";
+        }
+    }
+    TITLE
+}
 
 pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<()> {
     // masks first: nothing may print a secret, not even an input error
@@ -37,7 +103,25 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
     {
         kit.add_mask(secret);
     }
-    let cfg = Config::from_raw(raw)?;
+    // an input error gets a summary too, unless the summary was turned off
+    let summary_off = raw.summary.as_deref().map(str::trim) == Some("false");
+    let subject: Vec<String> = [&raw.image, &raw.images]
+        .into_iter()
+        .flatten()
+        .flat_map(|v| v.lines().map(str::trim).filter(|l| !l.is_empty()))
+        .map(String::from)
+        .take(8)
+        .collect();
+    let cfg = match Config::from_raw(raw) {
+        Ok(c) => c,
+        Err(e) => {
+            let e = anyhow::Error::new(e);
+            if !summary_off {
+                write_failure_summary(runner, kit, &subject, None, &e);
+            }
+            return Err(e);
+        }
+    };
     for notice in &cfg.notices {
         kit.notice_titled(TITLE, notice);
     }
@@ -45,18 +129,28 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
         Some(p) => Some(FileCommand::check("GITHUB_OUTPUT", Path::new(p))?),
         None => None,
     };
-    let result = resolve(&cfg, runner, kit).await;
-    if cfg.summary {
-        write_summary(runner, kit, &result);
-    }
-    let (ctx, plan, results) = result?;
-    let done = succeeded(&cfg, results)?;
-    let labels = if cfg.mode == Mode::Compute {
-        let repository = runner.github_repository.as_deref().unwrap_or("");
-        build_labels(&plan, ctx.sha.as_ref(), &runner.server_url(), repository)
-    } else {
-        String::new()
+    let (ctx, result) = resolve(&cfg, runner, kit).await;
+    let labels = match (&ctx, &result) {
+        (Some(ctx), Ok((plan, _))) if cfg.mode == Mode::Compute => {
+            let repository = runner.github_repository.as_deref().unwrap_or("");
+            build_labels(plan, ctx.sha.as_ref(), &runner.server_url(), repository)
+        }
+        _ => String::new(),
     };
+    if cfg.summary {
+        match (&ctx, &result) {
+            (Some(ctx), Ok((plan, results))) => {
+                write_summary(runner, kit, &cfg, ctx, plan, results, &labels)
+            }
+            (ctx, Err(e)) => {
+                let subject: Vec<String> = cfg.images.iter().map(|i| i.image.to_string()).collect();
+                write_failure_summary(runner, kit, &subject, ctx.as_ref(), e)
+            }
+            (None, Ok(_)) => {}
+        }
+    }
+    let (plan, results) = result?;
+    let done = succeeded(&cfg, results)?;
     let outputs = Outputs::build(&plan, cfg.policy.sha_length, labels, &done, cfg.keyed);
     let entries = outputs.entries();
     match output {
@@ -84,7 +178,7 @@ fn succeeded(cfg: &Config, results: Vec<Result<Resolved, Failed>>) -> Result<Vec
             Ok(r) => done.push(r.result),
             Err(f) if cfg.images.len() == 1 => return Err(f.error),
             // the error names the reference; the image's name says which line of `images`
-            Err(f) => failures.push(format!("`{}`: {:#}", f.name, f.error)),
+            Err(f) => failures.push((title_of(&f.error), format!("`{}`: {:#}", f.name, f.error))),
         }
     }
     if failures.is_empty() {
@@ -94,17 +188,44 @@ fn succeeded(cfg: &Config, results: Vec<Result<Resolved, Failed>>) -> Result<Vec
     }
 }
 
-type Resolution = (EventContext, Plan, Vec<Result<Resolved, Failed>>);
+type Resolution = (Plan, Vec<Result<Resolved, Failed>>);
 
-/// Event → plan → every image; the adapters are built here, once, and shared.
-async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Resolution> {
-    let ctx = read_event(runner)?;
-    kit.debug(&describe_event(&ctx));
+/// Event → plan → every image; the adapters are built here, once, and shared. The event, when
+/// it was read, comes back even on failure: the summary names the pull request.
+async fn resolve(
+    cfg: &Config,
+    runner: &RunnerVars,
+    kit: &Toolkit,
+) -> (Option<EventContext>, Result<Resolution>) {
+    let ctx = match read_event(runner) {
+        Ok(c) => c,
+        Err(e) => return (None, Err(e)),
+    };
+    let r = resolve_event(cfg, runner, kit, &ctx).await;
+    (Some(ctx), r)
+}
+
+async fn resolve_event(
+    cfg: &Config,
+    runner: &RunnerVars,
+    kit: &Toolkit,
+    ctx: &EventContext,
+) -> Result<Resolution> {
+    kit.debug(&describe_event(ctx));
     let registries = Registries::new(credential_policy(cfg, runner), cfg.retries)
         .in_own_network(runner.in_actions());
     let (info_kit, debug_kit) = (kit.clone(), kit.clone());
-    let log: Logger = Arc::new(move |m: &str| info_kit.info(m));
-    let debug: Logger = Arc::new(move |m: &str| debug_kit.debug(m));
+    // API lines go to the image being resolved (inside its group), else straight out
+    let log: Logger = Arc::new(move |m: &str| {
+        if !crate::flow::log::current_info(m) {
+            info_kit.info(m)
+        }
+    });
+    let debug: Logger = Arc::new(move |m: &str| {
+        if !crate::flow::log::current_debug(m) {
+            debug_kit.debug(m)
+        }
+    });
     let github = LazyGitHub::new(
         runner.api_url(),
         cfg.github_token.as_ref().map(|t| t.expose()),
@@ -131,7 +252,7 @@ async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Res
     };
     let flow = Flow {
         cfg,
-        ctx: &ctx,
+        ctx,
         registry: &registries,
         github: &github,
         daemon: docker.as_ref(),
@@ -151,8 +272,7 @@ async fn resolve(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Res
         Err(e) => Err(e),
     };
     kit.debug(&format!("GitHub API calls: {}", github.calls()));
-    let (plan, results) = resolution?;
-    Ok((ctx, plan, results))
+    resolution
 }
 
 /// The templates as rendered, for `RUNNER_DEBUG=1`.

@@ -648,7 +648,7 @@ fn case14_server_text_cannot_inject_commands() {
     assert_eq!(
         o.stdout
             .lines()
-            .filter(|l| l.starts_with("::error title=image-resolver::"))
+            .filter(|l| l.starts_with("::error title=image-resolver"))
             .count(),
         1
     );

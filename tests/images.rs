@@ -107,17 +107,21 @@ fn three_images_in_verify_mode_with_one_failing() {
     let errors: Vec<&str> = o
         .stdout
         .lines()
-        .filter(|l| l.starts_with("::error title=image-resolver::"))
+        .filter(|l| l.starts_with("::error title=image-resolver"))
         .collect();
     assert_eq!(errors.len(), 1, "{}", o.stdout);
     let b_name = b.rsplit('/').next().unwrap();
     assert!(
-        errors[0].contains(&format!("`{b_name}`")) && errors[0].contains("does not exist"),
+        errors[0].contains(&format!("`{b_name}`")) && errors[0].contains("has no repository"),
         "{}",
         errors[0]
     );
     // the summary shows all three
-    assert!(o.summary.starts_with("❌"), "{}", o.summary);
+    assert!(
+        o.summary.starts_with("#### image-resolver\n\n❌"),
+        "{}",
+        o.summary
+    );
     for r in [&a, &b, &c] {
         assert!(
             o.summary.contains(r.rsplit('/').next().unwrap()),
@@ -176,6 +180,20 @@ fn the_artifact_backs_the_one_image_the_registry_lacks() {
         Some(worker_id.as_str())
     );
     gh.assert_blob_host_got_no_token();
+    // the miss is said once, as a warning titled by what happened
+    let warnings: Vec<&str> = o
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::warning"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", o.stdout);
+    assert!(
+        warnings[0]
+            .starts_with("::warning title=image-resolver%3A Loaded from the artifact::worker: ")
+            && warnings[0].contains("has no repository"),
+        "{}",
+        warnings[0]
+    );
 }
 
 #[test]
@@ -225,4 +243,44 @@ fn shards_pulling_by_digest_ask_the_github_api_nothing() {
     let v = images_json(&o);
     assert_eq!(v["api"]["ref"], format!("{api}@{api_digest}"));
     assert!(s.image_id(&format!("worker:{suffix}")).is_some());
+}
+
+/// With `images`, an image's GitHub API lines are printed inside that image's group.
+#[test]
+fn api_lines_stay_in_their_image_group() {
+    let s = stack();
+    let head = sha(0x6a);
+    let tag = format!("main-{}", &head[..7]);
+    let (api, web) = (repo(&s, "api"), repo(&s, "web"));
+    s.publish(&api, &tag, Some(&head));
+    s.publish(&web, &tag, Some(&head));
+    let gh = FakeGitHub::start(World::default());
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "main", None, false),
+    )
+    .input("images", &format!("api={api}\nweb={web}"))
+    .input("mode", "verify")
+    .input("attestation", "warn")
+    .input("github-token", TOKEN)
+    .var("GITHUB_API_URL", &gh.api_url())
+    .var("RUNNER_DEBUG", "1")
+    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    .run();
+    o.ok();
+    let mut group: Option<&str> = None;
+    let mut seen = 0;
+    for l in o.stdout.lines() {
+        if let Some(title) = l.strip_prefix("::group::") {
+            group = Some(title);
+        } else if l == "::endgroup::" {
+            group = None;
+        } else if l.contains("GitHub API GET") && l.contains("attestations") {
+            let g = group.unwrap_or_else(|| panic!("outside any group: {l}\n{}", o.stdout));
+            let name = g.split(' ').next().unwrap();
+            assert!(l.contains(&format!("{name}: ")), "{l} in group {g}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 2, "{}", o.stdout);
 }

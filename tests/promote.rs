@@ -307,7 +307,8 @@ fn a_denied_push_names_the_target_and_what_was_written() {
     let target = format!("{}/it/{}:latest", s.auth_registry, unique("noauth"));
     let e = promote(&open, &src, &[(&anonymous, target.clone())]).unwrap_err();
     assert!(
-        e.contains(&format!("`{target}`")) && e.contains("push permission"),
+        e.contains(&format!("`{target}`"))
+            && e.contains(&format!("no credentials for `{}` (401)", s.auth_registry)),
         "{e}"
     );
     assert!(e.contains("no target was written"), "{e}");
@@ -506,11 +507,10 @@ fn assert_skipped(o: &Outcome, m: &Merged, why: &str) {
     o.ok();
     assert_eq!((o.out("promoted"), o.out("promote-skipped")), ("", why));
     assert!(
-        o.stdout
-            .lines()
-            .any(|l| l.starts_with("::notice title=image-resolver::")
-                && l.contains(why)
-                && l.contains("build")),
+        o.stdout.lines().any(|l| l
+            .starts_with("::notice title=image-resolver%3A Promotion skipped::")
+            && l.contains(why)
+            && l.contains("build")),
         "{}",
         o.stdout
     );
@@ -597,4 +597,135 @@ fn downstream_verify_accepts_a_promoted_image_by_tree() {
     let (o, _) = verify(false);
     o.failed();
     assert!(o.error().contains(&head), "{}", o.error());
+}
+
+/// Issue 20, rule 7: with several images, one promoted and one skipped is a warning, never a
+/// plain success, and each image says in `images` whether (and why) it was skipped.
+#[test]
+fn a_partial_promotion_is_a_warning_and_each_image_says_why() {
+    let s = stack();
+    let (head, merge) = (sha(0xb0), sha(0xb1));
+    let base = format!("{}/it/{}", s.registry, unique("partial"));
+    let (api, web) = (format!("{base}-api"), format!("{base}-web"));
+    // only api's image was pushed on the pull request: web is `no-image`
+    let digest = s.publish(&api, &format!("pr-7-{}", &head[..7]), Some(&head));
+    let mut trees = std::collections::HashMap::new();
+    trees.insert(head.clone(), "a1".repeat(20));
+    trees.insert(merge.clone(), "a1".repeat(20));
+    let gh = FakeGitHub::start(World {
+        commit_pulls: vec![merged_pr_json(7, &head, "feat", &merge)],
+        trees,
+        ..Default::default()
+    });
+    let o = Run::new(
+        "push",
+        json!({"ref": "refs/heads/main", "after": merge, "deleted": false, "repository": {"full_name": "acme/charon"}}),
+    )
+    .input("images", &format!("api={api}\nweb={web}"))
+    .input("mode", "promote")
+    .input("promote-source", "merged-pr")
+    .input("promote-to", &format!("{base}-{{name}}:latest"))
+    .input("github-token", TOKEN)
+    .var("GITHUB_SHA", &merge)
+    .var("GITHUB_REF_NAME", "main")
+    .var("GITHUB_REF", "refs/heads/main")
+    .var("GITHUB_API_URL", &gh.api_url())
+    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    .run();
+    o.ok();
+    let v: serde_json::Value = serde_json::from_str(o.out("images")).unwrap();
+    assert_eq!(v["api"]["promote-skipped"], "", "{v}");
+    assert_eq!(v["web"]["promote-skipped"], "no-image", "{v}");
+    assert_eq!(
+        v["api"]["promoted"],
+        json!([format!("{api}:latest@{digest}")])
+    );
+    assert_eq!(v["web"]["promoted"], json!([]));
+    assert_eq!(
+        (o.out("promoted"), o.out("promote-skipped")),
+        (format!("{api}:latest@{digest}").as_str(), "no-image")
+    );
+    assert!(exists(&s, &format!("{api}:latest")));
+    assert!(!exists(&s, &format!("{web}:latest")));
+    // the verdict: a warning, promoted 1 of 2, never a plain ✅
+    let verdict = o
+        .summary
+        .lines()
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap();
+    assert!(
+        verdict.starts_with("⚠️ **Promoted** 1 of 2 images to 1 target"),
+        "{}",
+        o.summary
+    );
+    assert!(!o.summary.contains("✅ **"), "{}", o.summary);
+    assert!(
+        o.summary
+            .contains("> ⏭️ **web**: nothing promoted\\: the image of pull request \\#7 is not in the registry"),
+        "{}",
+        o.summary
+    );
+    // the pushed commit is linked, not the pull request's head
+    assert!(
+        o.summary.contains(&format!("/commit/{merge})"))
+            && !o.summary.contains(&format!("/commit/{head})")),
+        "{}",
+        o.summary
+    );
+}
+
+/// Issue 22: the promote summary lists every target with what became of it.
+#[test]
+fn the_promote_summary_lists_each_target() {
+    let s = stack();
+    let head = sha(0xb2);
+    let repo = format!("{}/it/{}", s.registry, unique("listed"));
+    let tag = format!("main-{}", &head[..7]);
+    let digest = s.publish(&repo, &tag, Some(&head));
+    let o = Run::new(
+        "workflow_run",
+        workflow_run("push", &head, "main", None, false),
+    )
+    .input("image", &repo)
+    .input("mode", "promote")
+    .input("promote-to", &format!("{repo}:latest\n{repo}:{tag}"))
+    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    .run();
+    o.ok();
+    let short = &digest["sha256:".len().."sha256:".len() + 12];
+    assert!(
+        o.summary.starts_with(&format!(
+            "#### image-resolver\n\n✅ **Promoted** `{repo}@sha256:{short}…` to 2 targets"
+        )),
+        "{}",
+        o.summary
+    );
+    assert!(
+        o.summary.contains(&format!(
+            "| `{repo}:latest` | written |\n| `{repo}:{tag}` | already there |"
+        )),
+        "{}",
+        o.summary
+    );
+}
+
+/// Issue 22: a skipped promotion links the pushed commit and shows the revision as judged.
+#[test]
+fn a_skipped_promotion_shows_the_revision_as_judged() {
+    let (head, merge) = (sha(0xb4), sha(0xb5));
+    let m = merged_setup(
+        0xb4,
+        vec![merged_pr_json(7, &head, "feat", &merge)],
+        false,
+        true,
+    );
+    let o = run_merged(&m);
+    assert_skipped(&o, &m, "tree-differs");
+    assert!(o.summary.contains("| matched |"), "{}", o.summary);
+    assert!(!o.summary.contains("not checked"), "{}", o.summary);
+    assert!(
+        o.summary.contains(&format!("/commit/{merge})")),
+        "{}",
+        o.summary
+    );
 }

@@ -49,7 +49,9 @@ fn workflow_run_push_pulls_tags_and_reports() {
     );
     assert!(o.stdout.contains("::group::Registry") && o.stdout.contains("::endgroup::"));
     assert!(
-        o.summary.starts_with("✅ **Resolved**") && o.summary.contains("from the registry"),
+        o.summary
+            .starts_with("#### image-resolver\n\n✅ **Resolved**")
+            && o.summary.contains("from the registry"),
         "{}",
         o.summary
     );
@@ -172,6 +174,8 @@ fn a_missing_label_or_short_sha_is_a_mismatch() {
 fn a_missing_tag_fails_clearly_with_fallback_none() {
     let s = stack();
     let repo = repo(&s, "missing");
+    // the repository exists, the tag does not (an unknown repository is another error)
+    s.publish(&repo, "other", None);
     let o = Run::new(
         "workflow_run",
         workflow_run("push", &sha(0x16), "main", None, false),

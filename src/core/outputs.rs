@@ -26,6 +26,25 @@ impl Source {
     }
 }
 
+/// What became of one promotion target. Dry runs (not built yet) get `WouldWrite`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetState {
+    /// Written by this step.
+    Written,
+    /// Already held the digest: left untouched.
+    AlreadyThere,
+    /// A dry run: what a real run would write.
+    WouldWrite,
+}
+
+/// One target that holds (or, on a dry run, would hold) the digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotedTarget {
+    /// `repository:tag@digest`
+    pub reference: String,
+    pub state: TargetState,
+}
+
 /// What one image resolved to: the per-image outputs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageResult {
@@ -40,7 +59,7 @@ pub struct ImageResult {
     pub source: Source,
     /// The label found; only a full commit SHA ever becomes the `revision` output.
     pub revision_label: Option<String>,
-    pub promoted: Vec<String>,
+    pub promoted: Vec<PromotedTarget>,
     pub promote_skipped: String,
     pub attestation: String,
     pub attestation_signer: String,
@@ -54,6 +73,15 @@ impl ImageResult {
             .and_then(|l| Sha::parse(l.trim()))
             .map(|s| s.to_string())
             .unwrap_or_default()
+    }
+
+    /// The `promoted` output's lines: the targets that hold the digest after the step.
+    pub fn promoted_lines(&self) -> Vec<&str> {
+        self.promoted
+            .iter()
+            .filter(|p| p.state != TargetState::WouldWrite)
+            .map(|p| p.reference.as_str())
+            .collect()
     }
 }
 
@@ -146,16 +174,12 @@ impl Outputs {
             out.local_image = one.local_image.clone();
             out.source = one.source.as_str().into();
             out.revision = one.revision();
-            out.promoted = one.promoted.join("\n");
+            out.promoted = one.promoted_lines().join("\n");
             out.promote_skipped = one.promote_skipped.clone();
             out.attestation = one.attestation.clone();
             out.attestation_signer = one.attestation_signer.clone();
         } else {
-            let all: Vec<&str> = results
-                .iter()
-                .flat_map(|r| &r.promoted)
-                .map(String::as_str)
-                .collect();
+            let all: Vec<&str> = results.iter().flat_map(|r| r.promoted_lines()).collect();
             out.promoted = all.join("\n");
             out.promote_skipped = results
                 .iter()
@@ -203,7 +227,8 @@ fn images_json(results: &[ImageResult]) -> String {
             let v = serde_json::json!({
                 "image": r.image, "tag": r.tag, "digest": r.digest, "ref": r.r#ref,
                 "image-id": r.image_id, "local-image": r.local_image, "source": r.source.as_str(),
-                "revision": r.revision(), "promoted": r.promoted, "attestation": r.attestation,
+                "revision": r.revision(), "promoted": r.promoted_lines(),
+                "promote-skipped": r.promote_skipped, "attestation": r.attestation,
             });
             (r.name.clone(), v)
         })
@@ -310,5 +335,44 @@ mod tests {
         assert_eq!(v["api"]["image"], "r/api:t");
         assert_eq!(v["worker"]["source"], "artifact");
         assert_eq!(v["api"]["promoted"], serde_json::json!([]));
+        assert_eq!(v["api"]["promote-skipped"], "");
+    }
+
+    #[test]
+    fn each_image_says_whether_it_was_skipped() {
+        let results = [
+            ImageResult {
+                name: "api".into(),
+                promoted: vec![PromotedTarget {
+                    reference: "r/api:latest@sha256:00".into(),
+                    state: TargetState::AlreadyThere,
+                }],
+                ..Default::default()
+            },
+            ImageResult {
+                name: "web".into(),
+                promote_skipped: "no-image".into(),
+                ..Default::default()
+            },
+        ];
+        let plan = Plan {
+            tag: "t".into(),
+            expected: None,
+            pr: None,
+            images: vec![],
+            vars: Default::default(),
+        };
+        let out = Outputs::build(&plan, 7, String::new(), &results, true);
+        let v: serde_json::Value = serde_json::from_str(&out.images).unwrap();
+        assert_eq!(v["api"]["promote-skipped"], "");
+        assert_eq!(v["web"]["promote-skipped"], "no-image");
+        assert_eq!(
+            v["api"]["promoted"],
+            serde_json::json!(["r/api:latest@sha256:00"])
+        );
+        assert_eq!(
+            (out.promoted.as_str(), out.promote_skipped.as_str()),
+            ("r/api:latest@sha256:00", "no-image")
+        );
     }
 }

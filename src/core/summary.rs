@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 /// How the step ended, as the summary's first line says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Outcome {
+    #[default]
     Resolved,
     /// Resolved, but something was accepted that a reader must see (a revision mismatch under
     /// `revision-check: warn`, a missing attestation under `attestation: warn`, …).
@@ -17,7 +18,30 @@ pub enum Outcome {
     Failed,
 }
 
-pub use super::outputs::Source;
+pub use super::outputs::{PromotedTarget, Source, TargetState};
+
+/// The heading every summary opens with, so it stands apart from other actions' summaries.
+pub const HEADING: &str = "#### image-resolver";
+
+/// What the step was asked to do: the verdict's verb.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Kind {
+    /// `pull` and `verify`.
+    #[default]
+    Resolve,
+    Promote,
+    Compute,
+}
+
+/// Compute mode: what was computed for the build.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Computed {
+    pub tag: String,
+    /// `key=value` lines.
+    pub labels: Vec<String>,
+    /// The `{tree}` value, with `paths`.
+    pub tree: Option<String>,
+}
 
 /// What the revision check concluded, in the words the summary shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +77,12 @@ pub struct ImageRow {
     pub label: Option<String>,
     pub error: Option<String>,
     pub elapsed: Option<Duration>,
+    /// Promote mode: each target and what became of it.
+    pub targets: Vec<PromotedTarget>,
+    /// Promote mode: why this image was not promoted (`no-image`, …).
+    pub promote_skipped: Option<String>,
+    /// The notice that says so, in words.
+    pub skip_notice: Option<String>,
 }
 
 impl ImageRow {
@@ -70,6 +100,9 @@ impl ImageRow {
             label: None,
             error: None,
             elapsed: None,
+            targets: Vec::new(),
+            promote_skipped: None,
+            skip_notice: None,
         }
     }
 }
@@ -85,10 +118,13 @@ pub struct Links {
     pub pr: Option<u64>,
     /// The build run the image (or artifact) came from.
     pub build_run_id: Option<u64>,
+    /// A pull request known only by its head (a fork's, before its number was looked up).
+    pub pr_head: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
+    pub kind: Kind,
     pub outcome: Outcome,
     /// Why, in one line, for a warning, a skip or a failure that no row explains (an input or
     /// event error, a skipped promotion). Shown under the verdict.
@@ -96,6 +132,9 @@ pub struct Report {
     pub images: Vec<ImageRow>,
     pub notes: Vec<String>,
     pub links: Links,
+    /// The images the inputs name, for a failure before any image was planned.
+    pub subject: Vec<String>,
+    pub computed: Option<Computed>,
 }
 
 impl Report {
@@ -107,6 +146,7 @@ impl Report {
         } else if self.outcome == Outcome::Skipped {
             Outcome::Skipped
         } else if self.outcome == Outcome::Warning
+            || self.partly_promoted()
             || self
                 .images
                 .iter()
@@ -119,16 +159,36 @@ impl Report {
     }
 }
 
+impl Report {
+    /// Promote mode, several images, some promoted and some skipped: never a plain success.
+    fn partly_promoted(&self) -> bool {
+        self.kind == Kind::Promote
+            && self.images.iter().any(|r| r.promote_skipped.is_some())
+            && self
+                .images
+                .iter()
+                .any(|r| r.promote_skipped.is_none() && r.error.is_none())
+    }
+}
+
 /// The summary's Markdown.
 pub fn render(report: &Report) -> String {
     let outcome = report.shown_outcome();
-    let mut s = String::new();
+    let mut s = format!("{HEADING}\n\n");
     if let [row] = report.images.as_slice() {
-        if row.pinned && outcome == Outcome::Resolved && report.notes.is_empty() {
+        if row.pinned
+            && outcome == Outcome::Resolved
+            && report.notes.is_empty()
+            && report.kind == Kind::Resolve
+        {
             s.push_str(&pinned_line(row));
             s.push('\n');
             return s;
         }
+    }
+    if report.kind == Kind::Compute && outcome != Outcome::Failed {
+        s.push_str(&computed(report));
+        return s;
     }
     s.push_str(&verdict_line(report, outcome));
     s.push_str("\n\n");
@@ -151,6 +211,9 @@ pub fn render(report: &Report) -> String {
         s.push_str(&table(report));
         s.push('\n');
     }
+    if report.kind == Kind::Promote {
+        s.push_str(&targets(report));
+    }
     for r in report.images.iter().filter(|r| r.error.is_some()) {
         let error = prose(r.error.as_deref().unwrap_or_default());
         if report.images.len() == 1 {
@@ -164,6 +227,97 @@ pub fn render(report: &Report) -> String {
         let _ = write!(s, "> {}\n\n", prose(n));
     }
     s.push_str(&details(report));
+    s
+}
+
+/// Compute mode: the tag, the labels and the tree, for the build that uses them.
+fn computed(report: &Report) -> String {
+    let Some(c) = &report.computed else {
+        return String::new();
+    };
+    let mut s = format!("✅ **Computed** tag {}", code(&c.tag));
+    match report.images.as_slice() {
+        [] => {}
+        [row] => {
+            let _ = write!(s, " for {}", code(repository_of(&row.reference)));
+        }
+        rows => {
+            let _ = write!(s, " for {} images", rows.len());
+        }
+    }
+    if let Some(t) = &c.tree {
+        let _ = write!(s, ", tree {}", code(&short_label(t)));
+    }
+    s.push_str(&link_tail(&report.links));
+    s.push_str("\n\n");
+    if report.images.len() > 1 {
+        for r in &report.images {
+            let who = r.name.as_deref().unwrap_or_default();
+            let _ = writeln!(s, "- **{}** {}", text(who), code(&r.reference));
+        }
+        s.push('\n');
+    }
+    for n in &report.notes {
+        let _ = write!(s, "> {}\n\n", prose(n));
+    }
+    if !c.labels.is_empty() {
+        let lines: Vec<String> = c.labels.iter().map(|l| plain(l)).collect();
+        let _ = write!(
+            s,
+            "<details open><summary>Labels ({})</summary>\n\n```text\n{}\n```\n\n</details>\n",
+            c.labels.len(),
+            lines.join("\n")
+        );
+    }
+    s
+}
+
+/// Promote mode: every target with what became of it, and every image that was skipped.
+fn targets(report: &Report) -> String {
+    let several = report.images.len() > 1;
+    let mut s = String::new();
+    let rows: Vec<(&ImageRow, &PromotedTarget)> = report
+        .images
+        .iter()
+        .flat_map(|r| r.targets.iter().map(move |t| (r, t)))
+        .collect();
+    if !rows.is_empty() {
+        s.push_str(if several {
+            "| image | target | result |\n|---|---|---|\n"
+        } else {
+            "| target | result |\n|---|---|\n"
+        });
+        for (r, t) in rows {
+            let target = t
+                .reference
+                .split_once('@')
+                .map_or(t.reference.as_str(), |(r, _)| r);
+            let state = match t.state {
+                TargetState::Written => "written",
+                TargetState::AlreadyThere => "already there",
+                TargetState::WouldWrite => "would be written",
+            };
+            if several {
+                let who = r.name.as_deref().unwrap_or(&r.reference);
+                let _ = write!(s, "| **{}** ", text(who));
+            }
+            let _ = writeln!(s, "| {} | {state} |", code(target));
+        }
+        s.push('\n');
+    }
+    // a partial promotion: say which image was skipped and why
+    if report.partly_promoted() {
+        for r in report.images.iter() {
+            if let Some(why) = &r.promote_skipped {
+                let who = r.name.as_deref().unwrap_or(&r.reference);
+                let said = match &r.skip_notice {
+                    Some(n) => prose(n),
+                    None => format!("not promoted ({})", code(why)),
+                };
+                let _ = write!(s, "> ⏭️ **{}**: {said}\n\n", text(who));
+            }
+        }
+    }
     s
 }
 
@@ -184,15 +338,49 @@ fn pinned_line(row: &ImageRow) -> String {
 }
 
 fn verdict_line(report: &Report, outcome: Outcome) -> String {
+    let promote = report.kind == Kind::Promote;
     let (icon, word) = match outcome {
+        Outcome::Resolved if promote => ("✅", "Promoted"),
         Outcome::Resolved => ("✅", "Resolved"),
+        Outcome::Warning if report.partly_promoted() => ("⚠️", "Promoted"),
+        Outcome::Warning if promote => ("⚠️", "Promoted with a warning"),
         Outcome::Warning => ("⚠️", "Resolved with a warning"),
         Outcome::Skipped => ("⏭️", "Skipped"),
         Outcome::Failed => ("❌", "Failed"),
     };
     let mut s = format!("{icon} **{word}**");
+    let promoted_to = |rows: &[ImageRow]| {
+        let n: usize = rows.iter().map(|r| r.targets.len()).sum();
+        if n == 1 {
+            " to 1 target".to_string()
+        } else {
+            format!(" to {n} targets")
+        }
+    };
     match report.images.as_slice() {
-        [] => {}
+        [] => {
+            let subject: Vec<String> = report.subject.iter().map(|i| code(i)).collect();
+            if !subject.is_empty() {
+                let _ = write!(s, " {}", subject.join(", "));
+            }
+        }
+        [row] if promote && matches!(outcome, Outcome::Resolved | Outcome::Warning) => {
+            let pinned = match &row.digest {
+                Some(d) => format!("{}@{}", repository_of(&row.reference), short_digest(d)),
+                None => short_reference(&row.reference),
+            };
+            let _ = write!(s, " {}{}", code(&pinned), promoted_to(&report.images));
+        }
+        rows if promote && report.partly_promoted() => {
+            let done = rows.iter().filter(|r| r.promote_skipped.is_none()).count();
+            let _ = write!(s, " {done} of {} images{}", rows.len(), promoted_to(rows));
+        }
+        rows if promote
+            && rows.len() > 1
+            && matches!(outcome, Outcome::Resolved | Outcome::Warning) =>
+        {
+            let _ = write!(s, " {} images{}", rows.len(), promoted_to(rows));
+        }
         [row] => {
             let _ = write!(s, " {}", code(&short_reference(&row.reference)));
             if let Some(from) = source_words(row.source) {
@@ -211,7 +399,12 @@ fn verdict_line(report: &Report, outcome: Outcome) -> String {
             }
         }
     }
-    let links = &report.links;
+    s.push_str(&link_tail(&report.links));
+    s
+}
+
+/// ` · commit … · PR … · build run`, each a link when the parts are trustworthy.
+fn link_tail(links: &Links) -> String {
     let mut parts = Vec::new();
     if let Some(sha) = links.commit.as_deref().filter(|c| is_hex(c)) {
         let short = &sha[..sha.len().min(7)];
@@ -226,13 +419,17 @@ fn verdict_line(report: &Report, outcome: Outcome) -> String {
             None => format!("PR #{pr}"),
         });
     }
+    if let (None, Some(head)) = (links.pr, &links.pr_head) {
+        parts.push(format!("the pull request from {}", code(head)));
+    }
     if let (Some(run), Some(base)) = (links.build_run_id, repo_url(links)) {
         parts.push(format!("[build run]({base}/actions/runs/{run})"));
     }
-    if !parts.is_empty() {
-        let _ = write!(s, " · {}", parts.join(" · "));
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" · {}", parts.join(" · "))
     }
-    s
 }
 
 fn source_words(source: Source) -> Option<&'static str> {
@@ -279,6 +476,8 @@ fn table(report: &Report) -> String {
         if several {
             let icon = if r.error.is_some() {
                 "❌"
+            } else if r.promote_skipped.is_some() {
+                "⏭️"
             } else if r.revision == RevisionShown::MismatchAccepted {
                 "⚠️"
             } else {
@@ -558,6 +757,7 @@ mod tests {
             commit: Some(SHA.into()),
             pr: Some(42),
             build_run_id: Some(987654),
+            pr_head: None,
         }
     }
 
@@ -575,15 +775,17 @@ mod tests {
     fn report(outcome: Outcome, images: Vec<ImageRow>) -> Report {
         Report {
             outcome,
-            reason: None,
             images,
-            notes: vec![],
             links: links(),
+            ..Default::default()
         }
     }
 
+    /// The verdict: the line after the heading.
     fn first_line(s: &str) -> &str {
-        s.lines().next().unwrap()
+        let mut lines = s.lines();
+        assert_eq!(lines.next(), Some(HEADING), "{s}");
+        lines.find(|l| !l.is_empty()).unwrap()
     }
 
     #[test]
@@ -637,6 +839,110 @@ mod tests {
         }
     }
 
+    fn target(reference: &str, state: TargetState) -> PromotedTarget {
+        PromotedTarget {
+            reference: format!("{reference}@{DIGEST}"),
+            state,
+        }
+    }
+
+    #[test]
+    fn promotions_say_where_the_digest_went() {
+        let promoted = ImageRow {
+            targets: vec![
+                target("ghcr.io/acme/charon:latest", TargetState::Written),
+                target("ghcr.io/acme/charon:stable", TargetState::AlreadyThere),
+                target("ghcr.io/acme/charon:next", TargetState::WouldWrite),
+            ],
+            ..row()
+        };
+        let r = Report {
+            kind: Kind::Promote,
+            ..report(Outcome::Resolved, vec![promoted.clone()])
+        };
+        let s = render(&r);
+        assert!(first_line(&s).starts_with(
+            "✅ **Promoted** `ghcr.io/acme/charon@sha256:3f2a9c1d0011…` to 3 targets · commit"
+        ));
+        assert!(s.contains("| `ghcr.io/acme/charon:latest` | written |\n| `ghcr.io/acme/charon:stable` | already there |\n| `ghcr.io/acme/charon:next` | would be written |"), "{s}");
+        // one image promoted, one skipped: a warning, never a plain success
+        let skipped = ImageRow {
+            name: Some("web".into()),
+            targets: vec![],
+            promote_skipped: Some("no-image".into()),
+            ..row()
+        };
+        let r = Report {
+            kind: Kind::Promote,
+            ..report(
+                Outcome::Resolved,
+                vec![
+                    ImageRow {
+                        name: Some("api".into()),
+                        ..promoted
+                    },
+                    skipped,
+                ],
+            )
+        };
+        assert_eq!(r.shown_outcome(), Outcome::Warning);
+        let s = render(&r);
+        assert!(
+            first_line(&s).starts_with("⚠️ **Promoted** 1 of 2 images to 3 targets"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| ⏭️ | **web**") && s.contains("> ⏭️ **web**: not promoted (`no-image`)"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn compute_says_what_was_computed() {
+        let r = Report {
+            kind: Kind::Compute,
+            computed: Some(Computed {
+                tag: "pr-42-1a2b3c4".into(),
+                labels: vec![format!("org.opencontainers.image.revision={SHA}")],
+                tree: Some("ab".repeat(20)),
+            }),
+            ..report(
+                Outcome::Resolved,
+                vec![ImageRow::new("ghcr.io/acme/charon:pr-42-1a2b3c4")],
+            )
+        };
+        let s = render(&r);
+        assert!(first_line(&s).starts_with(
+            "✅ **Computed** tag `pr-42-1a2b3c4` for `ghcr.io/acme/charon`, tree `abababa` · commit"
+        ), "{s}");
+        assert!(
+            s.contains(&format!(
+                "```text\norg.opencontainers.image.revision={SHA}\n```"
+            )),
+            "{s}"
+        );
+        assert!(!s.contains("| image |"), "no empty row: {s}");
+    }
+
+    #[test]
+    fn a_failure_before_planning_names_the_image_and_the_pull_request() {
+        let r = Report {
+            reason: Some("refused".into()),
+            subject: vec!["ghcr.io/acme/charon".into()],
+            links: Links {
+                pr: None,
+                pr_head: Some("mallory:patch-1".into()),
+                build_run_id: None,
+                ..links()
+            },
+            ..report(Outcome::Failed, vec![])
+        };
+        assert_eq!(
+            first_line(&render(&r)),
+            "❌ **Failed** `ghcr.io/acme/charon` · commit [`1a2b3c4`](https://github.com/acme/charon/commit/1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d) · the pull request from `mallory:patch-1`"
+        );
+    }
+
     #[test]
     fn links_need_trustworthy_parts() {
         let mut r = report(Outcome::Resolved, vec![row()]);
@@ -652,6 +958,7 @@ mod tests {
             commit: Some("not-hex)".into()),
             pr: None,
             build_run_id: None,
+            pr_head: None,
         };
         assert_eq!(
             first_line(&render(&r)),
@@ -672,7 +979,7 @@ mod tests {
         };
         assert_eq!(
             render(&report(Outcome::Resolved, vec![pinned.clone()])),
-            "✅ **Resolved** `ghcr.io/acme/charon@sha256:3f2a9c1d0011…` by digest, already present locally, in 420 ms\n"
+            format!("{HEADING}\n\n✅ **Resolved** `ghcr.io/acme/charon@sha256:3f2a9c1d0011…` by digest, already present locally, in 420 ms\n")
         );
         // a failure still gets the whole story
         let failed = ImageRow {
@@ -815,6 +1122,7 @@ mod tests {
     fn hostile_values_cannot_break_the_summary() {
         let evil = "x`|</details>\n\n# heading\n```\n[link](http://evil)";
         let r = Report {
+            kind: Kind::Resolve,
             outcome: Outcome::Failed,
             reason: Some(evil.into()),
             images: vec![ImageRow {
@@ -827,6 +1135,7 @@ mod tests {
             }],
             notes: vec![evil.into()],
             links: links(),
+            ..Default::default()
         };
         let s = render(&r);
         // the only fence and the only HTML lines are ours, no line starts a heading
@@ -840,7 +1149,7 @@ mod tests {
             ["<details><summary>Full references</summary>", "</details>"],
             "{s}"
         );
-        assert!(!s.lines().any(|l| l.starts_with('#')), "{s}");
+        assert!(!s.lines().skip(1).any(|l| l.starts_with('#')), "{s}");
         // outside code, the link is escaped text
         let prose: String = s
             .split("```")

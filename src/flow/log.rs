@@ -1,15 +1,37 @@
 //! One image's log. With one image, lines go straight out; with several resolving at once, each
 //! image's lines are kept and printed together in one group when it is done, so they never
 //! interleave. Annotations (warnings, notices) are kept in order too, named after the image.
+//! A group opens with its first line, so a phase that printed nothing leaves no empty group.
 
 use crate::toolkit::{Toolkit, TITLE};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+tokio::task_local! {
+    /// The image being resolved by the current future: lines from shared clients (the GitHub
+    /// API) land in that image's log, inside its group.
+    static CURRENT: Arc<Log>;
+}
+
+/// Runs `f` with `log` as the current image's log.
+pub async fn scoped<F: std::future::Future>(log: Arc<Log>, f: F) -> F::Output {
+    CURRENT.scope(log, f).await
+}
+
+/// An info line for the current image's log; false when no image is being resolved.
+pub fn current_info(m: &str) -> bool {
+    CURRENT.try_with(|l| l.info(m)).is_ok()
+}
+
+/// A debug line for the current image's log; false when no image is being resolved.
+pub fn current_debug(m: &str) -> bool {
+    CURRENT.try_with(|l| l.debug(m)).is_ok()
+}
 
 enum Line {
     Info(String),
     Debug(String),
-    Notice(String),
-    Warning(String),
+    Notice(&'static str, String),
+    Warning(&'static str, String),
 }
 
 pub struct Log {
@@ -17,6 +39,16 @@ pub struct Log {
     /// `Some(name)` when several images share the step.
     name: Option<String>,
     kept: Mutex<Vec<Line>>,
+    /// A group asked for and not yet opened (nothing printed in it yet), or open.
+    group: Mutex<Group>,
+}
+
+#[derive(Default)]
+enum Group {
+    #[default]
+    None,
+    Pending(String),
+    Open,
 }
 
 impl Log {
@@ -25,6 +57,7 @@ impl Log {
             kit: kit.clone(),
             name: None,
             kept: Mutex::default(),
+            group: Mutex::default(),
         }
     }
 
@@ -33,6 +66,7 @@ impl Log {
             kit: kit.clone(),
             name: Some(name.to_string()),
             kept: Mutex::default(),
+            group: Mutex::default(),
         }
     }
 
@@ -41,11 +75,21 @@ impl Log {
             self.kept.lock().expect("log lines").push(line);
             return;
         }
+        if matches!(line, Line::Debug(_)) && !self.kit.debug_enabled() {
+            return;
+        }
+        {
+            let mut g = self.group.lock().expect("log group");
+            if let Group::Pending(title) = &*g {
+                self.kit.group(title);
+                *g = Group::Open;
+            }
+        }
         match line {
             Line::Info(m) => self.kit.info(&m),
             Line::Debug(m) => self.kit.debug(&m),
-            Line::Notice(m) => self.kit.notice_titled(TITLE, &m),
-            Line::Warning(m) => self.kit.warning_titled(TITLE, &m),
+            Line::Notice(t, m) => self.kit.notice_titled(t, &m),
+            Line::Warning(t, m) => self.kit.warning_titled(t, &m),
         }
     }
 
@@ -63,21 +107,35 @@ impl Log {
         self.emit(Line::Debug(self.named(m)));
     }
     pub fn notice(&self, m: &str) {
-        self.emit(Line::Notice(self.named(m)));
+        self.emit(Line::Notice(TITLE, self.named(m)));
     }
     pub fn warning(&self, m: &str) {
-        self.emit(Line::Warning(self.named(m)));
+        self.emit(Line::Warning(TITLE, self.named(m)));
+    }
+    /// An annotation titled by its kind (`image-resolver: Promotion skipped`).
+    pub fn notice_titled(&self, title: &'static str, m: &str) {
+        self.emit(Line::Notice(title, self.named(m)));
+    }
+    pub fn warning_titled(&self, title: &'static str, m: &str) {
+        self.emit(Line::Warning(title, self.named(m)));
     }
 
     /// A phase of one image: a group of its own when lines go straight out.
     pub fn group(&self, title: &str) {
         if self.name.is_none() {
-            self.kit.group(title);
+            let mut g = self.group.lock().expect("log group");
+            if matches!(*g, Group::Open) {
+                self.kit.end_group();
+            }
+            *g = Group::Pending(title.to_string());
         }
     }
     pub fn end_group(&self) {
         if self.name.is_none() {
-            self.kit.end_group();
+            let was = std::mem::take(&mut *self.group.lock().expect("log group"));
+            if matches!(was, Group::Open) {
+                self.kit.end_group();
+            }
         }
     }
 
@@ -92,8 +150,8 @@ impl Log {
             match line {
                 Line::Info(m) => self.kit.info(&m),
                 Line::Debug(m) => self.kit.debug(&m),
-                Line::Notice(m) => self.kit.notice_titled(TITLE, &m),
-                Line::Warning(m) => self.kit.warning_titled(TITLE, &m),
+                Line::Notice(t, m) => self.kit.notice_titled(t, &m),
+                Line::Warning(t, m) => self.kit.warning_titled(t, &m),
             }
         }
         self.kit.end_group();

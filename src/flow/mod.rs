@@ -18,7 +18,7 @@ use crate::adapters::registry::{RegistryError, RemoteImage};
 use crate::config::{Attestation, Config, PromoteSource};
 use crate::core::event::{EventContext, PrNumber};
 use crate::core::mismatch;
-use crate::core::outputs::{ImageResult, Source};
+use crate::core::outputs::{ImageResult, PromotedTarget, Source, TargetState};
 use crate::core::plan::{
     admit, after_miss, artifact_file, artifact_name, plan, tag_needs_pr, ImagePlan, Miss, Mode,
     Next, Plan,
@@ -53,9 +53,15 @@ pub enum ResolveError {
     NoUsableImage {
         reason: String,
         why_not: &'static str,
+        /// What the registry's miss was, for the annotation's title.
+        miss: Miss,
     },
     #[error("{reason}; the artifact fallback failed too: {artifact}")]
-    BothFailed { reason: String, artifact: String },
+    BothFailed {
+        reason: String,
+        artifact: String,
+        miss: Miss,
+    },
 }
 
 /// One image done: its outputs, how its revision was judged, and what the summary should say.
@@ -119,13 +125,13 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         let several = plan.images.len() > 1;
         futures_util::stream::iter(&plan.images)
             .map(|img| async move {
-                let log = if several {
+                let log = std::sync::Arc::new(if several {
                     Log::kept(self.kit, &img.name)
                 } else {
                     Log::direct(self.kit)
-                };
+                });
                 let start = Instant::now();
-                let r = self.resolve_image(plan, img, &log).await;
+                let r = log::scoped(log.clone(), self.resolve_image(plan, img, &log)).await;
                 log.flush(&format!("{} ({})", img.name, img.display()));
                 r.map_err(|error| Failed {
                     name: img.name.clone(),
@@ -252,7 +258,7 @@ fn shown_label(label: Option<&str>) -> String {
 
 fn miss_kind(e: &RegistryError) -> Miss {
     match e {
-        RegistryError::NotFound { .. } => Miss::NotFound,
+        RegistryError::NotFound { .. } | RegistryError::NoRepository { .. } => Miss::NotFound,
         RegistryError::Unreachable { .. } => Miss::Unreachable,
         _ => Miss::Other,
     }

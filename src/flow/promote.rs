@@ -70,12 +70,12 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
                 _ => Sha::parse(&r.result.revision()).map(|s| s.to_string()),
             };
             let Some(label) = label else {
-                return Ok(self.skipped(r.result, Skip::TreeDiffers, log));
+                return Ok(self.skipped_judged(r, Skip::TreeDiffers, log));
             };
             let built = self.tree_of(&label).await?;
             let here = self.tree_of(pushed.as_str()).await?;
             if same_tree(&built, &here).is_err() {
-                return Ok(self.skipped(r.result, Skip::TreeDiffers, log));
+                return Ok(self.skipped_judged(r, Skip::TreeDiffers, log));
             }
             log.info(&format!(
                 "The image of pull request #{} was built from {label}, whose tree {built} is the tree of {pushed}: the same source",
@@ -101,8 +101,30 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         log.group("Promote");
         let done = self.registry.promote(&source, &targets, log).await;
         log.end_group();
-        r.result.promoted = done?.into_iter().map(|p| p.reference).collect();
+        r.result.promoted = done?
+            .into_iter()
+            .map(|p| PromotedTarget {
+                state: if p.written {
+                    TargetState::Written
+                } else {
+                    TargetState::AlreadyThere
+                },
+                reference: p.reference,
+            })
+            .collect();
         Ok(r)
+    }
+
+    /// Skipped after the revision check: the summary shows the revision as it was judged.
+    fn skipped_judged(&self, r: Resolved, skip: Skip, log: &Log) -> Resolved {
+        let mut notes = r.notes;
+        let skipped = self.skipped(r.result, skip, log);
+        notes.extend(skipped.notes);
+        Resolved {
+            revision: r.revision,
+            notes,
+            ..skipped
+        }
     }
 
     /// Nothing promoted, and why: the step still succeeds, and says to build instead.
@@ -115,7 +137,7 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
             .unwrap_or_default();
         let pr = self.merged.get().cloned().flatten().map(|m| m.number);
         let notice = skip.notice(&sha, pr);
-        log.notice(&notice);
+        log.notice_titled("image-resolver: Promotion skipped", &notice);
         base.promote_skipped = skip.as_str().into();
         base.source = Source::None;
         resolved(base, Outcome::NotChecked, vec![notice])

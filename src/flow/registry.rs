@@ -90,15 +90,26 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         let next = after_miss(self.cfg.mode, self.cfg.fallback, by_digest, kind);
         match (next, self.daemon) {
             (Next::TryArtifact, Some(d)) => {
+                // said once: as a warning when the artifact saves the day, else in the error
                 let reason = format!("{registry_failure:#}");
-                log.warning(&format!("{reason}; trying the build's artifact"));
+                log.info(&format!(
+                    "The registry has no usable {}: trying the build's artifact",
+                    img.reference
+                ));
                 log.group("Artifact");
                 let r = self.load_artifact(d, plan, img, base, log).await;
                 log.end_group();
+                if r.is_ok() {
+                    log.warning_titled(
+                        "image-resolver: Loaded from the artifact",
+                        &format!("{reason}; the build's artifact was loaded instead"),
+                    );
+                }
                 r.map_err(|artifact| {
                     ResolveError::BothFailed {
                         reason,
                         artifact: format!("{artifact:#}"),
+                        miss: kind,
                     }
                     .into()
                 })
@@ -113,6 +124,7 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
                 Err(ResolveError::NoUsableImage {
                     reason: format!("{registry_failure:#}"),
                     why_not,
+                    miss: kind,
                 }
                 .into())
             }

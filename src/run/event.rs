@@ -1,6 +1,6 @@
 //! The event the runner wrote: read within bounds, turned into the core's context.
 
-use crate::core::event::{from_event, EventContext, RunnerEnv};
+use crate::core::event::{from_event, EventContext, PrNumber, RunnerEnv};
 use crate::env::RunnerVars;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Read;
@@ -64,15 +64,28 @@ pub fn describe_event(ctx: &EventContext) -> String {
             format!(", upstream run {} ({}, {conclusion})", u.id, u.event)
         })
         .unwrap_or_default();
+    let pr = match &ctx.pr {
+        PrNumber::None => "none".to_string(),
+        PrNumber::Known(n) => format!("#{n}"),
+        PrNumber::Lookup {
+            head_owner,
+            head_branch,
+        } => format!("to look up (head `{head_owner}:{head_branch}`)"),
+    };
     format!(
-        "event `{}`: sha {}, branch {:?}, PR {:?}, fork {}{upstream}",
+        "event `{}`: sha {}, branch {}, PR {pr}, {}{upstream}",
         ctx.event_name,
         ctx.sha
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_else(|| "none".into()),
-        ctx.branch,
-        ctx.pr,
-        ctx.from_fork,
+        ctx.branch
+            .as_deref()
+            .map_or("none".to_string(), |b| format!("`{b}`")),
+        if ctx.from_fork {
+            "from a fork"
+        } else {
+            "not from a fork"
+        },
     )
 }

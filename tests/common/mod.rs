@@ -208,7 +208,7 @@ impl Outcome {
         let errors: Vec<&str> = self
             .stdout
             .lines()
-            .filter(|l| l.starts_with("::error title=image-resolver::"))
+            .filter(|l| l.starts_with("::error title=image-resolver"))
             .collect();
         assert_eq!(
             errors.len(),
@@ -221,7 +221,7 @@ impl Outcome {
     pub fn error(&self) -> String {
         self.stdout
             .lines()
-            .find(|l| l.starts_with("::error title=image-resolver::"))
+            .find(|l| l.starts_with("::error title=image-resolver"))
             .unwrap_or("")
             .to_string()
     }

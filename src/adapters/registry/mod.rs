@@ -37,6 +37,12 @@ pub struct RemoteImage {
 pub enum RegistryError {
     #[error("`{reference}` does not exist in the registry (tag or repository unknown): check that the build pushed this tag (its `mode: compute` gives the same one), or set `wait-timeout` to wait for it")]
     NotFound { reference: String },
+    #[error("`{reference}`: the registry `{registry}` has no repository `{repository}` (NAME_UNKNOWN): check `image` (or its line in `images`) for a typo, and that the build pushes to this repository")]
+    NoRepository {
+        registry: String,
+        repository: String,
+        reference: String,
+    },
     #[error("`{registry}` refused the credentials for `{reference}` (401){}", hint(*.with_credentials))]
     Unauthorized {
         registry: String,
@@ -91,14 +97,19 @@ fn hint(with_credentials: bool) -> &'static str {
 
 impl RegistryError {
     pub fn is_not_found(&self) -> bool {
-        matches!(self, RegistryError::NotFound { .. })
+        matches!(
+            self,
+            RegistryError::NotFound { .. } | RegistryError::NoRepository { .. }
+        )
     }
     /// Missing, or still unreachable after retries: "no usable image" in the contract's words.
     /// Never an integrity failure: a tampered answer is not a reason to look elsewhere.
     pub fn means_no_usable_image(&self) -> bool {
         matches!(
             self,
-            RegistryError::NotFound { .. } | RegistryError::Unreachable { .. }
+            RegistryError::NotFound { .. }
+                | RegistryError::NoRepository { .. }
+                | RegistryError::Unreachable { .. }
         )
     }
     pub fn is_integrity(&self) -> bool {
@@ -173,6 +184,13 @@ impl Registry {
         let reference = reference.to_string();
         match raw {
             Raw::NotFound => RegistryError::NotFound { reference },
+            Raw::NameUnknown => RegistryError::NoRepository {
+                repository: ImageRef::parse(&reference)
+                    .map(|r| r.repository)
+                    .unwrap_or_else(|_| reference.clone()),
+                registry,
+                reference,
+            },
             Raw::Unauthorized => RegistryError::Unauthorized {
                 registry,
                 reference,
@@ -226,10 +244,14 @@ impl Registry {
         let at = locate(image);
         let fail = |raw| self.error(reference, raw);
         let pull = [scope(&at.path, "pull")];
-        let top = self
-            .manifest(&at.path, &at.reference, &pull, log)
-            .await
-            .map_err(fail)?;
+        let top = match self.manifest(&at.path, &at.reference, &pull, log).await {
+            Ok(m) => m,
+            // a wrong `image` and a tag not pushed yet call for different fixes
+            Err(Raw::NotFound) if self.session.repository_unknown(&at.path, &pull).await => {
+                return Err(fail(Raw::NameUnknown))
+            }
+            Err(e) => return Err(fail(e)),
+        };
         let value: serde_json::Value = serde_json::from_slice(&top.bytes)
             .map_err(|e| fail(Raw::Protocol(format!("manifest is not JSON: {e}"))))?;
         let manifest = if let Some(entries) = value.get("manifests") {

@@ -66,7 +66,7 @@ fn is_index(m: &Manifest) -> bool {
 /// A refusal while reading the source is not the target's push permission.
 fn on_source(e: Raw) -> Raw {
     match e {
-        Raw::Unauthorized | Raw::Denied | Raw::NotFound => {
+        Raw::Unauthorized | Raw::Denied | Raw::NotFound | Raw::NameUnknown => {
             Raw::Protocol(format!("reading the source: {e}"))
         }
         e => e,
@@ -200,15 +200,16 @@ fn reason(e: Raw, t: &Target<'_>) -> String {
     let s = &t.registry.session;
     let repo = &t.reference.repository;
     match e {
+        // 401: the credentials were not accepted at all; 403: accepted, but not for pushing
+        Raw::Unauthorized if s.has_credentials() => format!("`{}` did not accept the credentials (401): check `promote-username` / `promote-password` (on the source's registry: `registry-username` / `registry-password`)", s.host()),
+        Raw::Denied if s.has_credentials() => format!("the credentials lack push permission to `{repo}` (403): give them write access to it (ghcr.io: `packages: write`, or a token with write:packages)"),
         Raw::Unauthorized | Raw::Denied => {
             let code = if matches!(e, Raw::Denied) { 403 } else { 401 };
-            if s.has_credentials() {
-                format!("the credentials lack push permission to `{repo}` ({code}): give them write access to it (ghcr.io: `packages: write`, or a token with write:packages)")
-            } else {
-                format!("no credentials with push permission to `{repo}` ({code}): set `promote-username` / `promote-password` for `{}`", s.host())
-            }
+            format!("no credentials for `{}` ({code}): set `promote-username` / `promote-password` for it", s.host())
         }
-        Raw::NotFound => "the registry answered 404 (not found) during the copy".into(),
+        Raw::NotFound | Raw::NameUnknown => {
+            "the registry answered 404 (not found) during the copy".into()
+        }
         Raw::Transient(d) => format!(
             "`{}` could not be reached after {} attempt(s): {d}",
             s.host(),

@@ -33,6 +33,8 @@ pub const MANIFEST_TYPES: &[&str] = &[
 #[derive(Debug)]
 pub enum Raw {
     NotFound,
+    /// `NAME_UNKNOWN`: the repository itself is not there (not only the tag).
+    NameUnknown,
     Unauthorized,
     Denied,
     Transient(String),
@@ -55,6 +57,7 @@ impl std::fmt::Display for Raw {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Raw::NotFound => f.write_str("not found"),
+            Raw::NameUnknown => f.write_str("repository unknown"),
             Raw::Unauthorized => f.write_str("401 unauthorized"),
             Raw::Denied => f.write_str("403 denied"),
             Raw::Transient(s) | Raw::Protocol(s) | Raw::Integrity(s) => f.write_str(s),
@@ -202,8 +205,13 @@ impl Session {
         self.base == other.base
     }
 
-    pub fn host(&self) -> &str {
-        self.base.host_str().unwrap_or("")
+    /// `host[:port]`, as the image reference names the registry.
+    pub fn host(&self) -> String {
+        let host = self.base.host_str().unwrap_or("");
+        match self.base.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        }
     }
 
     /// `/v2/…` on this registry.
@@ -444,7 +452,8 @@ pub async fn status_error(res: Response) -> Raw {
         (_, "DIGEST_INVALID") => Raw::Integrity(format!(
             "the registry found the digest does not match the content (HTTP {status} {code})"
         )),
-        (404, _) | (_, "MANIFEST_UNKNOWN" | "NAME_UNKNOWN" | "BLOB_UNKNOWN") => Raw::NotFound,
+        (_, "NAME_UNKNOWN") => Raw::NameUnknown,
+        (404, _) | (_, "MANIFEST_UNKNOWN" | "BLOB_UNKNOWN") => Raw::NotFound,
         (401, _) | (_, "UNAUTHORIZED") => Raw::Unauthorized,
         (403, _) | (_, "DENIED") => Raw::Denied,
         (429, _) | (_, "TOOMANYREQUESTS") => Raw::Transient("429 too many requests".into()),
@@ -465,6 +474,19 @@ pub struct Manifest {
 impl Session {
     /// `GET /v2/<path>/manifests/<reference>`, at most 4 MiB, its digest checked against the
     /// reference (when a digest) and the registry's `Docker-Content-Digest`.
+    /// After a manifest miss: whether the registry says the repository itself is unknown
+    /// (`NAME_UNKNOWN` on its tag list), as distinct from a missing tag. Registries that answer
+    /// otherwise (or not at all) leave it at a miss.
+    pub async fn repository_unknown(&self, path: &str, scopes: &[String]) -> bool {
+        let url = self.url(&format!("/v2/{path}/tags/list?n=1"));
+        match self.send(scopes, |c| c.get(url.clone())).await {
+            Ok(res) if !res.status().is_success() => {
+                matches!(status_error(res).await, Raw::NameUnknown)
+            }
+            _ => false,
+        }
+    }
+
     pub async fn manifest(
         &self,
         path: &str,
@@ -535,7 +557,7 @@ impl Session {
             },
             404 => Ok(None),
             _ => match status_error(res).await {
-                Raw::NotFound => Ok(None),
+                Raw::NotFound | Raw::NameUnknown => Ok(None),
                 e => Err(e),
             },
         }
@@ -579,7 +601,7 @@ impl Session {
             200 => Ok(true),
             404 => Ok(false),
             _ => match status_error(res).await {
-                Raw::NotFound => Ok(false),
+                Raw::NotFound | Raw::NameUnknown => Ok(false),
                 e => Err(e),
             },
         }
