@@ -130,6 +130,62 @@ pub enum Unproven {
     Invalid { count: usize, best: Invalid },
 }
 
+/// Bundles verified one at a time as they arrive: the first that verifies wins; otherwise the
+/// reason of the one that got furthest. Nothing of a bundle is kept once it is judged.
+#[derive(Debug)]
+pub struct Verdict<'a> {
+    subject_digest: &'a str,
+    policy: &'a Policy,
+    count: usize,
+    best: Option<Invalid>,
+    verified: Option<Verified>,
+}
+
+impl<'a> Verdict<'a> {
+    pub fn new(subject_digest: &'a str, policy: &'a Policy) -> Verdict<'a> {
+        Verdict {
+            subject_digest,
+            policy,
+            count: 0,
+            best: None,
+            verified: None,
+        }
+    }
+
+    /// Judges one bundle; true once one has verified (no more are needed).
+    pub fn offer(&mut self, bundle: &[u8]) -> bool {
+        if self.verified.is_some() {
+            return true;
+        }
+        self.count += 1;
+        match verify(bundle, self.subject_digest, self.policy) {
+            Ok(v) => {
+                self.verified = Some(v);
+                true
+            }
+            Err(e) => {
+                if self.best.as_ref().is_none_or(|b| e.stage() > b.stage()) {
+                    self.best = Some(e);
+                }
+                false
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<Verified, Unproven> {
+        if let Some(v) = self.verified {
+            return Ok(v);
+        }
+        match self.best {
+            None => Err(Unproven::Missing),
+            Some(best) => Err(Unproven::Invalid {
+                count: self.count,
+                best,
+            }),
+        }
+    }
+}
+
 /// Verifies `bundles` in turn; the first that verifies wins. None: `Missing`; all fail: the
 /// reason of the bundle that got furthest.
 pub fn verify_any<B: AsRef<[u8]>>(
@@ -137,21 +193,13 @@ pub fn verify_any<B: AsRef<[u8]>>(
     subject_digest: &str,
     policy: &Policy,
 ) -> Result<Verified, Unproven> {
-    let mut best: Option<Invalid> = None;
+    let mut verdict = Verdict::new(subject_digest, policy);
     for bundle in bundles {
-        match verify(bundle.as_ref(), subject_digest, policy) {
-            Ok(verified) => return Ok(verified),
-            Err(e) if best.as_ref().is_none_or(|b| e.stage() > b.stage()) => best = Some(e),
-            Err(_) => {}
+        if verdict.offer(bundle.as_ref()) {
+            break;
         }
     }
-    match best {
-        None => Err(Unproven::Missing),
-        Some(best) => Err(Unproven::Invalid {
-            count: bundles.len(),
-            best,
-        }),
-    }
+    verdict.finish()
 }
 
 /// Verifies one bundle (JSON) for `subject_digest` (`sha256:<hex>`) against the pinned roots.
