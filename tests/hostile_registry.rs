@@ -495,3 +495,44 @@ fn a_slow_uplink_is_sending_not_waiting_for_headers() {
         o.peak_rss_kib
     );
 }
+
+/// Rule 1 in the promotion itself (the library, without the resolve that refuses the index
+/// first): an index's children are all checked before anything is written.
+#[test]
+fn promotion_checks_every_index_child_before_writing() {
+    use image_resolver::adapters::registry::{Registry, RegistryConfig, Target};
+    use image_resolver::core::reference::ImageRef;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = stack();
+    let src = ForgedSource::start(&sha(0x5c), Forgery::ArmChild("prod".into()));
+    let reg = |host: &str| {
+        Registry::new(RegistryConfig {
+            registry: host.into(),
+            plain_http: true,
+            credentials: None,
+            retries: 2,
+        })
+    };
+    let (from, to) = (reg(&src.host), reg(&s.registry));
+    let path = format!("it/{}", unique("children"));
+    let targets = [Target {
+        registry: &to,
+        reference: ImageRef::parse(&format!("{}/{path}:release", s.registry)).unwrap(),
+    }];
+    let source = ImageRef::parse(&format!("{}/src@{}", src.host, src.top_digest)).unwrap();
+    let e = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(from.promote(&source, &targets, &|_| {}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("integrity check failed") && e.contains("index child digest `prod`"),
+        "{e}"
+    );
+    assert!(e.contains("no target was written"), "{e}");
+    assert_eq!(tags(&s.registry, &path), Vec::<String>::new());
+    // not even the valid child: nothing is written before every child is checked
+    assert_eq!(src.layer_gets.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
