@@ -1,7 +1,9 @@
 //! Hostile registries (issue 17, points 2, 3 and 5): a token, manifest or config that lies, drips
 //! one byte every 5 s, or never ends. Each run is capped at 1 GiB of address space, so a
 //! regression fails fast (an allocation failure aborts) instead of thrashing the machine; each
-//! must fail with exactly one `::error::`, and prints its peak RSS and wall time.
+//! must fail with exactly one `::error::`, and prints its peak RSS and wall time. Issue 20's
+//! cases follow: forged index children, blobs of the wrong length, a lying HEAD, an echoed
+//! Authorization, host-only targets, huge API answers and events, and a slow uplink.
 mod common;
 
 use common::hostile::{HostileApi, HostileRegistry, Misbehaviour, Part};
