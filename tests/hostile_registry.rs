@@ -468,21 +468,22 @@ fn a_60_mib_event_of_tiny_objects_resolves_under_256_mib() {
 }
 
 /// Rule 3: the 40 s headers limit wrapped the whole streamed PATCH, so any blob whose upload
-/// took longer failed. Through an uplink that takes 512 KiB a second, a 16 MiB layer takes
-/// about 45 s to send and is promoted; the stall rule guards the sending instead.
+/// took longer failed. Through an uplink that takes 512 KiB a second, a 24 MiB layer takes at
+/// least 48 s to send and is promoted; the stall rule guards the sending instead. (Larger than
+/// the socket buffers, which take the first megabytes at once.)
 #[test]
 fn a_slow_uplink_is_sending_not_waiting_for_headers() {
     let s = stack();
     let head = sha(0x5b);
     let src = format!("{}/it/{}", s.registry, unique("slowsrc"));
     let tag = format!("main-{}", &head[..7]);
-    s.build(&format!("{src}:{tag}"), Some(&head), 16 << 20);
+    s.build(&format!("{src}:{tag}"), Some(&head), 24 << 20);
     s.docker(&["push", "-q", &format!("{src}:{tag}")]);
     s.docker(&["rmi", "-f", &format!("{src}:{tag}")]);
     let relay = Relay::start(&s.registry, Mode::SlowUpload(512 << 10));
     let path = format!("it/{}", unique("slowdst"));
     let o = promote_run(&head, &src, &format!("{}/{path}:v1", relay.host)).run();
-    o.print_cost("a 16 MiB layer through a 512 KiB/s uplink");
+    o.print_cost("a 24 MiB layer through a 512 KiB/s uplink");
     o.ok();
     assert!(
         o.wall > Duration::from_secs(40),

@@ -95,30 +95,42 @@ pub async fn upload<T>(sent: &Sent, request: impl Future<Output = T>) -> Result<
     let start = Instant::now();
     // bytes and time at the start of the current window
     let (mut mark, mut since) = (0u64, start);
-    // the rate of the last whole window, once there is one
-    let mut rate: Option<f64> = None;
+    // a sample a second over the last `PACE`: the rate the server reads at once socket buffers
+    // have filled (they take the first megabytes at memory speed)
+    let mut samples: std::collections::VecDeque<(Instant, u64)> = [(start, 0)].into();
+    let mut tick = tokio::time::interval_at(start + SAMPLE, SAMPLE);
     while !sent.done() {
         tokio::select! {
             r = &mut request => return Ok(r),
             _ = sent.ended.notified() => {}
+            now = tick.tick() => {
+                samples.push_back((now, sent.bytes()));
+                while samples.len() > 2 && now - samples[1].0 >= PACE {
+                    samples.pop_front();
+                }
+            }
             _ = tokio::time::sleep_until(since + WINDOW) => {
                 let now = sent.bytes();
                 if !sent.done() && now - mark < WINDOW_BYTES as u64 {
                     return Err(BodyError::Stalled);
                 }
-                rate = Some((now - mark) as f64 / WINDOW.as_secs_f64());
                 (mark, since) = (now, Instant::now());
             }
         }
     }
-    let total = sent.bytes();
-    let rate = rate.unwrap_or_else(|| total as f64 / start.elapsed().as_secs_f64().max(0.001));
+    let (total, now) = (sent.bytes(), Instant::now());
+    let (t0, b0) = samples.front().copied().unwrap_or((start, 0));
+    let rate = (total - b0) as f64 / (now - t0).as_secs_f64().max(0.001);
     let drain = Duration::from_secs_f64(total.min(IN_FLIGHT) as f64 / rate.max(1.0))
         .min(Duration::from_secs(3600));
     tokio::time::timeout(CONNECT + HEADERS + drain, request)
         .await
         .map_err(|_| BodyError::NoHeaders)
 }
+
+/// How often an upload's progress is sampled, and over how long its pace is taken.
+const SAMPLE: Duration = Duration::from_secs(1);
+const PACE: Duration = Duration::from_secs(10);
 
 /// Server text made safe to print: the value after `Basic` or `Bearer` (as an `Authorization`
 /// header carries it) and every `secret` — as given and base64-encoded, as a

@@ -151,9 +151,10 @@ fn relay(client: TcpStream, upstream: &str, seen: &Mutex<Vec<Seen>>, mode: Mode,
     // the request body, if any, streams on while the answer comes back
     let pump = std::thread::spawn(move || match mode {
         Mode::SlowUpload(rate) => {
-            // a tenth of the rate every 100 ms, read only as fast as that
+            // paced: no faster than `rate` from the start, however fast the rest is
             let mut body = reader.take(length as u64);
             let mut buf = vec![0u8; (rate / 10).max(1)];
+            let (start, mut moved) = (std::time::Instant::now(), 0usize);
             loop {
                 let n = match body.read(&mut buf) {
                     Ok(0) | Err(_) => break,
@@ -162,7 +163,11 @@ fn relay(client: TcpStream, upstream: &str, seen: &Mutex<Vec<Seen>>, mode: Mode,
                 if up_w.write_all(&buf[..n]).is_err() {
                     break;
                 }
-                std::thread::sleep(std::time::Duration::from_millis(100));
+                moved += n;
+                let due = std::time::Duration::from_secs_f64(moved as f64 / rate as f64);
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(wait);
+                }
             }
         }
         _ => {
