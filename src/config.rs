@@ -444,6 +444,12 @@ fn promote_to(v: Option<String>, mode: Mode) -> Result<Vec<String>, InputError> 
                 .collect()
         })
         .unwrap_or_default();
+    if let Some(line) = targets.iter().find(|l| crate::core::promote::host_only(l)) {
+        return Err(bad(
+            "promote-to",
+            format!("line `{line}` names only a registry host, no repository: write `host[:port]/repository:tag` (as a reference, `{line}` would be a Docker Hub repository)"),
+        ));
+    }
     if mode == Mode::Promote && targets.is_empty() {
         return Err(bad(
             "promote-to",

@@ -653,3 +653,48 @@ fn case14_server_text_cannot_inject_commands() {
         1
     );
 }
+
+/// Issue 20, rule 7: `commits/{sha}/pulls` also lists pull requests of other repositories that
+/// contain the commit (a fork's own, merged there with this very commit as its merge commit).
+/// Only one whose `base.repo` is this repository qualifies: another is no merged pull request,
+/// and its planted image is never promoted.
+#[test]
+fn case20_a_merged_pull_request_of_another_repository_is_no_merged_pr() {
+    use common::github::merged_pr_json;
+    let s = stack();
+    let (head, merge) = (sha(0x6a), sha(0x6b));
+    let path = format!("it/{}", unique("foreignpr"));
+    let repo = format!("{}/{path}", s.registry);
+    // the image a trusting reader would promote: pr-7 of the other repository, same tree
+    s.publish(&repo, &format!("pr-7-{}", &head[..7]), Some(&head));
+    let mut foreign = merged_pr_json(7, &head, "feat", &merge);
+    foreign["base"]["repo"]["full_name"] = json!("mallory/charon");
+    let tree = "a1".repeat(20);
+    let gh = FakeGitHub::start(World {
+        commit_pulls: vec![foreign],
+        trees: [(head.clone(), tree.clone()), (merge.clone(), tree)].into(),
+        ..Default::default()
+    });
+    let o = run(
+        "push",
+        json!({"ref": "refs/heads/main", "after": merge, "deleted": false, "repository": {"full_name": "acme/charon"}}),
+    )
+    .input("image", &repo)
+    .input("mode", "promote")
+    .input("promote-source", "merged-pr")
+    .input("promote-to", &format!("{repo}:latest"))
+    .var("GITHUB_SHA", &merge)
+    .var("GITHUB_REF_NAME", "main")
+    .var("GITHUB_API_URL", &gh.api_url())
+    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    .run();
+    o.ok();
+    check(&o);
+    assert_eq!(
+        (o.out("promoted"), o.out("promote-skipped")),
+        ("", "no-merged-pr")
+    );
+    let tags = curl(&[&format!("http://{}/v2/{path}/tags/list", s.registry)]);
+    assert!(!tags.contains("latest"), "written: {tags}");
+    assert_eq!(gh.api_calls(), 1, "one look-up, nothing else");
+}

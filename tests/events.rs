@@ -6,7 +6,7 @@ mod common;
 #[path = "support/event_fixture.rs"]
 mod event_fixture;
 
-use image_resolver::core::event::{from_event, PrNumber};
+use image_resolver::core::event::{from_event, Payload, PrNumber};
 use image_resolver::core::tag::{render, Sanitize};
 
 const PR_TAG: &str = "pr-{pr}-{short_sha}";
@@ -240,7 +240,7 @@ fn cases() -> Vec<(&'static str, Want)> {
 
 fn check(name: &str, want: &Want) -> Result<(), String> {
     let case = event_fixture::load(name);
-    let got = from_event(&case.env, &case.payload);
+    let got = from_event(&case.env, &Payload::from_value(&case.payload));
     let want = match (want, got) {
         (Want::Refused(needle), Err(e)) => {
             return e

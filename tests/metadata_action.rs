@@ -6,7 +6,7 @@
 #[path = "support/event_fixture.rs"]
 mod event_fixture;
 
-use image_resolver::core::event::{from_event, PrNumber};
+use image_resolver::core::event::{from_event, Payload, PrNumber};
 use image_resolver::core::mismatch::{classify, Cause, Known};
 use image_resolver::core::tag::{render, Sanitize};
 use image_resolver::core::Sha;
@@ -69,7 +69,8 @@ fn sha(s: &str) -> Sha {
 /// The tag our derivation renders for this consumer, with this sanitizing style.
 fn our_tag(c: &Consumer, style: Sanitize) -> (String, Sha) {
     let case = event_fixture::load(&c.event);
-    let ctx = from_event(&case.env, &case.payload).unwrap_or_else(|e| panic!("{}: {e}", c.event));
+    let ctx = from_event(&case.env, &Payload::from_value(&case.payload))
+        .unwrap_or_else(|e| panic!("{}: {e}", c.event));
     let input = |k: &str, default: &str| c.inputs.get(k).cloned().unwrap_or(default.to_string());
     let pr = match ctx.pr {
         PrNumber::Known(n) => Some(n),

@@ -314,7 +314,7 @@ mod fetch {
     #[tokio::test]
     async fn inline_bundle_is_fetched_and_verifies() {
         let gh = FakeGitHub::start(world(vec![Attestation::Inline(fixture(SLSA))]));
-        let bundles = client(&gh).attestations(TARBALL).await.unwrap();
+        let bundles = client(&gh).attestation_bundles(TARBALL).await.unwrap();
         assert_eq!(bundles.len(), 1);
         assert!(same_json(&bundles[0], &fixture(SLSA)));
         assert_eq!(
@@ -331,7 +331,7 @@ mod fetch {
             Attestation::Url(fixture(RELEASE)),
             Attestation::Url(fixture(SLSA)),
         ]));
-        let bundles = client(&gh).attestations(TARBALL).await.unwrap();
+        let bundles = client(&gh).attestation_bundles(TARBALL).await.unwrap();
         assert_eq!(bundles, vec![fixture(RELEASE), fixture(SLSA)]);
         assert_eq!(
             verify_any(&bundles, TARBALL, &cli()).unwrap().signer,
@@ -352,7 +352,7 @@ mod fetch {
     async fn none_is_an_empty_list_and_missing() {
         // 404: GitHub's answer for a digest without attestations
         let gh = FakeGitHub::start(World::default());
-        let bundles = client(&gh).attestations(TARBALL).await.unwrap();
+        let bundles = client(&gh).attestation_bundles(TARBALL).await.unwrap();
         assert!(bundles.is_empty());
         assert_eq!(
             verify_any(&bundles, TARBALL, &cli()),
@@ -360,7 +360,11 @@ mod fetch {
         );
         // an empty list
         let gh = FakeGitHub::start(world(vec![]));
-        assert!(client(&gh).attestations(TARBALL).await.unwrap().is_empty());
+        assert!(client(&gh)
+            .attestation_bundles(TARBALL)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(gh.api_calls(), 1);
     }
 
@@ -373,7 +377,7 @@ mod fetch {
         ]);
         w.attestations_page = Some(2);
         let gh = FakeGitHub::start(w);
-        let bundles = client(&gh).attestations(TARBALL).await.unwrap();
+        let bundles = client(&gh).attestation_bundles(TARBALL).await.unwrap();
         assert_eq!(bundles.len(), 3);
         assert!(same_json(&bundles[2], &fixture(SLSA)));
         assert_eq!(gh.api_calls(), 2);
@@ -390,7 +394,7 @@ mod fetch {
             times: 1,
         });
         let gh = FakeGitHub::start(w);
-        let bundles = client(&gh).attestations(TARBALL).await.unwrap();
+        let bundles = client(&gh).attestation_bundles(TARBALL).await.unwrap();
         assert_eq!(bundles, vec![fixture(SLSA)]);
         assert_eq!(gh.api_calls(), 2);
     }
@@ -408,7 +412,7 @@ mod fetch {
         declared.extend_from_slice(b"\x00junk");
         let gh = FakeGitHub::start(world(vec![Attestation::UrlRaw(declared)]));
         let err = client(&gh)
-            .attestations(TARBALL)
+            .attestation_bundles(TARBALL)
             .await
             .unwrap_err()
             .to_string();
@@ -416,7 +420,7 @@ mod fetch {
 
         let gh = FakeGitHub::start(world(vec![Attestation::UrlRaw(b"{\"not\":1}".to_vec())]));
         let err = client(&gh)
-            .attestations(TARBALL)
+            .attestation_bundles(TARBALL)
             .await
             .unwrap_err()
             .to_string();
@@ -428,7 +432,7 @@ mod fetch {
     async fn a_digest_that_is_not_sha256_is_refused_before_any_call() {
         let gh = FakeGitHub::start(World::default());
         let err = client(&gh)
-            .attestations("sha256:../../x")
+            .attestation_bundles("sha256:../../x")
             .await
             .unwrap_err();
         assert!(

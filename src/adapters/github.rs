@@ -6,7 +6,8 @@ use crate::retry::{retry, Fault, Logger, Policy};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use octocrab::Octocrab;
-use serde_json::Value;
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -102,7 +103,108 @@ pub struct GitHub {
 pub struct Response {
     pub status: StatusCode,
     pub headers: http::HeaderMap,
-    pub body: Value,
+    /// The body as read (at most 16 MiB): parsed by each caller into the fields it uses.
+    pub body: bytes::Bytes,
+}
+
+/// Visits the elements of a JSON array — the answer itself, or the array under `key` of the
+/// answer's object — one at a time as `T`, keeping none: a page of a million tiny objects costs
+/// one element at a time, never a tree of the page. An answer of another shape visits nothing
+/// (an element that is not a `T` ends the visit).
+fn each<T: DeserializeOwned>(body: &[u8], key: Option<&str>, mut f: impl FnMut(T)) {
+    let seq = Each {
+        f: &mut f,
+        t: PhantomData,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let _ = match key {
+        None => seq.deserialize(&mut de),
+        Some(key) => Keyed { key, seq }.deserialize(&mut de),
+    };
+}
+
+struct Each<'f, T, F> {
+    f: &'f mut F,
+    t: PhantomData<T>,
+}
+
+impl<'de, T: serde::Deserialize<'de>, F: FnMut(T)> DeserializeSeed<'de> for Each<'_, T, F> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>, F: FnMut(T)> Visitor<'de> for Each<'_, T, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(x) = seq.next_element::<T>()? {
+            (self.f)(x);
+        }
+        Ok(())
+    }
+}
+
+struct Keyed<'k, 'f, T, F> {
+    key: &'k str,
+    seq: Each<'f, T, F>,
+}
+
+impl<'de, T: serde::Deserialize<'de>, F: FnMut(T)> DeserializeSeed<'de> for Keyed<'_, '_, T, F> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>, F: FnMut(T)> Visitor<'de> for Keyed<'_, '_, T, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seq = Some(self.seq);
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match seq.take_if(|_| k == self.key) {
+                Some(s) => map.next_value_seed(s)?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One object of the answer, as `T`, or `None` when it is not one.
+fn object<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    serde_json::from_slice(body).ok()
+}
+
+/// A pull request as the list endpoints give it: only the fields we read.
+#[derive(serde::Deserialize)]
+struct PullHead {
+    sha: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct PullBase {
+    repo: Option<PullRepo>,
+}
+
+#[derive(serde::Deserialize)]
+struct PullRepo {
+    full_name: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Pull {
+    number: Option<u64>,
+    head: Option<PullHead>,
+    base: Option<PullBase>,
 }
 
 fn enc(s: &str) -> String {
@@ -205,7 +307,6 @@ impl GitHub {
                 }),
                 e => transient(format!("reading the body: {e}")),
             })?;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let header = |n: &str| {
             headers
                 .get(n)
@@ -226,7 +327,7 @@ impl GitHub {
             200..=399 => Ok(Response {
                 status,
                 headers,
-                body,
+                body: bytes,
             }),
             401 => fatal(GitHubError::Unauthorized { what: what_s }),
             // https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit
@@ -256,7 +357,13 @@ impl GitHub {
             s => fatal(GitHubError::Unexpected {
                 what: what_s,
                 status: s,
-                body: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                body: limits::redact_credentials(
+                    &String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]),
+                    &[],
+                )
+                .chars()
+                .take(200)
+                .collect(),
             }),
         }
     }
@@ -299,15 +406,19 @@ impl GitHub {
         let c = self
             .get("commit look-up", &format!("/repos/{r}/commits/{sha}"))
             .await?;
-        Ok(c.body
-            .get("parents")
-            .and_then(Value::as_array)
-            .map(|ps| {
-                ps.iter()
-                    .filter_map(|p| p.get("sha").and_then(Value::as_str).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default())
+        #[derive(serde::Deserialize)]
+        struct Parent {
+            sha: Option<String>,
+        }
+        // a merge commit has two parents, an octopus a few more; no list of a million is kept
+        const MAX_PARENTS: usize = 64;
+        let mut parents = Vec::new();
+        each::<Parent>(&c.body, Some("parents"), |p| {
+            if parents.len() < MAX_PARENTS {
+                parents.extend(p.sha);
+            }
+        });
+        Ok(parents)
     }
 
     /// The run's artifact of that name; an error naming what the run does have.
@@ -326,28 +437,33 @@ impl GitHub {
                 ),
             )
             .await?;
-        let artifacts = list
-            .body
-            .get("artifacts")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let named: Vec<&Value> = artifacts
-            .iter()
-            .filter(|a| a.get("name").and_then(Value::as_str) == Some(name))
-            .collect();
-        if let Some(a) = named
-            .iter()
-            .find(|a| a.get("expired").and_then(Value::as_bool) != Some(true))
-        {
-            return Ok(ArtifactInfo {
-                id: a.get("id").and_then(Value::as_u64).unwrap_or(0),
-                name: name.into(),
-                size: a.get("size_in_bytes").and_then(Value::as_u64).unwrap_or(0),
-                digest: a.get("digest").and_then(Value::as_str).map(str::to_string),
-            });
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            id: Option<u64>,
+            name: Option<String>,
+            size_in_bytes: Option<u64>,
+            digest: Option<String>,
+            expired: Option<bool>,
         }
-        if !named.is_empty() {
+        let (mut found, mut named) = (None, false);
+        each::<Listed>(&list.body, Some("artifacts"), |a| {
+            if found.is_some() || a.name.as_deref() != Some(name) {
+                return;
+            }
+            named = true;
+            if a.expired != Some(true) {
+                found = Some(ArtifactInfo {
+                    id: a.id.unwrap_or(0),
+                    name: name.into(),
+                    size: a.size_in_bytes.unwrap_or(0),
+                    digest: a.digest,
+                });
+            }
+        });
+        if let Some(a) = found {
+            return Ok(a);
+        }
+        if named {
             return Err(GitHubError::ArtifactExpired {
                 run_id,
                 name: name.into(),
@@ -360,17 +476,21 @@ impl GitHub {
                 &format!("/repos/{r}/actions/runs/{run_id}/artifacts?per_page=100"),
             )
             .await?;
-        let names: Vec<String> = all
-            .body
-            .get("artifacts")
-            .and_then(Value::as_array)
-            .map(|v| {
-                v.iter()
-                    .filter_map(|a| a.get("name").and_then(Value::as_str))
-                    .map(|s| format!("`{s}`"))
-                    .collect()
-            })
-            .unwrap_or_default();
+        // a few names say enough; a page of a million is not printed
+        const SHOWN: usize = 20;
+        let (mut names, mut more) = (Vec::new(), 0usize);
+        each::<Listed>(&all.body, Some("artifacts"), |a| {
+            if let Some(n) = a.name {
+                if names.len() < SHOWN {
+                    names.push(format!("`{}`", n.chars().take(100).collect::<String>()));
+                } else {
+                    more += 1;
+                }
+            }
+        });
+        if more > 0 {
+            names.push(format!("and {more} more"));
+        }
         Err(GitHubError::NoArtifact {
             run_id,
             name: name.into(),
@@ -411,21 +531,24 @@ impl GitHub {
     }
 }
 
-/// The PR whose head SHA is `sha` and whose base is this repository.
-fn matching_pr(list: &Value, sha: &str, repository: &str) -> Option<u64> {
-    list.as_array()?.iter().find_map(|pr| {
+/// The PR whose head SHA is `sha` and whose base is this repository, read one entry at a time.
+fn matching_pr(list: &[u8], sha: &str, repository: &str) -> Option<u64> {
+    let mut found = None;
+    each::<Pull>(list, None, |pr| {
+        if found.is_some() {
+            return;
+        }
         let head_ok = pr
-            .pointer("/head/sha")
-            .and_then(Value::as_str)
+            .head
+            .and_then(|h| h.sha)
             .is_some_and(|s| s.eq_ignore_ascii_case(sha));
-        let base = pr.pointer("/base/repo/full_name").and_then(Value::as_str);
+        let base = pr.base.and_then(|b| b.repo).and_then(|r| r.full_name);
         let base_ok = base.is_none_or(|b| b.eq_ignore_ascii_case(repository));
-        let n = pr
-            .get("number")
-            .and_then(Value::as_u64)
-            .filter(|n| *n > 0)?;
-        (head_ok && base_ok).then_some(n)
-    })
+        if head_ok && base_ok {
+            found = pr.number.filter(|n| *n > 0);
+        }
+    });
+    found
 }
 
 /// Promotion's look-ups (`promote-source: merged-pr` and the revision check by tree).
@@ -443,7 +566,13 @@ impl GitHub {
                 &format!("/repos/{r}/commits/{sha}/pulls?per_page=100"),
             )
             .await?;
-        Ok(crate::core::promote::pick_merged_pr(&list.body, sha))
+        let mut found = None;
+        each::<crate::core::promote::PullSummary>(&list.body, None, |p| {
+            if found.is_none() {
+                found = crate::core::promote::pick_merged_pr(std::iter::once(p), sha, r);
+            }
+        });
+        Ok(found)
     }
 
     /// The tree of a commit (one call, `git/commits/{sha}` → `tree.sha`): equal trees, same source.
@@ -453,10 +582,19 @@ impl GitHub {
         let c = self
             .get(what, &format!("/repos/{r}/git/commits/{sha}"))
             .await?;
-        c.body
-            .pointer("/tree/sha")
-            .and_then(Value::as_str)
+        #[derive(serde::Deserialize)]
+        struct Tree {
+            sha: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct GitCommit {
+            tree: Option<Tree>,
+        }
+        object::<GitCommit>(&c.body)
+            .and_then(|c| c.tree)
+            .and_then(|t| t.sha)
             .filter(|t| crate::core::Sha::parse(t).is_some())
+            .as_deref()
             .map(str::to_ascii_lowercase)
             .ok_or_else(|| GitHubError::Unexpected {
                 what: what.into(),
@@ -469,14 +607,22 @@ impl GitHub {
 /// Bounds for the attestations fetch: one bundle (compressed or not), and pages followed.
 const MAX_BUNDLE_BYTES: usize = 16 << 20;
 const MAX_ATTESTATION_PAGES: usize = 10;
+/// Bundles verified per digest: a real image has a handful; the rest are not fetched.
+pub const MAX_BUNDLES: usize = 32;
 
 impl GitHub {
-    /// The Sigstore bundles (JSON) stored for `digest` (`sha256:<hex>`) in this repository:
-    /// `GET /repos/{owner}/{repo}/attestations/{digest}`, following `Link: rel="next"`.
-    /// None (404 or an empty list): an empty Vec. A bundle comes inline or, with `bundle: null`,
-    /// from its `bundle_url`: a signed URL on another host, fetched with no credentials, whose
-    /// body is raw-snappy JSON (`.json.sn`).
-    pub async fn attestations(&self, digest: &str) -> Result<Vec<Vec<u8>>, GitHubError> {
+    /// The Sigstore bundles (JSON) stored for `digest` (`sha256:<hex>`) in this repository, given
+    /// to `offer` one at a time until it returns true (a bundle verified): at most the first
+    /// `MAX_BUNDLES`, the rest not fetched. `GET /repos/{owner}/{repo}/attestations/{digest}`,
+    /// following `Link: rel="next"`; none (404 or an empty list) offers nothing. A bundle comes
+    /// inline or, with `bundle: null`, from its `bundle_url`: a signed URL on another host,
+    /// fetched with no credentials, whose body is raw-snappy JSON (`.json.sn`). Returns how many
+    /// bundles were offered.
+    pub async fn attestations(
+        &self,
+        digest: &str,
+        offer: &mut (dyn FnMut(&[u8]) -> bool + Send),
+    ) -> Result<usize, GitHubError> {
         let what = "attestation list";
         let hex = digest.strip_prefix("sha256:").unwrap_or("");
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -485,12 +631,21 @@ impl GitHub {
                 detail: format!("`{digest}` is not a `sha256:<64 hex digits>` digest"),
             });
         }
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            bundle: Option<Box<serde_json::value::RawValue>>,
+            bundle_url: Option<String>,
+        }
         let r = &self.repository;
         let suffix = format!("/attestations/{digest}");
         let mut next = Some(format!("/repos/{r}{suffix}?per_page=100"));
-        let mut entries = Vec::new();
+        let mut client = None;
+        let mut offered = 0usize;
         for _ in 0..MAX_ATTESTATION_PAGES {
             let Some(path) = next.take() else { break };
+            if offered >= MAX_BUNDLES {
+                break;
+            }
             let page = match self.get(what, &path).await {
                 Ok(page) => page,
                 Err(GitHubError::NotFound { .. }) => break,
@@ -504,38 +659,55 @@ impl GitHub {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(list) = page.body.get("attestations").and_then(Value::as_array) {
-                entries.extend(list.iter().cloned());
-            }
+            // this page's entries, as many as may still be offered (inline bundles are at most
+            // the page's 16 MiB together)
+            let mut entries = Vec::new();
+            each::<Entry>(&page.body, Some("attestations"), |e| {
+                if offered + entries.len() < MAX_BUNDLES {
+                    entries.push(e);
+                }
+            });
             // Only a next page of this same listing; octocrab adds the token for the API host only.
             next = next_link(&page.headers).filter(|u| {
                 url::Url::parse(u).is_ok_and(|u| u.path().replace("%3A", ":").ends_with(&suffix))
             });
-        }
-        let mut client = None;
-        let mut bundles = Vec::with_capacity(entries.len());
-        for entry in entries {
-            match entry.get("bundle").filter(|b| b.is_object()) {
-                Some(bundle) => {
-                    let json = serde_json::to_vec(bundle).unwrap_or_default();
-                    if json.len() > MAX_BUNDLE_BYTES {
-                        return Err(too_large("attestation bundle", json.len()));
+            drop(page);
+            for entry in entries {
+                let bundle = match (entry.bundle, entry.bundle_url) {
+                    (Some(b), _) if b.get().starts_with('{') => {
+                        if b.get().len() > MAX_BUNDLE_BYTES {
+                            return Err(too_large("attestation bundle", b.get().len()));
+                        }
+                        b.get().as_bytes().to_vec()
                     }
-                    bundles.push(json);
-                }
-                None => {
-                    let Some(url) = entry.get("bundle_url").and_then(Value::as_str) else {
-                        continue; // neither: nothing to verify in this entry
-                    };
-                    let client = match &mut client {
-                        Some(c) => c,
-                        None => client.insert(blob_client()?),
-                    };
-                    bundles.push(self.bundle_from_url(client, url).await?);
+                    (_, Some(url)) => {
+                        let client = match &mut client {
+                            Some(c) => c,
+                            None => client.insert(blob_client()?),
+                        };
+                        self.bundle_from_url(client, &url).await?
+                    }
+                    _ => continue, // neither: nothing to verify in this entry
+                };
+                offered += 1;
+                if offer(&bundle) {
+                    return Ok(offered);
                 }
             }
         }
-        Ok(bundles)
+        Ok(offered)
+    }
+
+    /// Every bundle `attestations` offers (at most `MAX_BUNDLES`), kept: for tools and tests
+    /// that look at the bundles themselves; the step verifies them one at a time instead.
+    pub async fn attestation_bundles(&self, digest: &str) -> Result<Vec<Vec<u8>>, GitHubError> {
+        let mut all = Vec::new();
+        self.attestations(digest, &mut |b| {
+            all.push(b.to_vec());
+            false
+        })
+        .await?;
+        Ok(all)
     }
 
     /// One `bundle_url`: no Authorization header, size-bounded, retried as the API calls are.
@@ -669,11 +841,30 @@ mod tests {
             {"number": 4, "head": {"sha": sha}, "base": {"repo": {"full_name": "other/charon"}}},
             {"number": 5, "head": {"sha": sha.to_uppercase()}, "base": {"repo": {"full_name": "Acme/Charon"}}},
         ]);
-        assert_eq!(super::matching_pr(&list, sha, "acme/charon"), Some(5));
-        assert_eq!(super::matching_pr(&json!([]), sha, "acme/charon"), None);
-        assert_eq!(
-            super::matching_pr(&json!({"message": "x"}), sha, "acme/charon"),
-            None
-        );
+        let m =
+            |v: serde_json::Value| super::matching_pr(v.to_string().as_bytes(), sha, "acme/charon");
+        assert_eq!(m(list), Some(5));
+        assert_eq!(m(json!([])), None);
+        assert_eq!(m(json!({"message": "x"})), None);
+    }
+
+    #[test]
+    fn a_page_is_read_one_element_at_a_time() {
+        let mut body = b"{\"total_count\": 3, \"padding\": [".to_vec();
+        body.extend(std::iter::repeat_n(&b"{},"[..], 1000).flatten());
+        body.extend(b"{}], \"artifacts\": [{\"name\": \"a\"}, 7, {\"name\": \"c\"}]}");
+        let mut names = Vec::new();
+        #[derive(serde::Deserialize)]
+        struct N {
+            name: String,
+        }
+        super::each::<N>(&body, Some("artifacts"), |n| names.push(n.name));
+        // an element of another shape ends the visit: what came before it stands
+        assert_eq!(names, ["a"]);
+        let mut count = 0;
+        super::each::<serde::de::IgnoredAny>(b"[{}, {}, [1, 2]]", None, |_| count += 1);
+        assert_eq!(count, 3);
+        super::each::<serde::de::IgnoredAny>(b"{\"x\": 1}", None, |_| count += 1);
+        assert_eq!(count, 3);
     }
 }

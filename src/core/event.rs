@@ -2,7 +2,8 @@
 //! Payload shapes: https://docs.github.com/en/webhooks/webhook-events-and-payloads
 
 use super::Sha;
-use serde_json::Value;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 /// The runner's environment, as far as events are concerned.
 #[derive(Debug, Clone, Default)]
@@ -81,27 +82,283 @@ pub enum EventError {
     Deleted(String),
 }
 
-fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    v.pointer(&format!("/{}", path.replace('.', "/")))
-        .filter(|x| !x.is_null())
+/// The event payload: only the fields the derivation reads. Everything else — and any amount of
+/// padding — is skipped by the parser without being built, so memory follows what is kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Payload {
+    pub workflow_run: Obj<WorkflowRun>,
+    pub pull_request: Obj<PullRequest>,
+    pub repository: Obj<Repo>,
+    pub deleted: Field,
+    #[serde(rename = "ref")]
+    pub ref_: Field,
 }
 
-fn text(v: &Value, path: &str) -> Option<String> {
-    get(v, path).and_then(Value::as_str).map(str::to_string)
+impl Payload {
+    /// A payload already parsed as JSON (tests, tools): read the same way as the event file.
+    pub fn from_value(v: &serde_json::Value) -> Payload {
+        serde_json::from_value::<Obj<Payload>>(v.clone())
+            .ok()
+            .and_then(|p| p.0)
+            .unwrap_or_default()
+    }
 }
 
-fn num(v: &Value, path: &str) -> Option<u64> {
-    get(v, path).and_then(Value::as_u64)
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WorkflowRun {
+    pub head_sha: Field,
+    pub head_branch: Field,
+    pub event: Field,
+    pub id: Field,
+    pub run_number: Field,
+    pub run_attempt: Field,
+    pub conclusion: Field,
+    pub name: Field,
+    pub head_repository: Obj<Repo>,
+    pub repository: Obj<Repo>,
+    pub pull_requests: PrEntries,
 }
 
-fn required(v: &Value, event: &str, path: &str) -> Result<String, EventError> {
-    text(v, path).ok_or_else(|| EventError::Missing {
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Repo {
+    pub id: Field,
+    pub full_name: Field,
+    pub url: Field,
+    pub owner: Obj<Owner>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Owner {
+    pub login: Field,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PullRequest {
+    pub number: Field,
+    pub head: Obj<Side>,
+    pub base: Obj<Side>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Side {
+    pub sha: Field,
+    #[serde(rename = "ref")]
+    pub ref_: Field,
+    pub repo: Obj<Repo>,
+}
+
+/// One `workflow_run.pull_requests` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PrEntry {
+    pub number: Field,
+    pub head: Obj<Side>,
+    pub base: Obj<Side>,
+}
+
+/// `workflow_run.pull_requests`, read one entry at a time: only entries with a positive number
+/// are kept, at most `MAX_PR_ENTRIES`; a list with more is not trusted at all (the API is asked).
+#[derive(Debug, Default)]
+pub struct PrEntries {
+    pub entries: Vec<PrEntry>,
+    pub overflow: bool,
+}
+
+const MAX_PR_ENTRIES: usize = 64;
+
+impl<'de> Deserialize<'de> for PrEntries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PrEntries, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PrEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of pull requests")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PrEntries, A::Error> {
+                let mut out = PrEntries::default();
+                while let Some(Obj(e)) = seq.next_element::<Obj<PrEntry>>()? {
+                    let Some(e) = e.filter(|e| e.number.num().is_some_and(|n| n > 0)) else {
+                        continue;
+                    };
+                    if out.entries.len() < MAX_PR_ENTRIES {
+                        out.entries.push(e);
+                    } else {
+                        out.overflow = true;
+                    }
+                }
+                Ok(out)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<PrEntries, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(PrEntries::default())
+            }
+            fn visit_unit<E>(self) -> Result<PrEntries, E> {
+                Ok(PrEntries::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<PrEntries, E> {
+                Ok(PrEntries::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<PrEntries, E> {
+                Ok(PrEntries::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<PrEntries, E> {
+                Ok(PrEntries::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<PrEntries, E> {
+                Ok(PrEntries::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<PrEntries, E> {
+                Ok(PrEntries::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An object read as `T`, or `None` for `null`, a missing key, or any value that is not an object.
+#[derive(Debug)]
+pub struct Obj<T>(pub Option<T>);
+
+impl<T> Default for Obj<T> {
+    fn default() -> Self {
+        Obj(None)
+    }
+}
+
+impl<T> Obj<T> {
+    pub fn get(&self) -> Option<&T> {
+        self.0.as_ref()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Obj<T>, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Obj<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(|t| Obj(Some(t)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Obj<T>, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Obj(None))
+            }
+            fn visit_unit<E>(self) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A scalar field, whatever JSON type it came as: read as the type the derivation wants, or
+/// nothing (arrays and objects are skipped, not built).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub enum Field {
+    #[default]
+    Absent,
+    Str(String),
+    Num(u64),
+    Bool(bool),
+    Other,
+}
+
+impl Field {
+    pub fn str(&self) -> Option<String> {
+        match self {
+            Field::Str(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+    pub fn num(&self) -> Option<u64> {
+        match self {
+            Field::Num(n) => Some(*n),
+            _ => None,
+        }
+    }
+    pub fn bool(&self) -> Option<bool> {
+        match self {
+            Field::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Field, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Field;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Field, E> {
+                Ok(Field::Str(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Field, E> {
+                Ok(Field::Str(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Field, E> {
+                Ok(Field::Num(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Field, E> {
+                Ok(u64::try_from(v).map_or(Field::Other, Field::Num))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Field, E> {
+                Ok(Field::Other)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Field, E> {
+                Ok(Field::Bool(v))
+            }
+            fn visit_unit<E>(self) -> Result<Field, E> {
+                Ok(Field::Absent)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Field, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Field, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Field::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn required(v: &Field, event: &str, path: &str) -> Result<String, EventError> {
+    v.str().ok_or_else(|| EventError::Missing {
         event: event.into(),
         key: path.into(),
     })
 }
 
-fn sha_at(v: &Value, event: &str, path: &str) -> Result<Sha, EventError> {
+fn sha_at(v: &Field, event: &str, path: &str) -> Result<Sha, EventError> {
     let s = required(v, event, path)?;
     Sha::parse(&s).ok_or(EventError::BadSha {
         key: path.into(),
@@ -109,7 +366,7 @@ fn sha_at(v: &Value, event: &str, path: &str) -> Result<Sha, EventError> {
     })
 }
 
-pub fn from_event(env: &RunnerEnv, payload: &Value) -> Result<EventContext, EventError> {
+pub fn from_event(env: &RunnerEnv, payload: &Payload) -> Result<EventContext, EventError> {
     let ev = env.event_name.as_str();
     let mut ctx = EventContext {
         event_name: ev.to_string(),
@@ -125,34 +382,31 @@ pub fn from_event(env: &RunnerEnv, payload: &Value) -> Result<EventContext, Even
         run_number: env.run_number,
         run_attempt: env.run_attempt,
     };
+    let missing = |key: &str| EventError::Missing {
+        event: ev.into(),
+        key: key.into(),
+    };
     match ev {
         "workflow_run" => {
-            if !payload.get("workflow_run").is_some_and(Value::is_object) {
-                return Err(EventError::Missing {
-                    event: ev.into(),
-                    key: "workflow_run".into(),
-                });
-            }
-            let sha = sha_at(payload, ev, "workflow_run.head_sha")?;
-            let branch = text(payload, "workflow_run.head_branch");
-            let upstream_event = required(payload, ev, "workflow_run.event")?;
-            let id = num(payload, "workflow_run.id").ok_or_else(|| EventError::Missing {
-                event: ev.into(),
-                key: "workflow_run.id".into(),
-            })?;
+            let run = payload
+                .workflow_run
+                .get()
+                .ok_or_else(|| missing("workflow_run"))?;
+            let sha = sha_at(&run.head_sha, ev, "workflow_run.head_sha")?;
+            let branch = run.head_branch.str();
+            let upstream_event = required(&run.event, ev, "workflow_run.event")?;
+            let id = run.id.num().ok_or_else(|| missing("workflow_run.id"))?;
             let upstream = Upstream {
                 id,
-                run_number: num(payload, "workflow_run.run_number"),
-                run_attempt: num(payload, "workflow_run.run_attempt"),
-                conclusion: text(payload, "workflow_run.conclusion"),
+                run_number: run.run_number.num(),
+                run_attempt: run.run_attempt.num(),
+                conclusion: run.conclusion.str(),
                 event: upstream_event.clone(),
-                name: text(payload, "workflow_run.name"),
+                name: run.name.str(),
             };
-            ctx.from_fork = is_fork(
-                get(payload, "workflow_run.head_repository"),
-                get(payload, "workflow_run.repository").or_else(|| get(payload, "repository")),
-            );
-            ctx.head_repository = text(payload, "workflow_run.head_repository.full_name");
+            let this_repo = run.repository.get().or(payload.repository.get());
+            ctx.from_fork = is_fork(run.head_repository.get(), this_repo);
+            ctx.head_repository = run.head_repository.get().and_then(|r| r.full_name.str());
             if matches!(
                 upstream_event.as_str(),
                 "pull_request" | "pull_request_target"
@@ -160,15 +414,15 @@ pub fn from_event(env: &RunnerEnv, payload: &Value) -> Result<EventContext, Even
                 ctx.pr = match trusted_pr_entry(payload, env, &sha) {
                     Some(n) => PrNumber::Known(n),
                     None => PrNumber::Lookup {
-                        head_owner: required(
-                            payload,
-                            ev,
-                            "workflow_run.head_repository.owner.login",
-                        )?,
-                        head_branch: branch.clone().ok_or_else(|| EventError::Missing {
-                            event: ev.into(),
-                            key: "workflow_run.head_branch".into(),
-                        })?,
+                        head_owner: run
+                            .head_repository
+                            .get()
+                            .and_then(|r| r.owner.get())
+                            .and_then(|o| o.login.str())
+                            .ok_or_else(|| missing("workflow_run.head_repository.owner.login"))?,
+                        head_branch: branch
+                            .clone()
+                            .ok_or_else(|| missing("workflow_run.head_branch"))?,
                     },
                 };
             }
@@ -180,25 +434,36 @@ pub fn from_event(env: &RunnerEnv, payload: &Value) -> Result<EventContext, Even
             ctx.upstream = Some(upstream);
         }
         "pull_request" | "pull_request_target" => {
+            let pr = payload.pull_request.get();
+            let head = pr.and_then(|p| p.head.get());
+            let base = pr.and_then(|p| p.base.get());
             // the head commit, not the merge commit GITHUB_SHA points at
-            ctx.sha = Some(sha_at(payload, ev, "pull_request.head.sha")?);
-            let n = num(payload, "pull_request.number").filter(|n| *n > 0);
-            ctx.pr = PrNumber::Known(n.ok_or_else(|| EventError::Missing {
-                event: ev.into(),
-                key: "pull_request.number".into(),
-            })?);
-            ctx.branch = Some(required(payload, ev, "pull_request.head.ref")?);
+            let absent = Field::Absent;
+            ctx.sha = Some(sha_at(
+                head.map_or(&absent, |h| &h.sha),
+                ev,
+                "pull_request.head.sha",
+            )?);
+            let n = pr.and_then(|p| p.number.num()).filter(|n| *n > 0);
+            ctx.pr = PrNumber::Known(n.ok_or_else(|| missing("pull_request.number"))?);
+            ctx.branch = Some(required(
+                head.map_or(&absent, |h| &h.ref_),
+                ev,
+                "pull_request.head.ref",
+            )?);
             ctx.from_fork = is_fork(
-                get(payload, "pull_request.head.repo"),
-                get(payload, "pull_request.base.repo"),
+                head.and_then(|h| h.repo.get()),
+                base.and_then(|b| b.repo.get()),
             );
-            ctx.head_repository = text(payload, "pull_request.head.repo.full_name");
-            ctx.base_sha = text(payload, "pull_request.base.sha").and_then(|s| Sha::parse(&s));
+            ctx.head_repository = head
+                .and_then(|h| h.repo.get())
+                .and_then(|r| r.full_name.str());
+            ctx.base_sha = base.and_then(|b| b.sha.str()).and_then(|s| Sha::parse(&s));
         }
         "push" => {
             // a deleted ref's `after` is the zero SHA: never a tag to look for
-            if get(payload, "deleted").and_then(Value::as_bool) == Some(true) {
-                let name = env.ref_name.clone().or_else(|| text(payload, "ref"));
+            if payload.deleted.bool() == Some(true) {
+                let name = env.ref_name.clone().or_else(|| payload.ref_.str());
                 return Err(EventError::Deleted(name.unwrap_or_default()));
             }
             ctx.sha = Some(
@@ -226,21 +491,14 @@ pub fn from_event(env: &RunnerEnv, payload: &Value) -> Result<EventContext, Even
 }
 
 /// A head repository that is missing (deleted fork) or differs from the base is a fork.
-fn is_fork(head: Option<&Value>, base: Option<&Value>) -> bool {
+fn is_fork(head: Option<&Repo>, base: Option<&Repo>) -> bool {
     let (Some(head), Some(base)) = (head, base) else {
         return head.is_none() && base.is_some();
     };
-    match (
-        head.get("id").and_then(Value::as_u64),
-        base.get("id").and_then(Value::as_u64),
-    ) {
+    match (head.id.num(), base.id.num()) {
         (Some(h), Some(b)) => h != b,
         _ => {
-            let name = |v: &Value| {
-                v.get("full_name")
-                    .and_then(Value::as_str)
-                    .map(str::to_ascii_lowercase)
-            };
+            let name = |r: &Repo| r.full_name.str().map(|s| s.to_ascii_lowercase());
             name(head) != name(base)
         }
     }
@@ -251,27 +509,35 @@ fn is_fork(head: Option<&Value>, base: Option<&Value>) -> bool {
 /// and an entry may belong to another repository's PR from the same branch.
 /// The PR number from `workflow_run.pull_requests`, only from an entry whose base is this
 /// repository and whose head is the built commit. Entries from forks' own PRs, other heads,
-/// or non-positive numbers are ignored; several different numbers mean we ask the API instead.
-fn trusted_pr_entry(payload: &Value, env: &RunnerEnv, sha: &Sha) -> Option<u64> {
-    let entries = get(payload, "workflow_run.pull_requests")?.as_array()?;
-    let this_repo_id =
-        num(payload, "workflow_run.repository.id").or_else(|| num(payload, "repository.id"));
+/// or non-positive numbers are ignored; several different numbers (or a list too long to be
+/// GitHub's) mean we ask the API instead.
+fn trusted_pr_entry(payload: &Payload, env: &RunnerEnv, sha: &Sha) -> Option<u64> {
+    let run = payload.workflow_run.get()?;
+    if run.pull_requests.overflow {
+        return None;
+    }
+    let this_repo_id = run
+        .repository
+        .get()
+        .and_then(|r| r.id.num())
+        .or_else(|| payload.repository.get().and_then(|r| r.id.num()));
     let suffix = format!("/repos/{}", env.repository.to_ascii_lowercase());
     let mut found: Option<u64> = None;
-    for e in entries {
-        let Some(n) = e.get("number").and_then(Value::as_u64).filter(|n| *n > 0) else {
+    for e in &run.pull_requests.entries {
+        let Some(n) = e.number.num().filter(|n| *n > 0) else {
             continue;
         };
         let head_ok = e
-            .pointer("/head/sha")
-            .and_then(Value::as_str)
-            .and_then(Sha::parse)
+            .head
+            .get()
+            .and_then(|h| h.sha.str())
+            .and_then(|s| Sha::parse(&s))
             .is_some_and(|s| &s == sha);
-        let base_id = e.pointer("/base/repo/id").and_then(Value::as_u64);
-        let base_url = e
-            .pointer("/base/repo/url")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase);
+        let base_repo = e.base.get().and_then(|b| b.repo.get());
+        let base_id = base_repo.and_then(|r| r.id.num());
+        let base_url = base_repo
+            .and_then(|r| r.url.str())
+            .map(|u| u.to_ascii_lowercase());
         let base_ok = match (base_id, this_repo_id) {
             (Some(a), Some(b)) => a == b,
             _ => !env.repository.is_empty() && base_url.is_some_and(|u| u.ends_with(&suffix)),
@@ -289,7 +555,29 @@ fn trusted_pr_entry(payload: &Value, env: &RunnerEnv, sha: &Sha) -> Option<u64> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// The derivation over a payload as the runner's file would give it.
+    fn from_event(env: &RunnerEnv, v: &Value) -> Result<EventContext, EventError> {
+        super::from_event(env, &Payload::from_value(v))
+    }
+
+    #[test]
+    fn padding_anywhere_is_skipped_and_long_lists_are_not_trusted() {
+        let mut p = workflow_run("pull_request", vec![], repo(1, "acme/charon"));
+        let many: Vec<Value> = (1..=100)
+            .map(|n| pr_entry(n, HEAD, repo(1, "acme/charon")))
+            .collect();
+        p["workflow_run"]["pull_requests"] = json!(many);
+        p["padding"] = json!([{}, [], {"a": [1, 2, {"b": null}]}]);
+        p["workflow_run"]["name"] = json!({"not": "a string"});
+        let ctx = from_event(&env("workflow_run"), &p).unwrap();
+        // more entries than GitHub ever lists: asked of the API, never guessed
+        assert!(matches!(ctx.pr, PrNumber::Lookup { .. }), "{:?}", ctx.pr);
+        assert_eq!(ctx.upstream.unwrap().name, None);
+        let top: Obj<Payload> = serde_json::from_str("[1, 2]").unwrap();
+        assert!(top.0.is_none());
+    }
 
     const HEAD: &str = "1111111111111111111111111111111111111111";
     const OTHER: &str = "2222222222222222222222222222222222222222";

@@ -3,7 +3,6 @@
 
 use super::reference::{is_valid_tag, ImageRef};
 use super::tag::{render, Sanitize, TagError, Vars};
-use serde_json::Value;
 use std::fmt;
 
 /// One rendered `promote-to` line.
@@ -35,6 +34,8 @@ pub enum PromoteToError {
     RepositoryVar { line: String, var: String },
     #[error("`promote-to` line `{line}`: the repository {reason}")]
     Repository { line: String, reason: String },
+    #[error("`promote-to` line `{0}` names only a registry host, no repository: write `host[:port]/repository:tag` (as a reference, `{0}` would be a Docker Hub repository)")]
+    HostOnly(String),
     /// The tag error is part of this message, not a cause printed after it.
     #[error("`promote-to` line `{line}`: {cause}")]
     Tag { line: String, cause: TagError },
@@ -67,9 +68,27 @@ pub fn parse_targets(text: &str, v: &TargetVars<'_>) -> Result<Vec<PromoteTarget
     Ok(out)
 }
 
+/// A line that is only a registry host — `localhost`, a name with a `.`, or `host:port` — with
+/// no repository path: Docker would read `localhost:5000` as Docker Hub's `localhost` with tag
+/// `5000`, never what the author meant.
+pub fn host_only(line: &str) -> bool {
+    let line = line.trim();
+    if line.contains('/') || line.contains('@') || line.is_empty() {
+        return false;
+    }
+    let (name, rest) = line
+        .split_once(':')
+        .map_or((line, None), |(n, r)| (n, Some(r)));
+    let port = rest.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    name == "localhost" || name.contains('.') || port
+}
+
 fn target(line: &str, v: &TargetVars<'_>) -> Result<PromoteTarget, PromoteToError> {
     if line.contains('@') {
         return Err(PromoteToError::Digest(line.into()));
+    }
+    if host_only(line) {
+        return Err(PromoteToError::HostOnly(line.into()));
     }
     // the tag follows the last ':' after the last '/' (a registry port sits before a '/')
     let last_slash = line.rfind('/').map_or(0, |i| i + 1);
@@ -153,25 +172,57 @@ pub struct MergedPr {
     pub head_ref: Option<String>,
 }
 
-/// Only a pull request with `merged_at` set and `merge_commit_sha` equal to the pushed commit:
-/// the list also holds open pull requests that merely contain the commit, and ones merged by
-/// another commit.
-pub fn pick_merged_pr(answer: &Value, sha: &str) -> Option<MergedPr> {
-    answer.as_array()?.iter().find_map(|p| {
-        let merged = p.get("merged_at").is_some_and(|m| m.is_string());
+/// A pull request as `commits/{sha}/pulls` lists it: only the fields we read.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct PullSummary {
+    pub number: Option<u64>,
+    pub merged_at: Option<String>,
+    pub merge_commit_sha: Option<String>,
+    pub head: Option<PullRef>,
+    pub base: Option<PullRef>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct PullRef {
+    pub sha: Option<String>,
+    #[serde(rename = "ref")]
+    pub branch: Option<String>,
+    pub repo: Option<PullRepo>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct PullRepo {
+    pub full_name: Option<String>,
+}
+
+/// Only a pull request of this repository (`base.repo.full_name` is `repository`) with
+/// `merged_at` set and `merge_commit_sha` equal to the pushed commit: the list also holds open
+/// pull requests that merely contain the commit, ones merged by another commit, and pull
+/// requests of other repositories (a fork's own) that contain it.
+pub fn pick_merged_pr(
+    answer: impl IntoIterator<Item = PullSummary>,
+    sha: &str,
+    repository: &str,
+) -> Option<MergedPr> {
+    answer.into_iter().find_map(|p| {
+        let merged = p.merged_at.is_some();
         let by_this = p
-            .get("merge_commit_sha")
-            .and_then(Value::as_str)
+            .merge_commit_sha
+            .as_deref()
             .is_some_and(|m| m.eq_ignore_ascii_case(sha));
-        let head = p.pointer("/head/sha").and_then(Value::as_str)?;
-        let number = p.get("number")?.as_u64()?;
-        (merged && by_this && super::Sha::parse(head).is_some()).then(|| MergedPr {
+        let ours = p
+            .base
+            .as_ref()
+            .and_then(|b| b.repo.as_ref())
+            .and_then(|r| r.full_name.as_deref())
+            .is_some_and(|n| !repository.is_empty() && n.eq_ignore_ascii_case(repository));
+        let head = p.head?;
+        let head_sha = head.sha?;
+        let number = p.number?;
+        (merged && by_this && ours && super::Sha::parse(&head_sha).is_some()).then(|| MergedPr {
             number,
-            head_sha: head.to_ascii_lowercase(),
-            head_ref: p
-                .pointer("/head/ref")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            head_sha: head_sha.to_ascii_lowercase(),
+            head_ref: head.branch,
         })
     })
 }
@@ -285,6 +336,33 @@ mod tests {
     }
 
     #[test]
+    fn a_line_that_is_only_a_registry_host_is_refused() {
+        for line in [
+            "localhost",
+            "localhost:5000",
+            "registry.example.com",
+            "registry.example.com:443",
+            "127.0.0.1:5000",
+            "myhost:5000",
+            "ghcr.io",
+        ] {
+            assert!(host_only(line), "{line}");
+            let e = parse(line, Some("t")).unwrap_err();
+            assert_eq!(e, PromoteToError::HostOnly(line.into()));
+            assert!(e.to_string().contains("host[:port]/repository:tag"), "{e}");
+        }
+        for line in [
+            "localhost:5000/app",
+            "app:latest",
+            "app",
+            "acme/app:5000",
+            "app:v1",
+        ] {
+            assert!(!host_only(line), "{line}");
+        }
+    }
+
+    #[test]
     fn bad_targets_say_which_line_and_why() {
         let bad: [(&str, Option<&str>, &str); 8] = [
             ("", Some("t"), "is empty"),
@@ -307,6 +385,12 @@ mod tests {
             .contains("a/b:xxx"));
     }
 
+    /// The answer as the adapter reads it: entries of an array, nothing from another shape.
+    fn pick(answer: &serde_json::Value, sha: &str) -> Option<MergedPr> {
+        let list: Vec<PullSummary> = serde_json::from_value(answer.clone()).unwrap_or_default();
+        pick_merged_pr(list, sha, "acme/charon")
+    }
+
     #[test]
     fn the_merged_pull_request_is_the_one_this_commit_merged() {
         let sha = "cd".repeat(20);
@@ -314,13 +398,18 @@ mod tests {
         let pr = |n: u64, merged: bool, merge: &str| {
             json!({"number": n, "state": if merged {"closed"} else {"open"},
                    "merged_at": if merged { json!("2026-01-01T00:00:00Z") } else { json!(null) },
-                   "merge_commit_sha": merge, "head": {"sha": head, "ref": "feat"}})
+                   "merge_commit_sha": merge, "head": {"sha": head, "ref": "feat"},
+                   "base": {"ref": "main", "repo": {"full_name": "Acme/Charon"}}})
         };
         let found = Some(MergedPr {
             number: 5,
             head_sha: head.clone(),
             head_ref: Some("feat".into()),
         });
+        let mut foreign = pr(5, true, &sha);
+        foreign["base"]["repo"]["full_name"] = json!("mallory/charon");
+        let mut no_base = pr(5, true, &sha);
+        no_base.as_object_mut().unwrap().remove("base");
         let cases = [
             (json!([pr(5, true, &sha)]), found.clone()),
             (json!([pr(5, true, &sha.to_uppercase())]), found.clone()),
@@ -328,16 +417,24 @@ mod tests {
             (json!([pr(4, false, &sha)]), None),
             // merged, but by another commit
             (json!([pr(3, true, &"00".repeat(20))]), None),
-            (json!([pr(4, false, &sha), pr(5, true, &sha)]), found),
+            (
+                json!([pr(4, false, &sha), pr(5, true, &sha)]),
+                found.clone(),
+            ),
+            // merged by this commit, but a pull request of another repository, or of none named
+            (json!([foreign.clone()]), None),
+            (json!([no_base]), None),
+            (json!([foreign, pr(5, true, &sha)]), found),
             (json!([]), None),
             (json!({"message": "Not Found"}), None),
             (
-                json!([{"number": 6, "merged_at": "x", "merge_commit_sha": sha, "head": {"sha": "short"}}]),
+                json!([{"number": 6, "merged_at": "x", "merge_commit_sha": sha, "head": {"sha": "short"},
+                        "base": {"repo": {"full_name": "acme/charon"}}}]),
                 None,
             ),
         ];
         for (answer, want) in cases {
-            assert_eq!(pick_merged_pr(&answer, &sha), want, "{answer}");
+            assert_eq!(pick(&answer, &sha), want, "{answer}");
         }
     }
 

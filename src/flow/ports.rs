@@ -78,8 +78,13 @@ pub trait GitHubApi: Sync {
         let _ = sha;
         async { Err(anyhow!("commit trees are not available here")) }
     }
-    /// The Sigstore bundles GitHub stores for a digest (`sha256:…`); none is an empty list.
-    fn attestations(&self, digest: &str) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send;
+    /// The Sigstore bundles GitHub stores for a digest (`sha256:…`), given to `offer` one at a
+    /// time until it returns true; how many were offered.
+    fn attestations(
+        &self,
+        digest: &str,
+        offer: &mut (dyn FnMut(&[u8]) -> bool + Send),
+    ) -> impl Future<Output = Result<usize>> + Send;
 }
 
 /// An artifact loaded untagged: nothing trusts it yet.
@@ -303,8 +308,12 @@ impl GitHubApi for LazyGitHub {
     async fn commit_tree(&self, sha: &str) -> Result<String> {
         Ok(self.get().await?.commit_tree(sha).await?)
     }
-    async fn attestations(&self, digest: &str) -> Result<Vec<Vec<u8>>> {
-        Ok(self.get().await?.attestations(digest).await?)
+    async fn attestations(
+        &self,
+        digest: &str,
+        offer: &mut (dyn FnMut(&[u8]) -> bool + Send),
+    ) -> Result<usize> {
+        Ok(self.get().await?.attestations(digest, offer).await?)
     }
 }
 

@@ -129,12 +129,23 @@ impl GitHubApi for FakeGitHub {
             sha.into()
         })
     }
-    async fn attestations(&self, digest: &str) -> Result<Vec<Vec<u8>>> {
+    async fn attestations(
+        &self,
+        digest: &str,
+        offer: &mut (dyn FnMut(&[u8]) -> bool + Send),
+    ) -> Result<usize> {
         self.calls
             .lock()
             .unwrap()
             .push(format!("attestations {digest}"));
-        Ok(self.bundles.clone())
+        let mut n = 0;
+        for b in &self.bundles {
+            n += 1;
+            if offer(b) {
+                break;
+            }
+        }
+        Ok(n)
     }
     async fn download_url(&self, id: u64) -> Result<url::Url> {
         self.calls.lock().unwrap().push(format!("download {id}"));

@@ -126,12 +126,16 @@ impl<R: Registry, G: GitHubApi, D: Daemon> Flow<'_, R, G, D> {
         if self.cfg.attestation == Attestation::Off {
             return Ok(());
         }
-        let bundles = self.github.attestations(digest).await?;
         let policy = provenance::Policy {
             repository: self.repository.clone(),
             workflow: self.cfg.attestation_workflow.clone(),
         };
-        let problem = match provenance::verify_any(&bundles, digest, &policy) {
+        // one bundle at a time: each is judged and dropped before the next is fetched
+        let mut verdict = provenance::Verdict::new(digest, &policy);
+        self.github
+            .attestations(digest, &mut |b| verdict.offer(b))
+            .await?;
+        let problem = match verdict.finish() {
             Ok(v) => {
                 let place = match v.log_index {
                     Some(i) => format!("transparency log index {i}"),

@@ -1,6 +1,6 @@
 //! The event the runner wrote: read within bounds, turned into the core's context.
 
-use crate::core::event::{from_event, EventContext, PrNumber, RunnerEnv};
+use crate::core::event::{from_event, EventContext, Obj, Payload, PrNumber, RunnerEnv};
 use crate::env::RunnerVars;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Read;
@@ -14,13 +14,16 @@ pub fn read_event(runner: &RunnerVars) -> Result<EventContext> {
         name.as_str(),
         "workflow_run" | "pull_request" | "pull_request_target"
     );
-    let payload = match &runner.github_event_path {
-        Some(path) => serde_json::from_slice(&read_event_file(path)?)
-            .with_context(|| format!("the event file `{path}` is not JSON"))?,
+    // read into the fields used: padding of any size is skipped, never built into a tree
+    let payload: Payload = match &runner.github_event_path {
+        Some(path) => serde_json::from_slice::<Obj<Payload>>(&read_event_file(path)?)
+            .with_context(|| format!("the event file `{path}` is not JSON"))?
+            .0
+            .unwrap_or_default(),
         None if needs_payload => {
             bail!("GITHUB_EVENT_PATH is not set, and the `{name}` event needs its payload")
         }
-        None => serde_json::json!({}),
+        None => Payload::default(),
     };
     let env = RunnerEnv {
         event_name: name,

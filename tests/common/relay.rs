@@ -13,6 +13,10 @@ pub enum Mode {
     DeclineMounts,
     /// Every write answers 403 DENIED, as a read-only token gets.
     DenyPush,
+    /// A `HEAD` of any manifest answers 200 with `Relay::claim` as its digest (issue 20, rule 6).
+    LyingHead,
+    /// Request bodies reach the registry at this many bytes a second: a throttled uplink.
+    SlowUpload(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -26,6 +30,8 @@ pub struct Relay {
     pub host: String,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub mode: Arc<Mutex<Mode>>,
+    /// The digest a `LyingHead` relay claims every manifest has.
+    pub claim: Arc<Mutex<String>>,
 }
 
 impl Relay {
@@ -34,14 +40,28 @@ impl Relay {
         let host = listener.local_addr().unwrap().to_string();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let mode = Arc::new(Mutex::new(mode));
-        let (s, m, up) = (seen.clone(), mode.clone(), upstream.to_string());
+        let claim: Arc<Mutex<String>> = Arc::default();
+        let (s, m, up, cl) = (
+            seen.clone(),
+            mode.clone(),
+            upstream.to_string(),
+            claim.clone(),
+        );
         std::thread::spawn(move || {
             for c in listener.incoming().flatten() {
-                let (s, m, up) = (s.clone(), m.clone(), up.clone());
-                std::thread::spawn(move || relay(c, &up, &s, *m.lock().unwrap()));
+                let (s, m, up, cl) = (s.clone(), m.clone(), up.clone(), cl.clone());
+                std::thread::spawn(move || {
+                    let claim = cl.lock().unwrap().clone();
+                    relay(c, &up, &s, *m.lock().unwrap(), &claim)
+                });
             }
         });
-        Relay { host, seen, mode }
+        Relay {
+            host,
+            seen,
+            mode,
+            claim,
+        }
     }
 
     pub fn set(&self, m: Mode) {
@@ -65,7 +85,7 @@ impl Relay {
     }
 }
 
-fn relay(client: TcpStream, upstream: &str, seen: &Mutex<Vec<Seen>>, mode: Mode) {
+fn relay(client: TcpStream, upstream: &str, seen: &Mutex<Vec<Seen>>, mode: Mode, claim: &str) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut client_w = client;
     let mut line = String::new();
@@ -104,6 +124,15 @@ fn relay(client: TcpStream, upstream: &str, seen: &Mutex<Vec<Seen>>, mode: Mode)
         });
         return;
     }
+    if mode == Mode::LyingHead && method == "HEAD" && path.contains("/manifests/") {
+        let _ = write!(client_w, "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/vnd.oci.image.manifest.v1+json\r\ndocker-content-digest: {claim}\r\ncontent-length: 500\r\n\r\n");
+        seen.lock().unwrap().push(Seen {
+            method,
+            path,
+            status: 200,
+        });
+        return;
+    }
     if mode == Mode::DeclineMounts && method == "POST" && path.contains("mount=") {
         if let Some(i) = path.find("from=") {
             let end = path[i..].find('&').map_or(path.len(), |e| i + e);
@@ -120,8 +149,30 @@ fn relay(client: TcpStream, upstream: &str, seen: &Mutex<Vec<Seen>>, mode: Mode)
     up.write_all(head.as_bytes()).unwrap();
     let mut up_w = up.try_clone().unwrap();
     // the request body, if any, streams on while the answer comes back
-    let pump = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut reader.take(length as u64), &mut up_w);
+    let pump = std::thread::spawn(move || match mode {
+        Mode::SlowUpload(rate) => {
+            // paced: no faster than `rate` from the start, however fast the rest is
+            let mut body = reader.take(length as u64);
+            let mut buf = vec![0u8; (rate / 10).max(1)];
+            let (start, mut moved) = (std::time::Instant::now(), 0usize);
+            loop {
+                let n = match body.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if up_w.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                moved += n;
+                let due = std::time::Duration::from_secs_f64(moved as f64 / rate as f64);
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+        _ => {
+            let _ = std::io::copy(&mut reader.take(length as u64), &mut up_w);
+        }
     });
     let mut answer = BufReader::new(up);
     let mut status_line = String::new();

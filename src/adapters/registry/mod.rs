@@ -9,7 +9,7 @@ pub use promote::{Promoted, Target};
 use crate::core::platform::Platform;
 use crate::core::reference::{registry_of, ImageRef};
 use crate::retry::{retry, Policy};
-use session::{scope, Manifest, Raw, Session, MAX_CONFIG};
+use session::{checked_digest, scope, Manifest, Raw, Session, MAX_CONFIG};
 use std::collections::BTreeMap;
 
 pub struct RegistryConfig {
@@ -252,11 +252,18 @@ impl Registry {
             }
             Err(e) => return Err(fail(e)),
         };
-        let value: serde_json::Value = serde_json::from_slice(&top.bytes)
-            .map_err(|e| fail(Raw::Protocol(format!("manifest is not JSON: {e}"))))?;
-        let manifest = if let Some(entries) = value.get("manifests") {
-            let entries: Vec<IndexEntry> = serde_json::from_value(entries.clone())
-                .map_err(|e| fail(Raw::Protocol(format!("bad image index: {e}"))))?;
+        // only the fields used: an index's children, or nothing (an image manifest)
+        #[derive(serde::Deserialize)]
+        struct Top {
+            manifests: Option<Vec<IndexEntry>>,
+        }
+        let top_doc: Top = serde_json::from_slice(&top.bytes)
+            .map_err(|e| fail(Raw::Protocol(format!("bad manifest or image index: {e}"))))?;
+        let manifest = if let Some(entries) = top_doc.manifests {
+            // every child's digest is checked before any is used
+            for e in &entries {
+                checked_digest("index child digest", &e.digest).map_err(fail)?;
+            }
             let entry =
                 pick_platform(&entries, platform).ok_or_else(|| RegistryError::NoPlatform {
                     reference: reference.into(),
@@ -278,6 +285,7 @@ impl Registry {
         let image: ImageManifest = serde_json::from_slice(&manifest.bytes)
             .map_err(|e| fail(Raw::Protocol(format!("bad image manifest: {e}"))))?;
         let config = &image.config;
+        checked_digest("config digest", &config.digest).map_err(fail)?;
         if config.size > MAX_CONFIG as u64 {
             return Err(fail(Raw::Protocol(format!(
                 "config blob claims {} bytes",
@@ -300,22 +308,11 @@ impl Registry {
             "{reference}: manifest {}, config {}",
             manifest.digest, config.digest
         ));
-        let cfg: serde_json::Value = serde_json::from_slice(&data)
+        let cfg: ImageConfig = serde_json::from_slice(&data)
             .map_err(|e| fail(Raw::Protocol(format!("config is not JSON: {e}"))))?;
-        let labels = cfg
-            .pointer("/config/Labels")
-            .and_then(|l| l.as_object())
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let os = cfg.get("os").and_then(|v| v.as_str()).unwrap_or("?");
-        let arch = cfg
-            .get("architecture")
-            .and_then(|v| v.as_str())
-            .unwrap_or("?");
+        let labels = cfg.config.and_then(|c| c.labels).unwrap_or_default().0;
+        let os = cfg.os.as_deref().unwrap_or("?");
+        let arch = cfg.architecture.as_deref().unwrap_or("?");
         Ok(RemoteImage {
             digest: top.digest,
             manifest_digest: manifest.digest,
@@ -346,6 +343,118 @@ struct ImageManifest {
     config: Descriptor,
     #[serde(default)]
     layers: Vec<Descriptor>,
+}
+
+/// The parts of an image config we use: its platform and labels.
+#[derive(serde::Deserialize)]
+struct ImageConfig {
+    #[serde(default, deserialize_with = "lenient_string")]
+    os: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    architecture: Option<String>,
+    #[serde(default)]
+    config: Option<ConfigSection>,
+}
+
+#[derive(serde::Deserialize)]
+struct ConfigSection {
+    #[serde(rename = "Labels", default)]
+    labels: Option<Labels>,
+}
+
+/// Labels with string values, at most `MAX_LABELS` of them: an 8 MiB config of tiny labels
+/// must not become a map of a million entries. The revision label is kept wherever it stands.
+#[derive(Default)]
+struct Labels(BTreeMap<String, String>);
+
+const MAX_LABELS: usize = 256;
+
+impl<'de> serde::Deserialize<'de> for Labels {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Labels, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Labels;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of labels")
+            }
+            fn visit_unit<E>(self) -> Result<Labels, E> {
+                Ok(Labels::default())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Labels, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let keep = out.len() < MAX_LABELS || k == crate::core::revision::REVISION_LABEL;
+                    if keep {
+                        if let Some(v) = m.next_value::<Lenient>()?.0 {
+                            out.insert(k.into_owned(), v);
+                        }
+                    } else {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(Labels(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A string, or nothing for any other JSON value (skipped without building it).
+struct Lenient(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for Lenient {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Lenient, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Lenient;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Lenient, E> {
+                Ok(Lenient(Some(v)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E>(self) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> Result<Lenient, A::Error> {
+                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Lenient, A::Error> {
+                while m
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Lenient(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(<Lenient as serde::Deserialize>::deserialize(d)?.0)
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -8,9 +8,9 @@
 //! uploads with `Content-Range` hit per-registry chunk-size rules (ghcr.io refuses chunks over
 //! 4 MiB), and a monolithic `PUT` with the body is optional in older registries.
 
-use super::session::{scope, status_error, Manifest, Raw};
+use super::session::{checked_digest, scope, Manifest, Raw, Session};
 use super::{locate, Descriptor, ImageManifest, Registry, RegistryError};
-use crate::adapters::limits::{self, BodyError};
+use crate::adapters::limits::{self, BodyError, Sent};
 use crate::core::reference::ImageRef;
 use crate::retry::retry;
 use futures_util::{StreamExt, TryStreamExt};
@@ -40,6 +40,15 @@ pub struct Promoted {
     pub written: bool,
 }
 
+/// What a streamed blob brought so far: its hash, its length, and whether that length has
+/// already disagreed with the descriptor (more bytes, or an end before its size).
+#[derive(Default)]
+struct Tap {
+    hash: Sha256,
+    bytes: u64,
+    mismatch: bool,
+}
+
 /// How one target's blobs got there, for the log.
 #[derive(Default)]
 struct Counts {
@@ -61,6 +70,22 @@ struct Copier<'a> {
 
 fn is_index(m: &Manifest) -> bool {
     m.media_type.contains("index") || m.media_type.contains("manifest.list")
+}
+
+/// The digest of what `reference` holds on the target, read (`GET`) and hashed: `None` when
+/// there is nothing, or when what is served does not hash to what the registry claims (a lying
+/// target is written like an empty one, then read back).
+async fn holds(
+    session: &Session,
+    path: &str,
+    reference: &str,
+    scopes: &[String],
+) -> Result<Option<String>, Raw> {
+    match session.manifest(path, reference, scopes).await {
+        Ok(m) => Ok(Some(m.digest)),
+        Err(Raw::NotFound | Raw::Integrity(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// A refusal while reading the source is not the target's push permission.
@@ -133,9 +158,10 @@ impl Registry {
         let dest = t.registry;
         let at = locate(&t.reference);
         let push = [scope(&at.path, "pull,push")];
+        // read back, not taken from a HEAD: only bytes that hash to the digest count as there
         let current = dest
             .again(log, "target manifest", || {
-                dest.session.manifest_digest(&at.path, &at.reference, &push)
+                holds(&dest.session, &at.path, &at.reference, &push)
             })
             .await?;
         if current.as_deref() == Some(root.digest.as_str()) {
@@ -237,14 +263,16 @@ impl Copier<'_> {
         }
         let idx: Index = serde_json::from_slice(&index.bytes)
             .map_err(|e| Raw::Protocol(format!("bad image index: {e}")))?;
+        // a child is written by its digest: every one is checked before anything is written
+        for child in &idx.manifests {
+            checked_digest("index child digest", &child.digest)?;
+        }
         let push = self.push();
         for child in idx.manifests {
             let there = self
                 .dest
                 .again(self.log, "target child manifest", || {
-                    self.dest
-                        .session
-                        .manifest_digest(self.tpath, &child.digest, &push)
+                    holds(&self.dest.session, self.tpath, &child.digest, &push)
                 })
                 .await?;
             if there.as_deref() == Some(child.digest.as_str()) {
@@ -272,6 +300,9 @@ impl Copier<'_> {
     async fn blobs(&self, m: &Manifest) -> Result<(), Raw> {
         let image: ImageManifest = serde_json::from_slice(&m.bytes)
             .map_err(|e| Raw::Protocol(format!("bad image manifest: {e}")))?;
+        for d in std::iter::once(&image.config).chain(&image.layers) {
+            checked_digest("blob digest", &d.digest)?;
+        }
         let mut seen = HashSet::new();
         let blobs: Vec<Descriptor> = std::iter::once(image.config)
             .chain(image.layers)
@@ -319,7 +350,7 @@ impl Copier<'_> {
             }
             // an upload session: a plain start, or a mount the registry declined
             202 => dest.location(&res)?,
-            _ => return Err(status_error(res).await),
+            _ => return Err(dest.status_error(res).await),
         };
         self.stream(d, location).await?;
         self.counts.copied.fetch_add(1, Ordering::Relaxed);
@@ -342,32 +373,74 @@ impl Copier<'_> {
                 d.size
             )));
         }
-        let seen = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+        let seen = Arc::new(Mutex::new(Tap::default()));
         let (tap, size) = (seen.clone(), d.size);
-        let body = limits::guarded(res.bytes_stream()).map(move |chunk| {
-            let chunk = chunk?;
-            let mut s = tap.lock().unwrap();
-            s.0.update(&chunk);
-            s.1 += chunk.len() as u64;
-            if s.1 > size {
-                return Err(BodyError::TooLarge {
-                    limit: size as usize,
-                });
-            }
-            Ok(chunk)
-        });
+        let body = limits::guarded(res.bytes_stream())
+            .map(move |chunk| {
+                let mut s = tap.lock().unwrap();
+                let chunk = chunk?;
+                s.hash.update(&chunk);
+                s.bytes += chunk.len() as u64;
+                if s.bytes > size {
+                    s.mismatch = true;
+                    return Err(BodyError::TooLarge {
+                        limit: size as usize,
+                    });
+                }
+                Ok(chunk)
+            })
+            .chain(futures_util::stream::once({
+                let tap = seen.clone();
+                async move {
+                    // the source's end: fewer bytes than the descriptor is no blob to commit
+                    let mut s = tap.lock().unwrap();
+                    if s.bytes < size {
+                        s.mismatch = true;
+                        Err(BodyError::TooLarge {
+                            limit: size as usize,
+                        })
+                    } else {
+                        Ok(bytes::Bytes::new())
+                    }
+                }
+            }))
+            .filter(|c| std::future::ready(!matches!(c, Ok(b) if b.is_empty())));
+        let sent = Arc::new(Sent::default());
+        let body = limits::sending(body, sent.clone());
         let dest = &self.dest.session;
         let push = self.push();
         let res = dest
-            .send_once(&push, |c| {
+            .send_upload(&push, &sent, |c| {
                 c.patch(location.clone())
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, d.size)
                     .body(reqwest::Body::wrap_stream(body))
             })
-            .await?;
+            .await;
+        let integrity = |s: &Tap| {
+            let hash = format!("sha256:{}", hex::encode(s.hash.clone().finalize()));
+            Raw::Integrity(format!(
+                "blob {} arrived as {} bytes hashing to {hash}; its manifest says {} bytes",
+                d.digest, s.bytes, d.size
+            ))
+        };
+        // a source longer or shorter than its descriptor is no transient fault, however the
+        // upload ended
+        let res = match res {
+            Ok(r) => r,
+            Err(e) => {
+                let s = seen.lock().unwrap();
+                if s.mismatch {
+                    return Err(integrity(&s));
+                }
+                return Err(e);
+            }
+        };
         if !res.status().is_success() {
-            return Err(status_error(res).await);
+            if seen.lock().unwrap().mismatch {
+                return Err(integrity(&seen.lock().unwrap()));
+            }
+            return Err(dest.status_error(res).await);
         }
         let location = if res.headers().contains_key(reqwest::header::LOCATION) {
             dest.location(&res)?
@@ -377,8 +450,8 @@ impl Copier<'_> {
         let (hash, n) = {
             let s = seen.lock().unwrap();
             (
-                format!("sha256:{}", hex::encode(s.0.clone().finalize())),
-                s.1,
+                format!("sha256:{}", hex::encode(s.hash.clone().finalize())),
+                s.bytes,
             )
         };
         if hash != d.digest || n != d.size {
@@ -395,7 +468,7 @@ impl Copier<'_> {
             .send(&push, |c| c.put(commit.clone()).header(CONTENT_LENGTH, 0))
             .await?;
         if !res.status().is_success() {
-            return Err(status_error(res).await);
+            return Err(dest.status_error(res).await);
         }
         Ok(())
     }
@@ -415,7 +488,7 @@ impl Copier<'_> {
                     })
                     .await?;
                 if !res.status().is_success() {
-                    return Err(status_error(res).await);
+                    return Err(dest.status_error(res).await);
                 }
                 match res
                     .headers()

@@ -73,6 +73,47 @@ pub fn body_error(what: &str, e: BodyError) -> Raw {
     }
 }
 
+/// `sha256:` and 64 lower-case hex: the only digest a server's text may give us to use.
+pub fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// A digest read from a server, checked before any request uses it.
+pub fn checked_digest<'a>(what: &str, d: &'a str) -> Result<&'a str, Raw> {
+    if is_digest(d) {
+        Ok(d)
+    } else {
+        Err(Raw::Integrity(format!(
+            "{what} `{}` is not a `sha256:<64 hex>` digest",
+            one_line(&d.chars().take(80).collect::<String>())
+        )))
+    }
+}
+
+/// A manifest reference we may put in a path: a digest, or a tag by the distribution grammar
+/// (never `/`, `..` or anything a URL join would resolve).
+fn checked_reference(reference: &str) -> Result<(), Raw> {
+    let tag = |t: &str| {
+        !t.is_empty()
+            && t.len() <= 128
+            && !t.starts_with(['.', '-'])
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    };
+    if is_digest(reference) || (!reference.contains(':') && tag(reference)) {
+        Ok(())
+    } else {
+        Err(Raw::Integrity(format!(
+            "`{}` is neither a tag nor a `sha256:<64 hex>` digest",
+            one_line(&reference.chars().take(80).collect::<String>())
+        )))
+    }
+}
+
 pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
@@ -288,11 +329,35 @@ impl Session {
         self.execute(http, request(http), auth.as_ref()).await
     }
 
+    /// One streamed upload (a `PATCH` with the blob), with the authorization this session holds:
+    /// under the stall rule while `sent` shows the body going out, the headers limit after.
+    pub async fn send_upload(
+        &self,
+        scopes: &[String],
+        sent: &limits::Sent,
+        request: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Response, Raw> {
+        let http = self.client()?;
+        let auth = self.authorization(scopes).await?;
+        self.execute_with(http, request(http), auth.as_ref(), Some(sent))
+            .await
+    }
+
     async fn execute(
         &self,
         http: &reqwest::Client,
         request: reqwest::RequestBuilder,
         auth: Option<&HeaderValue>,
+    ) -> Result<Response, Raw> {
+        self.execute_with(http, request, auth, None).await
+    }
+
+    async fn execute_with(
+        &self,
+        http: &reqwest::Client,
+        request: reqwest::RequestBuilder,
+        auth: Option<&HeaderValue>,
+        sent: Option<&limits::Sent>,
     ) -> Result<Response, Raw> {
         let mut req = request
             .build()
@@ -304,7 +369,11 @@ impl Session {
             }
         }
         let what = format!("{} {}", req.method(), redact(req.url()));
-        match limits::headers(http.execute(req)).await {
+        let answer = match sent {
+            Some(sent) => limits::upload(sent, http.execute(req)).await,
+            None => limits::headers(http.execute(req)).await,
+        };
+        match answer {
             Err(e) => Err(Raw::Transient(format!("{what}: {e}"))),
             Ok(Err(e)) => Err(Raw::Transient(format!(
                 "{what}: {}",
@@ -403,7 +472,7 @@ impl Session {
         match res.status().as_u16() {
             200 => {}
             401 | 403 => return Err(Raw::Unauthorized),
-            _ => return Err(status_error(res).await),
+            _ => return Err(self.status_error(res).await),
         }
         let body = limits::read_response(res, MAX_TOKEN)
             .await
@@ -422,8 +491,29 @@ impl Session {
     }
 }
 
+impl Session {
+    /// What a server's text must never show: our credentials (and `user:password`, as Basic
+    /// encodes it) and the tokens we were given.
+    fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.tokens.lock().unwrap().values().cloned().collect();
+        if let Some((u, p)) = &self.credentials {
+            out.push(format!("{u}:{p}"));
+            out.push(p.clone());
+        }
+        out
+    }
+
+    /// A non-success answer as a `Raw`; credentials it quotes are redacted.
+    pub async fn status_error(&self, res: Response) -> Raw {
+        match status_error(res).await {
+            Raw::Protocol(m) => Raw::Protocol(limits::redact_credentials(&m, &self.secrets())),
+            raw => raw,
+        }
+    }
+}
+
 /// A non-success answer as a `Raw`, by the distribution error code when there is one.
-pub async fn status_error(res: Response) -> Raw {
+async fn status_error(res: Response) -> Raw {
     let status = res.status().as_u16();
     let body = limits::read_response(res, MAX_ERROR_BODY)
         .await
@@ -444,9 +534,10 @@ pub async fn status_error(res: Response) -> Raw {
         .as_ref()
         .and_then(|e| e.code.clone())
         .unwrap_or_default();
+    // credentials are cut out before the line is shortened, so no part of one survives
     let message = first
         .and_then(|e| e.message)
-        .map(|m| one_line(&m))
+        .map(|m| one_line(&limits::redact_credentials(&m, &[])))
         .unwrap_or_default();
     match (status, code.as_str()) {
         (_, "DIGEST_INVALID") => Raw::Integrity(format!(
@@ -493,6 +584,7 @@ impl Session {
         reference: &str,
         scopes: &[String],
     ) -> Result<Manifest, Raw> {
+        checked_reference(reference)?;
         let url = self.url(&format!("/v2/{path}/manifests/{reference}"));
         let res = self
             .send(scopes, |c| {
@@ -501,7 +593,7 @@ impl Session {
             })
             .await?;
         if !res.status().is_success() {
-            return Err(status_error(res).await);
+            return Err(self.status_error(res).await);
         }
         let header_digest = header(&res, "docker-content-digest");
         let header_type = header(&res, "content-type");
@@ -532,37 +624,6 @@ impl Session {
         })
     }
 
-    /// The digest a tag or digest points at, or `None` when there is nothing there.
-    pub async fn manifest_digest(
-        &self,
-        path: &str,
-        reference: &str,
-        scopes: &[String],
-    ) -> Result<Option<String>, Raw> {
-        let url = self.url(&format!("/v2/{path}/manifests/{reference}"));
-        let res = self
-            .send(scopes, |c| {
-                c.head(url.clone())
-                    .header("accept", MANIFEST_TYPES.join(", "))
-            })
-            .await?;
-        match res.status().as_u16() {
-            200 => match header(&res, "docker-content-digest") {
-                Some(d) => Ok(Some(d)),
-                // no digest on HEAD: read it
-                None => self
-                    .manifest(path, reference, scopes)
-                    .await
-                    .map(|m| Some(m.digest)),
-            },
-            404 => Ok(None),
-            _ => match status_error(res).await {
-                Raw::NotFound | Raw::NameUnknown => Ok(None),
-                e => Err(e),
-            },
-        }
-    }
-
     /// A small blob (a config), at most `cap` bytes, checked against its digest.
     pub async fn small_blob(
         &self,
@@ -585,22 +646,24 @@ impl Session {
     /// `GET /v2/<path>/blobs/<digest>`, redirects followed (reqwest drops `Authorization` when
     /// one leaves the registry's host, as blob stores sign their URLs instead).
     pub async fn blob(&self, path: &str, digest: &str, scopes: &[String]) -> Result<Response, Raw> {
+        checked_digest("blob digest", digest)?;
         let url = self.url(&format!("/v2/{path}/blobs/{digest}"));
         let res = self.send(scopes, |c| c.get(url.clone())).await?;
         if !res.status().is_success() {
-            return Err(status_error(res).await);
+            return Err(self.status_error(res).await);
         }
         Ok(res)
     }
 
     /// Whether the repository holds the blob (`HEAD`).
     pub async fn has_blob(&self, path: &str, digest: &str, scopes: &[String]) -> Result<bool, Raw> {
+        checked_digest("blob digest", digest)?;
         let url = self.url(&format!("/v2/{path}/blobs/{digest}"));
         let res = self.send(scopes, |c| c.head(url.clone())).await?;
         match res.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
-            _ => match status_error(res).await {
+            _ => match self.status_error(res).await {
                 Raw::NotFound | Raw::NameUnknown => Ok(false),
                 e => Err(e),
             },
@@ -667,6 +730,42 @@ mod tests {
         );
         assert_eq!(challenge("Bearer service=\"x\""), None);
         assert_eq!(challenge("Negotiate abc"), None);
+    }
+
+    #[test]
+    fn server_digests_and_references_are_checked() {
+        let good = format!("sha256:{}", "a1".repeat(32));
+        assert!(is_digest(&good));
+        for bad in [
+            "prod".to_string(),
+            "../../other/manifests/prod".into(),
+            format!("sha256:{}", "A1".repeat(32)),
+            format!("sha256:{}", "a1".repeat(31)),
+            format!("sha512:{}", "a1".repeat(32)),
+            format!("sha256:{}/../x", "a1".repeat(32)),
+        ] {
+            assert!(!is_digest(&bad), "{bad}");
+            assert!(
+                matches!(checked_digest("child", &bad), Err(Raw::Integrity(_))),
+                "{bad}"
+            );
+        }
+        for ok in [good.as_str(), "latest", "v1.2.3", "main-abc1234", "A_b"] {
+            assert!(checked_reference(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            "../x",
+            "a/b",
+            ".x",
+            "-x",
+            "sha256:abc",
+            "a?b",
+            "a%2Fb",
+        ] {
+            assert!(checked_reference(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
