@@ -1,6 +1,7 @@
 //! image-resolver: resolve, verify and pull the exact image a build produced.
 pub mod adapters;
 pub mod artifact;
+pub mod command;
 pub mod config;
 pub mod core;
 pub mod env;

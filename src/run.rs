@@ -1,14 +1,16 @@
 //! The step, top to bottom as the contract tells it: read the inputs and the event, build the
-//! adapters once, plan, resolve every image, then write the summary and the outputs.
+//! adapters once, run the one command the mode names, then write the summary and the outputs.
 
+use crate::command::{self, Finished, Request};
 use crate::config::{Config, RawInputs};
 use crate::core::credentials::CredentialPolicy;
 use crate::core::event::EventContext;
-use crate::core::outputs::{ImageResult, Outputs};
-use crate::core::plan::{build_labels, Mode, Plan};
+use crate::core::outputs::Outputs;
+use crate::core::plan::{Mode, Scope};
+use crate::core::result::{Done, Failed, Shown};
 use crate::env::RunnerVars;
-use crate::flow::ports::{Docker, LazyGitHub, Registries};
-use crate::flow::{Failed, Flow, Resolved};
+use crate::flow::ports::{Docker, LazyGitHub, Live, Registries};
+use crate::flow::Ports;
 use crate::retry::Logger;
 use crate::toolkit::{FileCommand, Toolkit, TITLE};
 use anyhow::{Context, Result};
@@ -130,28 +132,25 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
         None => None,
     };
     let (ctx, result) = resolve(&cfg, runner, kit).await;
-    let labels = match (&ctx, &result) {
-        (Some(ctx), Ok((plan, _))) if cfg.mode == Mode::Compute => {
-            let repository = runner.github_repository.as_deref().unwrap_or("");
-            build_labels(plan, ctx.sha.as_ref(), &runner.server_url(), repository)
-        }
-        _ => String::new(),
-    };
     if cfg.summary {
-        match (&ctx, &result) {
-            (Some(ctx), Ok((plan, results))) => {
-                write_summary(runner, kit, &cfg, ctx, plan, results, &labels)
-            }
-            (ctx, Err(e)) => {
+        match &result {
+            Ok(finished) => write_summary(runner, kit, finished),
+            Err(e) => {
                 let subject: Vec<String> = cfg.images.iter().map(|i| i.image.to_string()).collect();
                 write_failure_summary(runner, kit, &subject, ctx.as_ref(), e)
             }
-            (None, Ok(_)) => {}
         }
     }
-    let (plan, results) = result?;
-    let done = succeeded(&cfg, results)?;
-    let outputs = Outputs::build(&plan, cfg.policy.sha_length, labels, &done, cfg.keyed);
+    let finished = result?;
+    let done = succeeded(finished.plan.scope, finished.images)?;
+    let images: Vec<_> = done.iter().filter_map(Shown::outputs).collect();
+    let outputs = Outputs::build(
+        &finished.plan,
+        cfg.policy.sha_length,
+        finished.labels,
+        &images,
+        finished.plan.scope.keyed(),
+    );
     let entries = outputs.entries();
     match output {
         Some(f) => f.write_outputs(&entries).context("writing step outputs")?,
@@ -169,14 +168,14 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
 }
 
 /// Every image's result, or the step's failure: the one image's error, or one line per failed
-/// image when there are several.
-fn succeeded(cfg: &Config, results: Vec<Result<Resolved, Failed>>) -> Result<Vec<ImageResult>> {
+/// image with `images`.
+fn succeeded(scope: Scope, results: Vec<Result<Done, Failed>>) -> Result<Vec<Done>> {
     let mut failures = Vec::new();
     let mut done = Vec::new();
     for r in results {
         match r {
-            Ok(r) => done.push(r.result),
-            Err(f) if cfg.images.len() == 1 => return Err(f.error),
+            Ok(d) => done.push(d),
+            Err(f) if scope == Scope::One => return Err(f.error),
             // the error names the reference; the image's name says which line of `images`
             Err(f) => failures.push((title_of(&f.error), format!("`{}`: {:#}", f.name, f.error))),
         }
@@ -188,29 +187,28 @@ fn succeeded(cfg: &Config, results: Vec<Result<Resolved, Failed>>) -> Result<Vec
     }
 }
 
-type Resolution = (Plan, Vec<Result<Resolved, Failed>>);
-
-/// Event → plan → every image; the adapters are built here, once, and shared. The event, when
-/// it was read, comes back even on failure: the summary names the pull request.
+/// Event → the mode's command. The event, when it was read, comes back even on failure: the
+/// summary of a step that failed before its plan names the pull request.
 async fn resolve(
     cfg: &Config,
     runner: &RunnerVars,
     kit: &Toolkit,
-) -> (Option<EventContext>, Result<Resolution>) {
+) -> (Option<EventContext>, Result<Finished>) {
     let ctx = match read_event(runner) {
         Ok(c) => c,
         Err(e) => return (None, Err(e)),
     };
-    let r = resolve_event(cfg, runner, kit, &ctx).await;
+    let r = execute(cfg, runner, kit, &ctx).await;
     (Some(ctx), r)
 }
 
-async fn resolve_event(
+/// The one command the mode names; the adapters are built here, once, and shared.
+async fn execute(
     cfg: &Config,
     runner: &RunnerVars,
     kit: &Toolkit,
     ctx: &EventContext,
-) -> Result<Resolution> {
+) -> Result<Finished> {
     kit.debug(&describe_event(ctx));
     let registries = Registries::new(credential_policy(cfg, runner), cfg.retries)
         .in_own_network(runner.in_actions());
@@ -226,77 +224,44 @@ async fn resolve_event(
             debug_kit.debug(m)
         }
     });
+    let repository = runner.github_repository.clone().unwrap_or_default();
     let github = LazyGitHub::new(
         runner.api_url(),
         cfg.github_token.as_ref().map(|t| t.expose()),
-        runner.github_repository.clone().unwrap_or_default(),
+        repository.clone(),
         cfg.retries,
         (log, debug),
     );
-    // pull mode needs the daemon: connect first, so a missing socket fails in seconds
-    let docker = match cfg.mode {
+    let ports = Ports::<Live>::new(&registries, &github, kit);
+    let server_url = runner.server_url();
+    let req = Request {
+        cfg,
+        event: ctx,
+        repository: &repository,
+        server_url: &server_url,
+    };
+    let finished = match cfg.mode {
         Mode::Pull => {
-            let d = Docker::connect(runner.docker_host(), cfg.retries, runner.temp_dir()).await?;
-            if let Some(w) = &d.daemon.warning {
+            // pull needs the daemon: connect first, so a missing socket fails in seconds
+            let docker =
+                Docker::connect(runner.docker_host(), cfg.retries, runner.temp_dir()).await?;
+            if let Some(w) = &docker.daemon.warning {
                 kit.warning_titled(TITLE, w);
             }
             kit.debug(&format!(
                 "Docker daemon {} (API {}, {})",
-                d.daemon.host(),
-                d.daemon.api_version,
-                d.daemon.platform
+                docker.daemon.host(),
+                docker.daemon.api_version,
+                docker.daemon.platform
             ));
-            Some(d)
+            command::pull::execute(&req, &ports, &docker).await
         }
-        _ => None,
-    };
-    let flow = Flow {
-        cfg,
-        ctx,
-        registry: &registries,
-        github: &github,
-        daemon: docker.as_ref(),
-        kit,
-        repository: runner.github_repository.clone().unwrap_or_default(),
-        pr: Default::default(),
-        merged: Default::default(),
-        trees: Default::default(),
-    };
-    let plan = flow.plan().await;
-    let resolution = match plan {
-        Ok(plan) => {
-            kit.debug(&describe_plan(cfg, &plan));
-            let results = flow.resolve(&plan).await;
-            Ok((plan, results))
-        }
-        Err(e) => Err(e),
+        Mode::Verify => command::verify::execute(&req, &ports).await,
+        Mode::Compute => command::compute::execute(&req, &ports).await,
+        Mode::Promote => command::promote::execute(&req, &ports).await,
     };
     kit.debug(&format!("GitHub API calls: {}", github.calls()));
-    resolution
-}
-
-/// The templates as rendered, for `RUNNER_DEBUG=1`.
-fn describe_plan(cfg: &Config, plan: &Plan) -> String {
-    let p = &cfg.policy;
-    let template = match &p.tag {
-        Some(_) => "the `tag` input".to_string(),
-        None if plan.pr.is_some() => format!("`pr-tag` `{}`", p.pr_tag),
-        None => format!("`branch-tag` `{}`", p.branch_tag),
-    };
-    let images: Vec<String> = plan
-        .images
-        .iter()
-        .map(|i| i.reference.to_string())
-        .collect();
-    format!(
-        "tag `{}` from {template}; expected commit {}; images: {}",
-        plan.tag,
-        plan.expected
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "none".into()),
-        images.join(", ")
-    )
+    finished
 }
 
 /// Registry logins: the inputs', and GitHub's own registries' default (actor + token).

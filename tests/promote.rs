@@ -7,7 +7,7 @@ use common::relay::{Mode, Relay};
 use common::{curl, stack, unique, Stack};
 use image_resolver::adapters::registry::{Promoted, Registry, RegistryConfig, Target};
 use image_resolver::core::platform::Platform;
-use image_resolver::core::promote::{parse_targets, TargetVars};
+use image_resolver::core::promote::{lines, parse_targets, TargetVars};
 use image_resolver::core::reference::ImageRef;
 use image_resolver::core::tag::{Sanitize, Vars};
 use serde_json::json;
@@ -261,7 +261,7 @@ fn template_targets_render_and_keep_the_digest() {
     let other = format!("{}/it/{}", s.registry, unique("tmpl-{name}"));
     let text = format!("{repo}:sha-{{short_sha}}\n\n{repo}\n{other}:{{tag}}-promoted\n");
     let targets = parse_targets(
-        &text,
+        &lines(&text),
         &TargetVars {
             vars: &vars,
             raw_branch: Some("main"),

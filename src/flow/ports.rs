@@ -131,6 +131,22 @@ pub trait Daemon: Sync {
     ) -> impl Future<Output = Result<Loaded>> + Send;
 }
 
+/// The ports one step runs over, as types: the real ones (`Live`), or a test's fakes.
+pub trait World {
+    type Registry: Registry;
+    type GitHub: GitHubApi;
+    type Daemon: Daemon;
+}
+
+/// The real registries, GitHub and Docker daemon.
+pub struct Live;
+
+impl World for Live {
+    type Registry = Registries;
+    type GitHub = LazyGitHub;
+    type Daemon = Docker;
+}
+
 /// One registry client per registry host, built on first use and shared by every image.
 pub struct Registries {
     credentials: CredentialPolicy,
