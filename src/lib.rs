@@ -6,6 +6,7 @@ pub mod config;
 pub mod core;
 pub mod env;
 pub mod flow;
+pub mod model;
 pub mod provenance;
 pub mod retry;
 pub mod run;

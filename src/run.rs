@@ -1,6 +1,7 @@
 //! The step, top to bottom as the contract tells it: read the inputs and the event, build the
 //! adapters once, run the one command the mode names, then write the summary and the outputs.
 
+use crate::adapters::ports::{Docker, LazyGitHub, Live, PolicyLogin, Registries};
 use crate::command::{self, Finished, Request};
 use crate::config::{Config, RawInputs};
 use crate::core::credentials::CredentialPolicy;
@@ -9,7 +10,6 @@ use crate::core::outputs::Outputs;
 use crate::core::plan::{Mode, Scope};
 use crate::core::result::{Done, Failed, Shown};
 use crate::env::RunnerVars;
-use crate::flow::ports::{Docker, LazyGitHub, Live, Registries};
 use crate::flow::Ports;
 use crate::retry::Logger;
 use crate::toolkit::{FileCommand, Toolkit, TITLE};
@@ -73,9 +73,9 @@ pub fn title_of(e: &anyhow::Error) -> &'static str {
                 RegistryError::NotFound { .. } | RegistryError::NoRepository { .. } => {
                     "image-resolver: Image not found"
                 }
-                RegistryError::Unauthorized { .. } | RegistryError::Denied { .. } => {
-                    "image-resolver: Registry access refused"
-                }
+                RegistryError::Unauthorized { .. }
+                | RegistryError::Denied { .. }
+                | RegistryError::Login { .. } => "image-resolver: Registry access refused",
                 RegistryError::Unreachable { .. } => "image-resolver: Registry unreachable",
                 RegistryError::Integrity { .. } => "image-resolver: Integrity check failed",
                 RegistryError::Promote { .. } => "image-resolver: Promotion failed",
@@ -210,8 +210,14 @@ async fn execute(
     ctx: &EventContext,
 ) -> Result<Finished> {
     kit.debug(&describe_event(ctx));
-    let registries = Registries::new(credential_policy(cfg, runner), cfg.retries)
-        .in_own_network(runner.in_actions());
+    // every secret the login port hands out is masked as it arrives
+    let mask_kit = kit.clone();
+    let login = Arc::new(PolicyLogin::new(
+        credential_policy(cfg, runner),
+        Arc::new(move |s: &str| mask_kit.add_mask(s)),
+    ));
+    let registries =
+        Registries::new(login.clone(), cfg.retries).in_own_network(runner.in_actions());
     let (info_kit, debug_kit) = (kit.clone(), kit.clone());
     // API lines go to the image being resolved (inside its group), else straight out
     let log: Logger = Arc::new(move |m: &str| {
@@ -232,7 +238,7 @@ async fn execute(
         cfg.retries,
         (log, debug),
     );
-    let ports = Ports::<Live>::new(&registries, &github, kit);
+    let ports = Ports::<Live>::new((&registries, &github, &*login), kit);
     let server_url = runner.server_url();
     let req = Request {
         cfg,

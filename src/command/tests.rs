@@ -3,11 +3,8 @@
 //! tests live in tests/; these pin what the commands decide.
 
 use super::*;
-use crate::adapters::docker::{DockerError, LocalImage};
-use crate::adapters::github::ArtifactInfo;
-use crate::adapters::registry::{RegistryError, RemoteImage};
 use crate::config::{Mode, RawInputs};
-use crate::core::credentials::Credentials;
+use crate::core::credentials::Auth;
 use crate::core::event::Upstream;
 use crate::core::outputs::Source;
 use crate::core::platform::Platform;
@@ -15,7 +12,8 @@ use crate::core::reference::ImageRef;
 use crate::core::result::Attestation;
 use crate::core::revision::{Outcome, REVISION_LABEL};
 use crate::core::Sha;
-use crate::flow::ports::{Daemon, Loaded, Registry};
+use crate::flow::ports::{Daemon, Loaded, Login, Registry};
+use crate::model::{ArtifactInfo, DockerError, LocalImage, RegistryError, RemoteImage};
 use crate::toolkit::Toolkit;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -62,9 +60,6 @@ fn not_found(r: &str) -> Result<RemoteImage, RegistryError> {
 }
 
 impl Registry for FakeRegistry {
-    fn credentials(&self, _: &str) -> Option<Credentials> {
-        None
-    }
     async fn inspect(
         &self,
         reference: &ImageRef,
@@ -191,7 +186,7 @@ impl Daemon for FakeDaemon {
         repository: &str,
         digest: &str,
         _: Option<&Platform>,
-        _: Option<&Credentials>,
+        _: Option<&Auth>,
         _: &Log,
     ) -> Result<(), DockerError> {
         let pinned = format!("{repository}@{digest}");
@@ -275,6 +270,15 @@ fn pr_event(pr: PrNumber) -> EventContext {
     }
 }
 
+/// Anonymous everywhere.
+struct NoLogin;
+
+impl Login for NoLogin {
+    async fn login(&self, _: &str) -> Result<Option<Auth>> {
+        Ok(None)
+    }
+}
+
 /// The fakes, as the ports' types.
 struct Fakes;
 
@@ -282,6 +286,7 @@ impl World for Fakes {
     type Registry = FakeRegistry;
     type GitHub = FakeGitHub;
     type Daemon = FakeDaemon;
+    type Login = NoLogin;
 }
 
 struct Run {
@@ -315,7 +320,7 @@ async fn run_in(
     (registry, github, daemon): (&FakeRegistry, &FakeGitHub, Option<&FakeDaemon>),
 ) -> Run {
     let kit = Toolkit::to_writer(Box::new(std::io::sink()), false);
-    let ports = Ports::<Fakes>::new(registry, github, &kit);
+    let ports = Ports::<Fakes>::new((registry, github, &NoLogin), &kit);
     let req = Request {
         cfg,
         event: ctx,

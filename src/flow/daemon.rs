@@ -2,14 +2,13 @@
 //! digest), then tagged.
 
 use super::log::Log;
-use super::ports::{Daemon, Registry, World};
+use super::ports::{Daemon, Login, World};
 use super::Ports;
-use crate::adapters::docker::LocalImage;
-use crate::adapters::registry::RemoteImage;
 use crate::core::outputs::Source;
 use crate::core::plan::ImagePlan;
 use crate::core::platform::Platform;
 use crate::core::revision::REVISION_LABEL;
+use crate::model::{LocalImage, RemoteImage};
 use anyhow::{anyhow, bail, Result};
 
 /// Makes the verified digest present in the daemon: already there, or pulled by digest.
@@ -32,11 +31,15 @@ pub async fn materialize<W: World>(
         }
         None => {
             log.group(&format!("Pull {pinned}"));
-            let creds = p.registry.credentials(img.reference.registry());
+            let auth = p.login.login(img.reference.registry()).await;
             // by digest: what we checked is exactly what we pull, even if the tag moves meanwhile
-            let r = d
-                .pull(repo, &remote.digest, platform, creds.as_ref(), log)
-                .await;
+            let r = match auth {
+                Ok(auth) => d
+                    .pull(repo, &remote.digest, platform, auth.as_ref(), log)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e),
+            };
             log.end_group();
             r?;
             let held = d

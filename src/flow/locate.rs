@@ -4,12 +4,12 @@
 use super::log::Log;
 use super::ports::{Registry, World};
 use super::{check_revision, Ports};
-use crate::adapters::registry::{RegistryError, RemoteImage};
 use crate::core::plan::{ImagePlan, Miss};
 use crate::core::platform::Platform;
 use crate::core::reference::ImageRef;
 use crate::core::revision::{Expect, Outcome, REVISION_LABEL};
 use crate::core::size::human;
+use crate::model::{RegistryError, RemoteImage};
 use std::time::{Duration, Instant};
 
 /// Locate, then check the revision; a miss says what kind it is, for the fallback rule.

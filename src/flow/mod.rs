@@ -64,6 +64,7 @@ pub type Trees = std::collections::HashMap<String, Arc<tokio::sync::OnceCell<Str
 pub struct Ports<'a, W: World> {
     pub registry: &'a W::Registry,
     pub github: &'a W::GitHub,
+    pub login: &'a W::Login,
     pub kit: &'a Toolkit,
     /// Commit → tree, as looked up: the revision check and a merged-PR promotion ask for the
     /// same commits, and several images for the same label.
@@ -71,10 +72,14 @@ pub struct Ports<'a, W: World> {
 }
 
 impl<'a, W: World> Ports<'a, W> {
-    pub fn new(registry: &'a W::Registry, github: &'a W::GitHub, kit: &'a Toolkit) -> Self {
+    pub fn new(
+        (registry, github, login): (&'a W::Registry, &'a W::GitHub, &'a W::Login),
+        kit: &'a Toolkit,
+    ) -> Self {
         Ports {
             registry,
             github,
+            login,
             kit,
             trees: Default::default(),
         }
