@@ -69,19 +69,7 @@ pub fn title_of(e: &anyhow::Error) -> &'static str {
             };
         }
         if let Some(r) = cause.downcast_ref::<RegistryError>() {
-            return match r {
-                RegistryError::NotFound { .. } | RegistryError::NoRepository { .. } => {
-                    "image-resolver: Image not found"
-                }
-                RegistryError::Unauthorized { .. }
-                | RegistryError::Denied { .. }
-                | RegistryError::Login { .. } => "image-resolver: Registry access refused",
-                RegistryError::Unreachable { .. } => "image-resolver: Registry unreachable",
-                RegistryError::Integrity { .. } => "image-resolver: Integrity check failed",
-                RegistryError::Promote { .. } => "image-resolver: Promotion failed",
-                RegistryError::NoPlatform { .. } => "image-resolver: Platform missing",
-                RegistryError::Protocol { .. } => "image-resolver: Registry error",
-            };
+            return registry_title(r);
         }
         if cause.is::<DockerError>() {
             return "image-resolver: Docker daemon error";
@@ -91,6 +79,24 @@ pub fn title_of(e: &anyhow::Error) -> &'static str {
         }
     }
     TITLE
+}
+
+/// A registry's failure, by kind.
+fn registry_title(r: &crate::adapters::registry::RegistryError) -> &'static str {
+    use crate::adapters::registry::RegistryError;
+    match r {
+        RegistryError::NotFound { .. } | RegistryError::NoRepository { .. } => {
+            "image-resolver: Image not found"
+        }
+        RegistryError::Unauthorized { .. }
+        | RegistryError::Denied { .. }
+        | RegistryError::Login { .. } => "image-resolver: Registry access refused",
+        RegistryError::Unreachable { .. } => "image-resolver: Registry unreachable",
+        RegistryError::Integrity { .. } => "image-resolver: Integrity check failed",
+        RegistryError::Promote { .. } => "image-resolver: Promotion failed",
+        RegistryError::NoPlatform { .. } => "image-resolver: Platform missing",
+        RegistryError::Protocol { .. } => "image-resolver: Registry error",
+    }
 }
 
 pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<()> {
@@ -105,25 +111,7 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
     {
         kit.add_mask(secret);
     }
-    // an input error gets a summary too, unless the summary was turned off
-    let summary_off = raw.summary.as_deref().map(str::trim) == Some("false");
-    let subject: Vec<String> = [&raw.image, &raw.images]
-        .into_iter()
-        .flatten()
-        .flat_map(|v| v.lines().map(str::trim).filter(|l| !l.is_empty()))
-        .map(String::from)
-        .take(8)
-        .collect();
-    let cfg = match Config::from_raw(raw) {
-        Ok(c) => c,
-        Err(e) => {
-            let e = anyhow::Error::new(e);
-            if !summary_off {
-                write_failure_summary(runner, kit, &subject, None, &e);
-            }
-            return Err(e);
-        }
-    };
+    let cfg = read_config(runner, raw, kit)?;
     for notice in &cfg.notices {
         kit.notice_titled(TITLE, notice);
     }
@@ -151,6 +139,29 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
         &images,
         finished.plan.scope.keyed(),
     );
+    write_outputs(output, &outputs, kit)
+}
+
+/// The inputs as `Config`; an input error gets a summary too, unless the summary was turned off.
+fn read_config(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<Config> {
+    let summary_off = raw.summary.as_deref().map(str::trim) == Some("false");
+    let subject: Vec<String> = [&raw.image, &raw.images]
+        .into_iter()
+        .flatten()
+        .flat_map(|v| v.lines().map(str::trim).filter(|l| !l.is_empty()))
+        .map(String::from)
+        .take(8)
+        .collect();
+    Config::from_raw(raw).map_err(|e| {
+        let e = anyhow::Error::new(e);
+        if !summary_off {
+            write_failure_summary(runner, kit, &subject, None, &e);
+        }
+        e
+    })
+}
+
+fn write_outputs(output: Option<FileCommand>, outputs: &Outputs, kit: &Toolkit) -> Result<()> {
     let entries = outputs.entries();
     match output {
         Some(f) => f.write_outputs(&entries).context("writing step outputs")?,
@@ -218,26 +229,8 @@ async fn execute(
     ));
     let registries =
         Registries::new(login.clone(), cfg.retries).in_own_network(runner.in_actions());
-    let (info_kit, debug_kit) = (kit.clone(), kit.clone());
-    // API lines go to the image being resolved (inside its group), else straight out
-    let log: Logger = Arc::new(move |m: &str| {
-        if !crate::flow::log::current_info(m) {
-            info_kit.info(m)
-        }
-    });
-    let debug: Logger = Arc::new(move |m: &str| {
-        if !crate::flow::log::current_debug(m) {
-            debug_kit.debug(m)
-        }
-    });
     let repository = runner.github_repository.clone().unwrap_or_default();
-    let github = LazyGitHub::new(
-        runner.api_url(),
-        cfg.github_token.as_ref().map(|t| t.expose()),
-        repository.clone(),
-        cfg.retries,
-        (log, debug),
-    );
+    let github = github(cfg, runner, kit);
     let ports = Ports::<Live>::new((&registries, &github, &*login), kit);
     let server_url = runner.server_url();
     let req = Request {
@@ -249,17 +242,7 @@ async fn execute(
     let finished = match cfg.mode {
         Mode::Pull => {
             // pull needs the daemon: connect first, so a missing socket fails in seconds
-            let docker =
-                Docker::connect(runner.docker_host(), cfg.retries, runner.temp_dir()).await?;
-            if let Some(w) = &docker.daemon.warning {
-                kit.warning_titled(TITLE, w);
-            }
-            kit.debug(&format!(
-                "Docker daemon {} (API {}, {})",
-                docker.daemon.host(),
-                docker.daemon.api_version,
-                docker.daemon.platform
-            ));
+            let docker = docker(cfg, runner, kit).await?;
             command::pull::execute(&req, &ports, &docker).await
         }
         Mode::Verify => command::verify::execute(&req, &ports).await,
@@ -268,6 +251,43 @@ async fn execute(
     };
     kit.debug(&format!("GitHub API calls: {}", github.calls()));
     finished
+}
+
+/// The GitHub API client; its lines go to the image being resolved (inside its group), else
+/// straight out.
+fn github(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> LazyGitHub {
+    let (info_kit, debug_kit) = (kit.clone(), kit.clone());
+    let log: Logger = Arc::new(move |m: &str| {
+        if !crate::flow::log::current_info(m) {
+            info_kit.info(m)
+        }
+    });
+    let debug: Logger = Arc::new(move |m: &str| {
+        if !crate::flow::log::current_debug(m) {
+            debug_kit.debug(m)
+        }
+    });
+    LazyGitHub::new(
+        runner.api_url(),
+        cfg.github_token.as_ref().map(|t| t.expose()),
+        runner.github_repository.clone().unwrap_or_default(),
+        cfg.retries,
+        (log, debug),
+    )
+}
+
+async fn docker(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Docker> {
+    let docker = Docker::connect(runner.docker_host(), cfg.retries, runner.temp_dir()).await?;
+    if let Some(w) = &docker.daemon.warning {
+        kit.warning_titled(TITLE, w);
+    }
+    kit.debug(&format!(
+        "Docker daemon {} (API {}, {})",
+        docker.daemon.host(),
+        docker.daemon.api_version,
+        docker.daemon.platform
+    ));
+    Ok(docker)
 }
 
 /// Registry logins: the inputs', and GitHub's own registries' default (actor + token).
