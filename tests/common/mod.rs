@@ -447,6 +447,54 @@ pub fn workflow_run(
                             "pull_requests": prs, "head_repository": head, "repository": base}})
 }
 
+/// The run most tests start from: a `workflow_run` of a push of `head` to `branch`.
+pub fn push_on(head: &str, branch: &str) -> Run {
+    Run::new(
+        "workflow_run",
+        workflow_run("push", head, branch, None, false),
+    )
+}
+
+/// A `workflow_run` of a push of `head` to `main`.
+pub fn push_event(head: &str) -> Run {
+    push_on(head, "main")
+}
+
+/// What one run of a table must give.
+pub enum Want {
+    /// Success, with these outputs (name, value).
+    Ok(Vec<(&'static str, String)>),
+    /// Failure with one `::error::` line that holds every one of these.
+    Fails(Vec<String>),
+}
+
+/// Runs each case in order and checks what it wants; the outcomes come back, in order, for
+/// what a table cannot say (the daemon's state, the log, the summary).
+pub fn table(cases: Vec<(&str, Run, Want)>) -> Vec<Outcome> {
+    cases
+        .into_iter()
+        .map(|(what, run, want)| {
+            let o = run.run();
+            match &want {
+                Want::Ok(outputs) => {
+                    o.ok();
+                    for (name, value) in outputs {
+                        assert_eq!(o.out(name), value, "{what}: output `{name}`");
+                    }
+                }
+                Want::Fails(needles) => {
+                    o.failed();
+                    let e = o.error();
+                    for n in needles {
+                        assert!(e.contains(n.as_str()), "{what}: `{n}` not in {e}");
+                    }
+                }
+            }
+            o
+        })
+        .collect()
+}
+
 pub fn pull_request_event(number: u64, head_sha: &str, branch: &str) -> Value {
     json!({"action": "synchronize", "number": number, "repository": repo_json(1, "acme/charon"),
            "pull_request": {"number": number, "state": "open",
