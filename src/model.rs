@@ -180,3 +180,12 @@ pub struct ArtifactInfo {
     /// `sha256:…`, as GitHub lists it for artifacts uploaded by upload-artifact v4+.
     pub digest: Option<String>,
 }
+
+/// A manifest as clean mode reads it: its digest, what it holds on to, and its config (an
+/// image's; none for an index), whose `created` dates a branch's image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestFacts {
+    pub digest: String,
+    pub node: crate::core::clean::Node,
+    pub config: Option<String>,
+}

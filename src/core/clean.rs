@@ -259,15 +259,20 @@ pub fn glob(pattern: &str, tag: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrState {
     Open,
-    Closed { closed_at: i64 },
+    Closed {
+        closed_at: i64,
+    },
+    /// The number names no pull request (an issue's, or a tag someone else pushed).
+    Missing,
 }
 
 /// What this run cleans: the event's pull request, its deleted branch, or everything listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Target {
     Pr(u64),
     /// The branch as pushed (raw name); compared sanitised.
     Branch(String),
+    #[default]
     Sweep,
 }
 
@@ -279,6 +284,7 @@ pub enum Reason {
     SubjectDeleted,
     Keep(String),
     PrOpen(u64),
+    NoSuchPr(u64),
     PrClosedRecently { pr: u64, ago: u64 },
     BranchExists(String),
     BranchGoneRecently { branch: String, age: u64 },
@@ -323,6 +329,7 @@ impl std::fmt::Display for Reason {
             Reason::SubjectDeleted => write!(f, "its subject is deleted"),
             Reason::Keep(p) => write!(f, "matches `keep` pattern `{p}`"),
             Reason::PrOpen(pr) => write!(f, "PR #{pr} is open"),
+            Reason::NoSuchPr(pr) => write!(f, "#{pr} is not a pull request of this repository"),
             Reason::PrClosedRecently { pr, ago: a } => {
                 write!(f, "PR #{pr} closed only {} ago", ago(*a))
             }
@@ -382,6 +389,7 @@ pub fn decide(tag: &str, t: &Templates, f: &Facts<'_>) -> Result<Reason, Unknown
             match f.prs.get(&number) {
                 None => Err(Unknown::Pr(number)),
                 Some(PrState::Open) => Ok(Reason::PrOpen(number)),
+                Some(PrState::Missing) => Ok(Reason::NoSuchPr(number)),
                 Some(PrState::Closed { closed_at }) if age(*closed_at) >= f.clean_after => {
                     Ok(Reason::PrClosed {
                         pr: number,
@@ -428,6 +436,34 @@ pub fn decide(tag: &str, t: &Templates, f: &Facts<'_>) -> Result<Reason, Unknown
 }
 
 impl Target {
+    /// Clean mode's event: a `pull_request` `closed` cleans that pull request, a `push` that
+    /// deleted a branch cleans that branch, anything else sweeps.
+    pub fn of_event(
+        event: &str,
+        action: Option<&str>,
+        pr: Option<u64>,
+        deleted: bool,
+        ref_name: Option<&str>,
+    ) -> Result<Target, String> {
+        match event {
+            "pull_request" | "pull_request_target" if action == Some("closed") => {
+                pr.filter(|n| *n > 0).map(Target::Pr).ok_or_else(|| {
+                    format!("the `{event}` `closed` event has no `pull_request.number`")
+                })
+            }
+            "push" if deleted => ref_name
+                .map(|r| {
+                    r.strip_prefix("refs/heads/")
+                        .or_else(|| r.strip_prefix("refs/tags/"))
+                        .unwrap_or(r)
+                })
+                .filter(|r| !r.is_empty())
+                .map(|r| Target::Branch(r.to_string()))
+                .ok_or_else(|| "the `push` that deleted a branch names no `ref`".to_string()),
+            _ => Ok(Target::Sweep),
+        }
+    }
+
     fn pr(&self) -> Option<u64> {
         match self {
             Target::Pr(n) => Some(*n),
@@ -587,6 +623,54 @@ pub fn sharing(plan: &Plan) -> BTreeMap<String, Vec<String>> {
             (f.tag.clone(), with)
         })
         .collect()
+}
+
+/// What clean mode did (with `dry-run`: would do) in one repository, for the outputs and the
+/// summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    pub dry_run: bool,
+    /// `repository:tag` of each tag removed.
+    pub removed: Vec<String>,
+    /// Each tag in tag order: removed or kept, and why.
+    pub fates: Vec<(String, bool, String)>,
+    /// Manifests deleted (images, indexes, children, referrers).
+    pub deleted: usize,
+    /// Bytes the deleted manifests referred to (layers shared with kept images included).
+    pub bytes: u64,
+}
+
+impl Cleaned {
+    /// The plan's view: each tag's fate, with `v1.0 shares the digest` for a tag removed alone.
+    pub fn of(repository: &str, plan: &Plan, dry_run: bool) -> Cleaned {
+        let shares = sharing(plan);
+        let fates = plan
+            .tags
+            .iter()
+            .map(|f| {
+                let mut why = f.reason.to_string();
+                if let Some(with) = shares.get(&f.tag).filter(|w| !w.is_empty()) {
+                    why.push_str(&format!(
+                        "; the digest stays: `{}` shares it",
+                        with.join("`, `")
+                    ));
+                }
+                (f.tag.clone(), f.reason.removes(), why)
+            })
+            .collect();
+        Cleaned {
+            dry_run,
+            removed: plan
+                .tags
+                .iter()
+                .filter(|f| f.reason.removes())
+                .map(|f| format!("{repository}:{}", f.tag))
+                .collect(),
+            fates,
+            deleted: plan.delete.len(),
+            bytes: plan.bytes,
+        }
+    }
 }
 
 #[cfg(test)]

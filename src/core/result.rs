@@ -1,6 +1,7 @@
 //! One image's result, whatever the command: typed outcomes, and through `Shown` the two views
 //! the step gives of it — its outputs and its summary row.
 
+use super::clean::Cleaned;
 use super::outputs::{revision_output, ImageOutputs, PromotedTarget, Source};
 use super::plan::{ImagePlan, Scope};
 use super::promote::Skip;
@@ -72,6 +73,8 @@ pub struct Done {
     pub promotion: Promotion,
     /// What a reader of the summary should know (a fork's image, a verified signer, …).
     pub notes: Vec<String>,
+    /// Clean mode: what was removed and kept.
+    pub cleaned: Option<Cleaned>,
     pub elapsed: Duration,
 }
 
@@ -91,6 +94,7 @@ impl Done {
             attestation: Attestation::NotChecked,
             promotion: Promotion::NotAsked,
             notes: Vec::new(),
+            cleaned: None,
             elapsed: Duration::ZERO,
         }
     }
@@ -149,6 +153,11 @@ impl Shown for Done {
             promote_skipped: skipped.into(),
             attestation: self.attestation.as_str().into(),
             attestation_signer: signer,
+            removed: self
+                .cleaned
+                .as_ref()
+                .map(|c| c.removed.clone())
+                .unwrap_or_default(),
         })
     }
 
@@ -172,6 +181,7 @@ impl Shown for Done {
             revision: shown(&self.revision),
             label: self.label.clone(),
             elapsed: Some(self.elapsed),
+            cleaned: self.cleaned.clone(),
             ..ImageRow::new(self.reference.shown())
         }
     }

@@ -460,3 +460,39 @@ fn reasons_read_as_the_summary_says_them() {
         "matches `keep` pattern `v*`"
     );
 }
+
+#[test]
+fn the_event_says_what_is_cleaned() {
+    let t = |e, a, pr, del, r| Target::of_event(e, a, pr, del, r);
+    assert_eq!(
+        t("pull_request", Some("closed"), Some(12), false, None),
+        Ok(Target::Pr(12))
+    );
+    assert_eq!(
+        t("pull_request_target", Some("closed"), Some(3), false, None),
+        Ok(Target::Pr(3))
+    );
+    assert_eq!(
+        t("pull_request", Some("synchronize"), Some(12), false, None),
+        Ok(Target::Sweep)
+    );
+    assert!(t("pull_request", Some("closed"), None, false, None).is_err());
+    assert_eq!(
+        t("push", None, None, true, Some("refs/heads/feature/x")),
+        Ok(Target::Branch("feature/x".into()))
+    );
+    assert_eq!(
+        t("push", None, None, true, Some("gone")),
+        Ok(Target::Branch("gone".into()))
+    );
+    assert!(t("push", None, None, true, None).is_err());
+    assert_eq!(
+        t("push", None, None, false, Some("main")),
+        Ok(Target::Sweep)
+    );
+    assert_eq!(t("schedule", None, None, false, None), Ok(Target::Sweep));
+    assert_eq!(
+        t("workflow_dispatch", None, None, false, Some("main")),
+        Ok(Target::Sweep)
+    );
+}
