@@ -44,15 +44,25 @@ impl Registry {
             )
             .await
             .map_err(fail)?;
-            let full = tags.len() >= PAGE;
+            // a registry that ignores `n` (distribution before 3.0) sends every tag at once;
+            // one that ignores `last` sends the same page again: either way the list is whole
+            let whole = tags.len() > PAGE
+                || last
+                    .as_ref()
+                    .is_some_and(|l| link_last.is_none() && tags.contains(l));
             let page_last = tags.last().cloned();
+            let full = tags.len() == PAGE;
             all.extend(tags);
             if all.len() > MAX_TAGS {
                 return Err(fail(Raw::Protocol(format!(
                     "more than {MAX_TAGS} tags: clean-up refuses a list this long"
                 ))));
             }
-            // the next page starts after `last`; only its value is taken from the header
+            if whole {
+                break;
+            }
+            // the next page starts after `last`; only its value is taken from the header, and a
+            // full page without one is followed by asking after its last tag
             let next = link_last.or(if full { page_last } else { None });
             match next {
                 Some(n) if Some(&n) != last.as_ref() => last = Some(n),
