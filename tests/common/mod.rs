@@ -111,7 +111,9 @@ impl Stack {
             df.push_str(&format!("LABEL org.opencontainers.image.revision={r}\n"));
         }
         std::fs::write(dir.path().join("Dockerfile"), df).unwrap();
-        self.docker(&["build", "-q", "-t", tag, dir.path().to_str().unwrap()]);
+        // no cache: the classic builder's cache look-up walks every image, and one that another
+        // test removes meanwhile fails the build ("unable to find image sha256:…")
+        self.docker(&["build", "-q", "--no-cache", "-t", tag, dir.path().to_str().unwrap()]);
         self.docker(&["inspect", "--format", "{{.Id}}", tag])
     }
 
