@@ -38,6 +38,10 @@ pub enum Raw {
     Unauthorized,
     Denied,
     Transient(String),
+    /// A `429` that says the quota is used up (`ratelimit-remaining: 0`, Docker Hub's pull rate
+    /// limit): its window is hours long, so another attempt now only spends requests. The text
+    /// says what the registry gave as its limit.
+    RateLimited(String),
     Protocol(String),
     /// Content that does not hash to its digest: tampering or corruption, never retried.
     Integrity(String),
@@ -61,6 +65,7 @@ impl std::fmt::Display for Raw {
             Raw::Unauthorized => f.write_str("401 unauthorized"),
             Raw::Denied => f.write_str("403 denied"),
             Raw::Transient(s) | Raw::Protocol(s) | Raw::Integrity(s) => f.write_str(s),
+            Raw::RateLimited(s) => write!(f, "429 too many requests, rate limit used up ({s})"),
         }
     }
 }
@@ -512,9 +517,41 @@ impl Session {
     }
 }
 
+/// A `429` whose `ratelimit-remaining` is `0`, as Docker Hub sends it (`ratelimit-limit: 100;w=21600`,
+/// `ratelimit-remaining: 0;w=21600`): the limit as the registry states it, for the error.
+fn used_up(res: &Response) -> Option<String> {
+    if res.status() != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let count = |name: &str| -> Option<(u64, Option<u64>)> {
+        let v = header(res, name)?;
+        let mut parts = v.split(';');
+        let n = parts.next()?.trim().parse().ok()?;
+        let window = parts
+            .filter_map(|p| p.trim().strip_prefix("w="))
+            .find_map(|w| w.parse().ok());
+        Some((n, window))
+    };
+    let (remaining, _) = count("ratelimit-remaining")?;
+    if remaining != 0 {
+        return None;
+    }
+    Some(match count("ratelimit-limit") {
+        Some((limit, Some(w))) if w % 3600 == 0 => {
+            format!("{limit} pulls per {} h, 0 left", w / 3600)
+        }
+        Some((limit, Some(w))) => format!("{limit} pulls per {w} s, 0 left"),
+        Some((limit, None)) => format!("limit {limit}, 0 left"),
+        None => "0 left".into(),
+    })
+}
+
 /// A non-success answer as a `Raw`, by the distribution error code when there is one.
 async fn status_error(res: Response) -> Raw {
     let status = res.status().as_u16();
+    if let Some(limit) = used_up(&res) {
+        return Raw::RateLimited(limit);
+    }
     let body = limits::read_response(res, MAX_ERROR_BODY)
         .await
         .unwrap_or_default();
