@@ -529,6 +529,34 @@ mod tests {
     }
 
     #[test]
+    fn a_used_up_rate_limit_names_the_limit_and_the_login() {
+        let reg = |creds: Option<(String, String)>| {
+            Registry::new(RegistryConfig {
+                registry: "docker.io".into(),
+                plain_http: false,
+                credentials: creds,
+                retries: 3,
+            })
+        };
+        let limit = || Raw::RateLimited("100 pulls per 6 h, 0 left".into());
+        let anonymous = reg(None).error("nginx:1", limit());
+        let text = anonymous.to_string();
+        assert!(
+            text.contains("Docker Hub's pull rate limit")
+                && text.contains("log in")
+                && text.contains("`registry-username` and `registry-password`")
+                && !text.contains("could not be reached"),
+            "{text}"
+        );
+        // still "no usable image": pull mode may load the build's artifact instead
+        assert!(anonymous.means_no_usable_image());
+        let logged_in = reg(Some(("acme".into(), "pat".into())))
+            .error("nginx:1", limit())
+            .to_string();
+        assert!(logged_in.contains("for this account"), "{logged_in}");
+    }
+
+    #[test]
     fn integrity_is_never_a_reason_to_fall_back() {
         let e = RegistryError::Integrity {
             reference: "r".into(),

@@ -211,6 +211,9 @@ pub struct Session {
     challenge: Mutex<Option<Challenge>>,
     /// Bearer tokens by the scopes they were asked for.
     tokens: Mutex<HashMap<String, String>>,
+    /// Held while a token is fetched: blobs copied side by side ask for the same scope at once,
+    /// and one token per scope per step is what the token services expect (and count).
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl Session {
@@ -239,6 +242,7 @@ impl Session {
             credentials,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            fetching: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -406,9 +410,17 @@ impl Session {
                 let token = match cached {
                     Some(t) => t,
                     None => {
-                        let t = self.token(&realm, service.as_deref(), scopes).await?;
-                        self.tokens.lock().unwrap().insert(key, t.clone());
-                        t
+                        let _one = self.fetching.lock().await;
+                        // another request may have fetched it while this one waited
+                        let fetched = self.tokens.lock().unwrap().get(&key).cloned();
+                        match fetched {
+                            Some(t) => t,
+                            None => {
+                                let t = self.token(&realm, service.as_deref(), scopes).await?;
+                                self.tokens.lock().unwrap().insert(key, t.clone());
+                                t
+                            }
+                        }
                     }
                 };
                 format!("Bearer {token}")
@@ -809,6 +821,38 @@ mod tests {
     fn printed_urls_carry_no_query_or_userinfo() {
         let u = Url::parse("https://u:p@blob.example/x/y?sig=secret&se=1#f").unwrap();
         assert_eq!(redact(&u), "https://blob.example/x/y");
+    }
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        let mut b = http::Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        Response::from(b.body(body.to_string()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_used_up_rate_limit_is_not_transient_and_says_its_limit() {
+        let body = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your unauthenticated pull rate limit."}]}"#;
+        let hub = answer(
+            429,
+            &[
+                ("ratelimit-limit", "100;w=21600"),
+                ("ratelimit-remaining", "0;w=21600"),
+            ],
+            body,
+        );
+        let raw = status_error(hub).await;
+        assert!(
+            matches!(raw, Raw::RateLimited(ref l) if l == "100 pulls per 6 h, 0 left"),
+            "{raw:?}"
+        );
+        assert_eq!(raw.fault(), Fault::Permanent);
+        // pulls left, or no header at all: a passing throttle, retried
+        for headers in [&[("ratelimit-remaining", "3;w=21600")][..], &[]] {
+            let raw = status_error(answer(429, headers, body)).await;
+            assert!(matches!(raw, Raw::Transient(_)), "{raw:?}");
+        }
     }
 
     #[tokio::test]
