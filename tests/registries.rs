@@ -336,6 +336,7 @@ fn ecr_basic_auth_and_a_missing_repository_named_before_any_write() {
         .run();
     o.failed();
     let e = o.error();
+    eprintln!("{e}");
     assert!(
         e.contains(&format!("`{missing}`"))
             && e.contains("create it first")
@@ -478,6 +479,7 @@ fn docker_hub_rate_limit_is_named_with_the_login_and_not_retried() {
         .run();
     o.failed();
     let e = o.error();
+    eprintln!("{e}");
     assert!(
         e.contains("pull rate limit")
             && e.contains("registry-username")
