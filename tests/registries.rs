@@ -38,6 +38,16 @@ fn one_token_per_scope(standin: &StandIn) {
     );
 }
 
+/// One line for the test log: what a phase cost on the wire.
+fn cost(standin: &StandIn, what: &str) {
+    eprintln!(
+        "{what}: {} requests, {} token(s) {:?}",
+        standin.seen().len(),
+        standin.token_scopes().len(),
+        standin.token_scopes()
+    );
+}
+
 fn assert_no_secrets(o: &Outcome, secrets: &[&str], standin: &StandIn) {
     for s in secrets {
         o.assert_no_secret(s);
@@ -84,6 +94,7 @@ fn acr_refresh_token_exchange_verify_pull_promote() {
     o.ok();
     assert_eq!(o.out("digest"), digest);
     assert_no_secrets(&o, &[REFRESH], &acr);
+    cost(&acr, "acr verify");
     one_token_per_scope(&acr);
     assert_eq!(
         acr.token_scopes(),
@@ -112,6 +123,7 @@ fn acr_refresh_token_exchange_verify_pull_promote() {
         acr.seen()
     );
     assert_no_secrets(&o, &[REFRESH], &acr);
+    cost(&acr, "acr pull");
 
     // promote to another repository of the same registry: pull,push on the target, both
     // repositories in the mount's token
@@ -125,6 +137,7 @@ fn acr_refresh_token_exchange_verify_pull_promote() {
     o.ok();
     assert_eq!(o.out("promoted"), format!("{target}:{}@{digest}", tag()));
     assert_no_secrets(&o, &[REFRESH], &acr);
+    cost(&acr, "acr promote");
     one_token_per_scope(&acr);
     let sets = acr.token_scopes();
     let mut mount = vec![
@@ -178,6 +191,7 @@ fn gar_access_token_verify_and_promote() {
     o.ok();
     assert_eq!(o.out("digest"), digest);
     assert_no_secrets(&o, &[TOKEN], &gar);
+    cost(&gar, "gar verify");
     // a new tag in the same repository: the manifest alone, under a pull,push token
     gar.clear();
     let o = login(push())
@@ -187,6 +201,7 @@ fn gar_access_token_verify_and_promote() {
     o.ok();
     assert_eq!(o.out("promoted"), format!("{image}:stable@{digest}"));
     assert_no_secrets(&o, &[TOKEN], &gar);
+    cost(&gar, "gar promote");
     one_token_per_scope(&gar);
     assert!(
         gar.token_scopes()
@@ -232,6 +247,7 @@ fn harbor_robot_account_as_given_verify_pull_promote() {
     o.ok();
     assert_eq!(o.out("digest"), digest);
     assert_no_secrets(&o, &[SECRET], &harbor);
+    cost(&harbor, "harbor verify");
     // the name reached the token service whole: `$` and `+` untouched by env, config and Basic
     let tokens: Vec<_> = harbor
         .seen()
@@ -262,6 +278,7 @@ fn harbor_robot_account_as_given_verify_pull_promote() {
         harbor.seen()
     );
     assert_no_secrets(&o, &[SECRET], &harbor);
+    cost(&harbor, "harbor pull");
 
     harbor.clear();
     let target = format!("{}/ci/{}", harbor.host, unique("harbor-release"));
@@ -273,6 +290,7 @@ fn harbor_robot_account_as_given_verify_pull_promote() {
     o.ok();
     assert_eq!(o.out("promoted"), format!("{target}:{}@{digest}", tag()));
     assert_no_secrets(&o, &[SECRET], &harbor);
+    cost(&harbor, "harbor promote");
     one_token_per_scope(&harbor);
 }
 
@@ -310,6 +328,7 @@ fn ecr_basic_auth_and_a_missing_repository_named_before_any_write() {
     o.ok();
     assert_eq!(o.out("digest"), digest);
     assert_no_secrets(&o, &[PASSWORD], &ecr);
+    cost(&ecr, "ecr verify");
     assert!(ecr.seen().len() <= 6, "{:#?}", ecr.seen());
 
     ecr.clear();
@@ -324,6 +343,7 @@ fn ecr_basic_auth_and_a_missing_repository_named_before_any_write() {
         ecr.seen()
     );
     assert_no_secrets(&o, &[PASSWORD], &ecr);
+    cost(&ecr, "ecr pull");
 
     // the first target exists, the second was never created: nothing is written to either
     ecr.clear();
@@ -347,6 +367,7 @@ fn ecr_basic_auth_and_a_missing_repository_named_before_any_write() {
     assert!(!e.contains("404 (not found) during the copy"), "{e}");
     assert_eq!(ecr.writes(), 0, "nothing written: {:#?}", ecr.seen());
     assert_no_secrets(&o, &[PASSWORD], &ecr);
+    cost(&ecr, "ecr promote to a missing repository");
 
     // with the repository there, the same promotion writes
     ecr.clear();
@@ -424,6 +445,7 @@ fn docker_hub_names_without_a_host_verify_and_promote() {
         hub.token_scopes(),
         vec![vec![format!("repository:library/{name}:pull")]]
     );
+    cost(&hub, "docker hub verify");
 
     // pull mode is not emulated here: the daemon pulls, and it would go to the real Docker Hub
     // promote to another Hub repository with a login: pull,push for it, both in the mount
@@ -441,6 +463,7 @@ fn docker_hub_names_without_a_host_verify_and_promote() {
     o.ok();
     assert_eq!(o.out("promoted"), format!("{target}:{}@{digest}", tag()));
     assert_no_secrets(&o, &[PAT], &hub);
+    cost(&hub, "docker hub promote");
     one_token_per_scope(&hub);
     assert!(
         hub.token_scopes().iter().any(|set| set
@@ -495,4 +518,67 @@ fn docker_hub_rate_limit_is_named_with_the_login_and_not_retried() {
         "not retried past `retries`: {manifests}"
     );
     assert!(hub.seen().len() <= 6, "{:#?}", hub.seen());
+    cost(&hub, "docker hub rate-limited verify");
+}
+
+/// A registry that asks for plain Basic (a distribution registry with htpasswd, a Harbor or
+/// Nexus behind a Basic-only proxy) with a Harbor-style robot name: the name goes through
+/// env, config, Basic encoding and the daemon's auth exactly as given.
+#[test]
+fn a_robot_username_over_plain_basic_verify_pull_promote() {
+    let s = stack();
+    const ROBOT: &str = "robot$ci+deployer";
+    const SECRET: &str = "basic-robot-secret-standin-77aa";
+    let path = format!("ci/{}", unique("basic-robot"));
+    let digest = publish(&s, &path);
+    let reg = StandIn::start(
+        &s.registry,
+        Auth::Basic {
+            realm: "registry".into(),
+            user: ROBOT.into(),
+            password: SECRET.into(),
+        },
+        Quirks::default(),
+    );
+    let image = format!("{}/{path}", reg.host);
+    let login = |r: Run| {
+        r.input("image", &image)
+            .input("registry-username", ROBOT)
+            .input("registry-password", SECRET)
+    };
+    let o = login(push()).input("mode", "verify").run();
+    o.ok();
+    assert_eq!(o.out("digest"), digest);
+    assert_no_secrets(&o, &[SECRET], &reg);
+    cost(&reg, "basic robot verify");
+    let authed: Vec<_> = reg.seen().into_iter().filter(|r| r.status == 200).collect();
+    assert!(
+        !authed.is_empty() && authed.iter().all(|r| r.auth == format!("Basic {ROBOT}")),
+        "{authed:#?}"
+    );
+    assert!(reg.seen().len() <= 6, "{:#?}", reg.seen());
+
+    reg.clear();
+    let o = login(push()).run();
+    o.ok();
+    assert!(s.image_id(&format!("{image}:{}", tag())).is_some());
+    assert!(reg
+        .seen()
+        .iter()
+        .any(|r| r.path.contains("/blobs/") && r.auth == format!("Basic {ROBOT}")));
+    assert_no_secrets(&o, &[SECRET], &reg);
+    cost(&reg, "basic robot pull");
+
+    reg.clear();
+    let target = format!("{image}-release");
+    let o = login(push())
+        .input("mode", "promote")
+        .input("promote-to", &target)
+        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run();
+    o.ok();
+    assert_eq!(o.out("promoted"), format!("{target}:{}@{digest}", tag()));
+    assert_no_secrets(&o, &[SECRET], &reg);
+    cost(&reg, "basic robot promote");
+    assert!(reg.seen().len() <= 30, "{:#?}", reg.seen());
 }
