@@ -502,7 +502,7 @@ fn docker_hub_rate_limit_is_named_with_the_login_and_not_retried() {
         .run();
     o.failed();
     let e = o.error();
-    eprintln!("{e}");
+    eprintln!("{e}\n{}", o.summary);
     assert!(
         e.contains("pull rate limit")
             && e.contains("registry-username")

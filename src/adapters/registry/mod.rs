@@ -103,7 +103,7 @@ fn unreachable(
         );
     };
     let (whose, fix) = match (is_docker_hub(registry), with_credentials) {
-        (true, false) => ("Docker Hub's pull rate limit for anonymous pulls", "log in: set `registry-username` and `registry-password` (a Docker Hub access token), which raises the limit to your account's"),
+        (true, false) => ("Docker Hub's pull rate limit for anonymous pulls", "log in with `registry-username` and `registry-password` (a Docker Hub access token): logged-in pulls count against your account, not the runner's shared address"),
         (true, true) => ("Docker Hub's pull rate limit for this account", "wait until the window frees pulls, or use an account with a higher limit (`registry-username` / `registry-password`)"),
         (false, false) => ("the registry's rate limit", "log in (`registry-username` / `registry-password`) or wait until the window frees requests"),
         (false, true) => ("the registry's rate limit for this account", "wait until the window frees requests"),
@@ -545,6 +545,7 @@ mod tests {
             text.contains("Docker Hub's pull rate limit")
                 && text.contains("log in")
                 && text.contains("`registry-username` and `registry-password`")
+                && text.contains("your account")
                 && !text.contains("could not be reached"),
             "{text}"
         );
