@@ -7,7 +7,7 @@ mod session;
 pub use promote::{Promoted, Target};
 
 use crate::core::platform::Platform;
-use crate::core::reference::{registry_of, ImageRef};
+use crate::core::reference::{is_docker_hub, repository_path, ImageRef};
 use crate::retry::{retry, Policy};
 use session::{checked_digest, scope, Manifest, Raw, Session, MAX_CONFIG};
 use std::collections::BTreeMap;
@@ -51,14 +51,16 @@ pub enum RegistryError {
     },
     #[error("`{registry}` denied access to `{reference}` (403): the credentials work but may not pull this repository")]
     Denied { registry: String, reference: String },
-    #[error(
-        "`{registry}` could not be reached for `{reference}` after {attempts} attempt(s): {detail}"
-    )]
+    #[error("{}", unreachable(registry, reference, *attempts, detail, rate_limit.as_deref(), *with_credentials))]
     Unreachable {
         registry: String,
         reference: String,
         attempts: u32,
         detail: String,
+        /// The registry's rate limit is used up (`429`, `ratelimit-remaining: 0`): what it said
+        /// its limit is. Not retried: the window is hours long.
+        rate_limit: Option<String>,
+        with_credentials: bool,
     },
     #[error("`{reference}`: the registry's answer is not usable: {detail}")]
     Protocol { reference: String, detail: String },
@@ -85,6 +87,28 @@ fn written_note(written: &[String]) -> String {
     } else {
         format!("already holding the digest: {}", written.join(", "))
     }
+}
+
+fn unreachable(
+    registry: &str,
+    reference: &str,
+    attempts: u32,
+    detail: &str,
+    rate_limit: Option<&str>,
+    with_credentials: bool,
+) -> String {
+    let Some(limit) = rate_limit else {
+        return format!(
+            "`{registry}` could not be reached for `{reference}` after {attempts} attempt(s): {detail}"
+        );
+    };
+    let (whose, fix) = match (is_docker_hub(registry), with_credentials) {
+        (true, false) => ("Docker Hub's pull rate limit for anonymous pulls", "log in with `registry-username` and `registry-password` (a Docker Hub access token): logged-in pulls count against your account, not the runner's shared address"),
+        (true, true) => ("Docker Hub's pull rate limit for this account", "wait until the window frees pulls, or use an account with a higher limit (`registry-username` / `registry-password`)"),
+        (false, false) => ("the registry's rate limit", "log in (`registry-username` / `registry-password`) or wait until the window frees requests"),
+        (false, true) => ("the registry's rate limit for this account", "wait until the window frees requests"),
+    };
+    format!("`{registry}` refused `{reference}`: {whose} is used up (429 TOOMANYREQUESTS, {limit}); not retried, the limit counts over hours: {fix}")
 }
 
 fn hint(with_credentials: bool) -> &'static str {
@@ -124,6 +148,8 @@ impl RegistryError {
                 reference,
                 attempts,
                 detail,
+                rate_limit: None,
+                with_credentials,
             } if crate::core::reference::is_loopback_registry(&registry) => {
                 let detail = format!("{detail}; the action runs in a network of its own, where loopback is the action itself, not the runner: name a `services:` registry by its service name and port (`registry:5000`, listed in `insecure-registries`)");
                 RegistryError::Unreachable {
@@ -131,6 +157,8 @@ impl RegistryError {
                     reference,
                     attempts,
                     detail,
+                    rate_limit: None,
+                    with_credentials,
                 }
             }
             e => e,
@@ -158,19 +186,6 @@ fn locate(r: &ImageRef) -> Located {
         .or_else(|| r.tag.clone())
         .unwrap_or_else(|| "latest".to_string());
     Located { path, reference }
-}
-
-fn repository_path(repository: &str) -> String {
-    let host = registry_of(repository);
-    let path = repository
-        .strip_prefix(host)
-        .and_then(|p| p.strip_prefix('/'))
-        .unwrap_or(repository);
-    if host == "docker.io" && !path.contains('/') {
-        format!("library/{path}")
-    } else {
-        path.to_string()
-    }
 }
 
 impl Registry {
@@ -205,6 +220,16 @@ impl Registry {
                 reference,
                 attempts: self.cfg.retries,
                 detail,
+                rate_limit: None,
+                with_credentials: self.cfg.credentials.is_some(),
+            },
+            Raw::RateLimited(limit) => RegistryError::Unreachable {
+                registry,
+                reference,
+                attempts: 1,
+                detail: String::new(),
+                rate_limit: Some(limit),
+                with_credentials: self.cfg.credentials.is_some(),
             },
             Raw::Protocol(detail) => RegistryError::Protocol { reference, detail },
             Raw::Integrity(detail) => RegistryError::Integrity { reference, detail },
@@ -501,6 +526,35 @@ mod tests {
             let l = locate(&ImageRef::parse(input).unwrap());
             assert_eq!((l.path.as_str(), l.reference.as_str()), (path, reference));
         }
+    }
+
+    #[test]
+    fn a_used_up_rate_limit_names_the_limit_and_the_login() {
+        let reg = |creds: Option<(String, String)>| {
+            Registry::new(RegistryConfig {
+                registry: "docker.io".into(),
+                plain_http: false,
+                credentials: creds,
+                retries: 3,
+            })
+        };
+        let limit = || Raw::RateLimited("100 pulls per 6 h, 0 left".into());
+        let anonymous = reg(None).error("nginx:1", limit());
+        let text = anonymous.to_string();
+        assert!(
+            text.contains("Docker Hub's pull rate limit")
+                && text.contains("log in")
+                && text.contains("`registry-username` and `registry-password`")
+                && text.contains("your account")
+                && !text.contains("could not be reached"),
+            "{text}"
+        );
+        // still "no usable image": pull mode may load the build's artifact instead
+        assert!(anonymous.means_no_usable_image());
+        let logged_in = reg(Some(("acme".into(), "pat".into())))
+            .error("nginx:1", limit())
+            .to_string();
+        assert!(logged_in.contains("for this account"), "{logged_in}");
     }
 
     #[test]
