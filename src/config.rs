@@ -3,6 +3,7 @@
 use crate::core::credentials::Secret;
 use crate::core::plan::{ImageSpec, TagPolicy};
 use crate::core::platform::Platform;
+use crate::core::promote::{check_line, lines};
 use crate::core::reference::{is_valid_tag, ImageRef, RefError};
 use crate::core::revision::RevisionCheck;
 use crate::core::tag::Sanitize;
@@ -10,7 +11,9 @@ use crate::core::Sha;
 use serde::Deserialize;
 use std::time::Duration;
 
-pub use crate::core::plan::{Fallback, Mode};
+pub use crate::core::plan::{
+    AttestationPolicy as Attestation, Fallback, Mode, PromoteSource, Scope,
+};
 
 /// Every input of the contract, as the runner names them. action.yml is checked against this list.
 pub const INPUT_NAMES: [&str; 38] = [
@@ -107,24 +110,11 @@ impl RawInputs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PromoteSource {
-    Commit,
-    MergedPr,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attestation {
-    Off,
-    Warn,
-    Fail,
-}
-
 #[derive(Debug, Clone)]
 pub struct Config {
     pub images: Vec<ImageSpec>,
-    /// Set through `images`: per-image results go to the JSON output `images`.
-    pub keyed: bool,
+    /// `image` or `images`: every "one image or several" follows this.
+    pub scope: Scope,
     pub mode: Mode,
     pub policy: TagPolicy,
     pub revision_check: RevisionCheck,
@@ -275,7 +265,7 @@ fn image_specs(
     image: Option<String>,
     images: Option<String>,
     notices: &mut Vec<String>,
-) -> Result<(Vec<ImageSpec>, bool), InputError> {
+) -> Result<(Vec<ImageSpec>, Scope), InputError> {
     let image = single_line("image", image)?;
     let images = set(images);
     match (image, images) {
@@ -287,7 +277,7 @@ fn image_specs(
         (Some(text), None) => {
             let image = image_ref("image", &text, notices)?;
             let name = last_segment(&image.repository);
-            Ok((vec![ImageSpec { name, image }], false))
+            Ok((vec![ImageSpec { name, image }], Scope::One))
         }
         (None, Some(lines)) => {
             let mut specs: Vec<ImageSpec> = Vec::new();
@@ -323,7 +313,7 @@ fn image_specs(
             if specs.is_empty() {
                 return Err(bad("images", "has no image lines"));
             }
-            Ok((specs, true))
+            Ok((specs, Scope::Keyed))
         }
     }
 }
@@ -433,17 +423,10 @@ fn platform(v: Option<String>) -> Result<Option<Platform>, InputError> {
         .transpose()
 }
 
-/// `promote-to`: one target a line, blank lines ignored; required in promote mode.
+/// `promote-to`: one target a line, blank lines ignored, each line's shape checked now (before
+/// any network call); required in promote mode.
 fn promote_to(v: Option<String>, mode: Mode) -> Result<Vec<String>, InputError> {
-    let targets: Vec<String> = set(v)
-        .map(|v| {
-            v.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let targets = set(v).map(|v| lines(&v)).unwrap_or_default();
     if let Some(line) = targets.iter().find(|l| crate::core::promote::host_only(l)) {
         return Err(bad(
             "promote-to",
@@ -455,6 +438,15 @@ fn promote_to(v: Option<String>, mode: Mode) -> Result<Vec<String>, InputError> 
             "promote-to",
             "is empty, and `mode: promote` needs at least one target reference",
         ));
+    }
+    for line in &targets {
+        check_line(line).map_err(|e| {
+            let text = e.to_string();
+            bad(
+                "promote-to",
+                text.strip_prefix("`promote-to` ").unwrap_or(&text),
+            )
+        })?;
     }
     Ok(targets)
 }
@@ -515,7 +507,7 @@ impl Config {
     pub fn from_raw(raw: RawInputs) -> Result<Config, InputError> {
         not_built_yet(&raw)?;
         let mut notices = Vec::new();
-        let (images, keyed) = image_specs(raw.image, raw.images, &mut notices)?;
+        let (images, scope) = image_specs(raw.image, raw.images, &mut notices)?;
         let tag = tag(raw.tag, images.iter().any(|i| i.image.is_full()))?;
         let sha = sha(raw.sha)?;
         let local_tag = local_tag(raw.local_tag, images.len())?;
@@ -565,7 +557,7 @@ impl Config {
         };
         Ok(Config {
             images,
-            keyed,
+            scope,
             mode,
             policy,
             revision_check: choice(
@@ -722,7 +714,7 @@ mod tests {
             ),
             (&None, &None, &None, None, false, false)
         );
-        assert!(c.summary && !c.keyed);
+        assert!(c.summary && c.scope == Scope::One);
         assert_eq!(
             (c.attestation, c.promote_source),
             (Attestation::Off, PromoteSource::Commit)
@@ -787,7 +779,7 @@ mod tests {
                 ("mig", "ghcr.io/acme/db-migrations:v3".into())
             ]
         );
-        assert!(c.keyed);
+        assert_eq!(c.scope, Scope::Keyed);
         type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
         let cases: &[Case] = &[
             (
@@ -903,6 +895,16 @@ mod tests {
                 "not a boolean",
             ),
             (&[("image", "a"), ("run-id", "0")], "run-id", "outside"),
+            // a target's shape is checked before any network call
+            (
+                &[
+                    ("image", "a"),
+                    ("mode", "promote"),
+                    ("promote-to", "a:latest\nb@sha256:00"),
+                ],
+                "promote-to",
+                "input `promote-to`: line `b@sha256:00` names a digest",
+            ),
         ];
         for (pairs, input, needle) in cases {
             let e = config(pairs).expect_err(input);

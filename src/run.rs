@@ -1,14 +1,16 @@
 //! The step, top to bottom as the contract tells it: read the inputs and the event, build the
-//! adapters once, plan, resolve every image, then write the summary and the outputs.
+//! adapters once, run the one command the mode names, then write the summary and the outputs.
 
+use crate::adapters::ports::{Docker, LazyGitHub, Live, PolicyLogin, Registries};
+use crate::command::{self, Finished, Request};
 use crate::config::{Config, RawInputs};
 use crate::core::credentials::CredentialPolicy;
 use crate::core::event::EventContext;
-use crate::core::outputs::{ImageResult, Outputs};
-use crate::core::plan::{build_labels, Mode, Plan};
+use crate::core::outputs::Outputs;
+use crate::core::plan::{Mode, Scope};
+use crate::core::result::{Done, Failed, Shown};
 use crate::env::RunnerVars;
-use crate::flow::ports::{Docker, LazyGitHub, Registries};
-use crate::flow::{Failed, Flow, Resolved};
+use crate::flow::Ports;
 use crate::retry::Logger;
 use crate::toolkit::{FileCommand, Toolkit, TITLE};
 use anyhow::{Context, Result};
@@ -67,19 +69,7 @@ pub fn title_of(e: &anyhow::Error) -> &'static str {
             };
         }
         if let Some(r) = cause.downcast_ref::<RegistryError>() {
-            return match r {
-                RegistryError::NotFound { .. } | RegistryError::NoRepository { .. } => {
-                    "image-resolver: Image not found"
-                }
-                RegistryError::Unauthorized { .. } | RegistryError::Denied { .. } => {
-                    "image-resolver: Registry access refused"
-                }
-                RegistryError::Unreachable { .. } => "image-resolver: Registry unreachable",
-                RegistryError::Integrity { .. } => "image-resolver: Integrity check failed",
-                RegistryError::Promote { .. } => "image-resolver: Promotion failed",
-                RegistryError::NoPlatform { .. } => "image-resolver: Platform missing",
-                RegistryError::Protocol { .. } => "image-resolver: Registry error",
-            };
+            return registry_title(r);
         }
         if cause.is::<DockerError>() {
             return "image-resolver: Docker daemon error";
@@ -89,6 +79,28 @@ pub fn title_of(e: &anyhow::Error) -> &'static str {
         }
     }
     TITLE
+}
+
+/// A registry's failure, by kind.
+fn registry_title(r: &crate::adapters::registry::RegistryError) -> &'static str {
+    use crate::adapters::registry::RegistryError;
+    match r {
+        RegistryError::NotFound { .. } | RegistryError::NoRepository { .. } => {
+            "image-resolver: Image not found"
+        }
+        RegistryError::Unauthorized { .. }
+        | RegistryError::Denied { .. }
+        | RegistryError::Login { .. } => "image-resolver: Registry access refused",
+        RegistryError::Unreachable {
+            rate_limit: Some(_),
+            ..
+        } => "image-resolver: Registry rate limit",
+        RegistryError::Unreachable { .. } => "image-resolver: Registry unreachable",
+        RegistryError::Integrity { .. } => "image-resolver: Integrity check failed",
+        RegistryError::Promote { .. } => "image-resolver: Promotion failed",
+        RegistryError::NoPlatform { .. } => "image-resolver: Platform missing",
+        RegistryError::Protocol { .. } => "image-resolver: Registry error",
+    }
 }
 
 pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<()> {
@@ -103,25 +115,7 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
     {
         kit.add_mask(secret);
     }
-    // an input error gets a summary too, unless the summary was turned off
-    let summary_off = raw.summary.as_deref().map(str::trim) == Some("false");
-    let subject: Vec<String> = [&raw.image, &raw.images]
-        .into_iter()
-        .flatten()
-        .flat_map(|v| v.lines().map(str::trim).filter(|l| !l.is_empty()))
-        .map(String::from)
-        .take(8)
-        .collect();
-    let cfg = match Config::from_raw(raw) {
-        Ok(c) => c,
-        Err(e) => {
-            let e = anyhow::Error::new(e);
-            if !summary_off {
-                write_failure_summary(runner, kit, &subject, None, &e);
-            }
-            return Err(e);
-        }
-    };
+    let cfg = read_config(runner, raw, kit)?;
     for notice in &cfg.notices {
         kit.notice_titled(TITLE, notice);
     }
@@ -130,28 +124,48 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
         None => None,
     };
     let (ctx, result) = resolve(&cfg, runner, kit).await;
-    let labels = match (&ctx, &result) {
-        (Some(ctx), Ok((plan, _))) if cfg.mode == Mode::Compute => {
-            let repository = runner.github_repository.as_deref().unwrap_or("");
-            build_labels(plan, ctx.sha.as_ref(), &runner.server_url(), repository)
-        }
-        _ => String::new(),
-    };
     if cfg.summary {
-        match (&ctx, &result) {
-            (Some(ctx), Ok((plan, results))) => {
-                write_summary(runner, kit, &cfg, ctx, plan, results, &labels)
-            }
-            (ctx, Err(e)) => {
+        match &result {
+            Ok(finished) => write_summary(runner, kit, finished),
+            Err(e) => {
                 let subject: Vec<String> = cfg.images.iter().map(|i| i.image.to_string()).collect();
                 write_failure_summary(runner, kit, &subject, ctx.as_ref(), e)
             }
-            (None, Ok(_)) => {}
         }
     }
-    let (plan, results) = result?;
-    let done = succeeded(&cfg, results)?;
-    let outputs = Outputs::build(&plan, cfg.policy.sha_length, labels, &done, cfg.keyed);
+    let finished = result?;
+    let done = succeeded(finished.plan.scope, finished.images)?;
+    let images: Vec<_> = done.iter().filter_map(Shown::outputs).collect();
+    let outputs = Outputs::build(
+        &finished.plan,
+        cfg.policy.sha_length,
+        finished.labels,
+        &images,
+        finished.plan.scope.keyed(),
+    );
+    write_outputs(output, &outputs, kit)
+}
+
+/// The inputs as `Config`; an input error gets a summary too, unless the summary was turned off.
+fn read_config(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<Config> {
+    let summary_off = raw.summary.as_deref().map(str::trim) == Some("false");
+    let subject: Vec<String> = [&raw.image, &raw.images]
+        .into_iter()
+        .flatten()
+        .flat_map(|v| v.lines().map(str::trim).filter(|l| !l.is_empty()))
+        .map(String::from)
+        .take(8)
+        .collect();
+    Config::from_raw(raw).map_err(|e| {
+        let e = anyhow::Error::new(e);
+        if !summary_off {
+            write_failure_summary(runner, kit, &subject, None, &e);
+        }
+        e
+    })
+}
+
+fn write_outputs(output: Option<FileCommand>, outputs: &Outputs, kit: &Toolkit) -> Result<()> {
     let entries = outputs.entries();
     match output {
         Some(f) => f.write_outputs(&entries).context("writing step outputs")?,
@@ -169,14 +183,14 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
 }
 
 /// Every image's result, or the step's failure: the one image's error, or one line per failed
-/// image when there are several.
-fn succeeded(cfg: &Config, results: Vec<Result<Resolved, Failed>>) -> Result<Vec<ImageResult>> {
+/// image with `images`.
+fn succeeded(scope: Scope, results: Vec<Result<Done, Failed>>) -> Result<Vec<Done>> {
     let mut failures = Vec::new();
     let mut done = Vec::new();
     for r in results {
         match r {
-            Ok(r) => done.push(r.result),
-            Err(f) if cfg.images.len() == 1 => return Err(f.error),
+            Ok(d) => done.push(d),
+            Err(f) if scope == Scope::One => return Err(f.error),
             // the error names the reference; the image's name says which line of `images`
             Err(f) => failures.push((title_of(&f.error), format!("`{}`: {:#}", f.name, f.error))),
         }
@@ -188,34 +202,65 @@ fn succeeded(cfg: &Config, results: Vec<Result<Resolved, Failed>>) -> Result<Vec
     }
 }
 
-type Resolution = (Plan, Vec<Result<Resolved, Failed>>);
-
-/// Event → plan → every image; the adapters are built here, once, and shared. The event, when
-/// it was read, comes back even on failure: the summary names the pull request.
+/// Event → the mode's command. The event, when it was read, comes back even on failure: the
+/// summary of a step that failed before its plan names the pull request.
 async fn resolve(
     cfg: &Config,
     runner: &RunnerVars,
     kit: &Toolkit,
-) -> (Option<EventContext>, Result<Resolution>) {
+) -> (Option<EventContext>, Result<Finished>) {
     let ctx = match read_event(runner) {
         Ok(c) => c,
         Err(e) => return (None, Err(e)),
     };
-    let r = resolve_event(cfg, runner, kit, &ctx).await;
+    let r = execute(cfg, runner, kit, &ctx).await;
     (Some(ctx), r)
 }
 
-async fn resolve_event(
+/// The one command the mode names; the adapters are built here, once, and shared.
+async fn execute(
     cfg: &Config,
     runner: &RunnerVars,
     kit: &Toolkit,
     ctx: &EventContext,
-) -> Result<Resolution> {
+) -> Result<Finished> {
     kit.debug(&describe_event(ctx));
-    let registries = Registries::new(credential_policy(cfg, runner), cfg.retries)
-        .in_own_network(runner.in_actions());
+    // every secret the login port hands out is masked as it arrives
+    let mask_kit = kit.clone();
+    let login = Arc::new(PolicyLogin::new(
+        credential_policy(cfg, runner),
+        Arc::new(move |s: &str| mask_kit.add_mask(s)),
+    ));
+    let registries =
+        Registries::new(login.clone(), cfg.retries).in_own_network(runner.in_actions());
+    let repository = runner.github_repository.clone().unwrap_or_default();
+    let github = github(cfg, runner, kit);
+    let ports = Ports::<Live>::new((&registries, &github, &*login), kit);
+    let server_url = runner.server_url();
+    let req = Request {
+        cfg,
+        event: ctx,
+        repository: &repository,
+        server_url: &server_url,
+    };
+    let finished = match cfg.mode {
+        Mode::Pull => {
+            // pull needs the daemon: connect first, so a missing socket fails in seconds
+            let docker = docker(cfg, runner, kit).await?;
+            command::pull::execute(&req, &ports, &docker).await
+        }
+        Mode::Verify => command::verify::execute(&req, &ports).await,
+        Mode::Compute => command::compute::execute(&req, &ports).await,
+        Mode::Promote => command::promote::execute(&req, &ports).await,
+    };
+    kit.debug(&format!("GitHub API calls: {}", github.calls()));
+    finished
+}
+
+/// The GitHub API client; its lines go to the image being resolved (inside its group), else
+/// straight out.
+fn github(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> LazyGitHub {
     let (info_kit, debug_kit) = (kit.clone(), kit.clone());
-    // API lines go to the image being resolved (inside its group), else straight out
     let log: Logger = Arc::new(move |m: &str| {
         if !crate::flow::log::current_info(m) {
             info_kit.info(m)
@@ -226,77 +271,27 @@ async fn resolve_event(
             debug_kit.debug(m)
         }
     });
-    let github = LazyGitHub::new(
+    LazyGitHub::new(
         runner.api_url(),
         cfg.github_token.as_ref().map(|t| t.expose()),
         runner.github_repository.clone().unwrap_or_default(),
         cfg.retries,
         (log, debug),
-    );
-    // pull mode needs the daemon: connect first, so a missing socket fails in seconds
-    let docker = match cfg.mode {
-        Mode::Pull => {
-            let d = Docker::connect(runner.docker_host(), cfg.retries, runner.temp_dir()).await?;
-            if let Some(w) = &d.daemon.warning {
-                kit.warning_titled(TITLE, w);
-            }
-            kit.debug(&format!(
-                "Docker daemon {} (API {}, {})",
-                d.daemon.host(),
-                d.daemon.api_version,
-                d.daemon.platform
-            ));
-            Some(d)
-        }
-        _ => None,
-    };
-    let flow = Flow {
-        cfg,
-        ctx,
-        registry: &registries,
-        github: &github,
-        daemon: docker.as_ref(),
-        kit,
-        repository: runner.github_repository.clone().unwrap_or_default(),
-        pr: Default::default(),
-        merged: Default::default(),
-        trees: Default::default(),
-    };
-    let plan = flow.plan().await;
-    let resolution = match plan {
-        Ok(plan) => {
-            kit.debug(&describe_plan(cfg, &plan));
-            let results = flow.resolve(&plan).await;
-            Ok((plan, results))
-        }
-        Err(e) => Err(e),
-    };
-    kit.debug(&format!("GitHub API calls: {}", github.calls()));
-    resolution
+    )
 }
 
-/// The templates as rendered, for `RUNNER_DEBUG=1`.
-fn describe_plan(cfg: &Config, plan: &Plan) -> String {
-    let p = &cfg.policy;
-    let template = match &p.tag {
-        Some(_) => "the `tag` input".to_string(),
-        None if plan.pr.is_some() => format!("`pr-tag` `{}`", p.pr_tag),
-        None => format!("`branch-tag` `{}`", p.branch_tag),
-    };
-    let images: Vec<String> = plan
-        .images
-        .iter()
-        .map(|i| i.reference.to_string())
-        .collect();
-    format!(
-        "tag `{}` from {template}; expected commit {}; images: {}",
-        plan.tag,
-        plan.expected
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "none".into()),
-        images.join(", ")
-    )
+async fn docker(cfg: &Config, runner: &RunnerVars, kit: &Toolkit) -> Result<Docker> {
+    let docker = Docker::connect(runner.docker_host(), cfg.retries, runner.temp_dir()).await?;
+    if let Some(w) = &docker.daemon.warning {
+        kit.warning_titled(TITLE, w);
+    }
+    kit.debug(&format!(
+        "Docker daemon {} (API {}, {})",
+        docker.daemon.host(),
+        docker.daemon.api_version,
+        docker.daemon.platform
+    ));
+    Ok(docker)
 }
 
 /// Registry logins: the inputs', and GitHub's own registries' default (actor + token).

@@ -9,10 +9,7 @@ use serde_json::json;
 const HEAD: &str = "1111111111111111111111111111111111111111";
 
 fn push() -> Run {
-    Run::new(
-        "workflow_run",
-        workflow_run("push", HEAD, "main", None, false),
-    )
+    push_event(HEAD)
 }
 
 /// Runs `r` and returns its one `::error::` line, with the stack's registry address as

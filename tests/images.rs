@@ -94,13 +94,10 @@ fn three_images_in_verify_mode_with_one_failing() {
     let (a, b, c) = (repo(&s, "a"), repo(&s, "b"), repo(&s, "c"));
     s.publish(&a, &tag, Some(&head));
     s.publish(&c, &tag, Some(&head));
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input("images", &format!("{a}\n{b}\n{c}"))
-    .input("mode", "verify")
-    .run();
+    let o = push_event(&head)
+        .input("images", &format!("{a}\n{b}\n{c}"))
+        .input("mode", "verify")
+        .run();
     // every image is attempted; the one missing fails alone, and no outputs are written
     assert_ne!(o.code, 0);
     assert!(o.output_file.is_empty(), "no outputs on failure");
@@ -157,14 +154,11 @@ fn the_artifact_backs_the_one_image_the_registry_lacks() {
         }],
         ..Default::default()
     });
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input("images", &format!("api={api}\nworker={worker}"))
-    .input("github-token", TOKEN)
-    .var("GITHUB_API_URL", &gh.api_url())
-    .run();
+    let o = push_event(&head)
+        .input("images", &format!("api={api}\nworker={worker}"))
+        .input("github-token", TOKEN)
+        .var("GITHUB_API_URL", &gh.api_url())
+        .run();
     o.ok();
     let v = images_json(&o);
     assert_eq!(v["api"]["source"], "registry");
@@ -198,13 +192,10 @@ fn the_artifact_backs_the_one_image_the_registry_lacks() {
 
 #[test]
 fn a_local_tag_without_name_is_refused_before_any_network_call() {
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &sha(0x64), "main", None, false),
-    )
-    .input("images", "127.0.0.1:9/a\n127.0.0.1:9/b")
-    .input("local-tag", "app:local")
-    .run();
+    let o = push_event(&sha(0x64))
+        .input("images", "127.0.0.1:9/a\n127.0.0.1:9/b")
+        .input("local-tag", "app:local")
+        .run();
     o.failed();
     assert!(
         o.error().contains("input `local-tag`") && o.error().contains("{name}"),
@@ -255,18 +246,15 @@ fn api_lines_stay_in_their_image_group() {
     s.publish(&api, &tag, Some(&head));
     s.publish(&web, &tag, Some(&head));
     let gh = FakeGitHub::start(World::default());
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input("images", &format!("api={api}\nweb={web}"))
-    .input("mode", "verify")
-    .input("attestation", "warn")
-    .input("github-token", TOKEN)
-    .var("GITHUB_API_URL", &gh.api_url())
-    .var("RUNNER_DEBUG", "1")
-    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    .run();
+    let o = push_event(&head)
+        .input("images", &format!("api={api}\nweb={web}"))
+        .input("mode", "verify")
+        .input("attestation", "warn")
+        .input("github-token", TOKEN)
+        .var("GITHUB_API_URL", &gh.api_url())
+        .var("RUNNER_DEBUG", "1")
+        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run();
     o.ok();
     let mut group: Option<&str> = None;
     let mut seen = 0;

@@ -7,7 +7,7 @@ use common::relay::{Mode, Relay};
 use common::{curl, stack, unique, Stack};
 use image_resolver::adapters::registry::{Promoted, Registry, RegistryConfig, Target};
 use image_resolver::core::platform::Platform;
-use image_resolver::core::promote::{parse_targets, TargetVars};
+use image_resolver::core::promote::{lines, parse_targets, TargetVars};
 use image_resolver::core::reference::ImageRef;
 use image_resolver::core::tag::{Sanitize, Vars};
 use serde_json::json;
@@ -261,7 +261,7 @@ fn template_targets_render_and_keep_the_digest() {
     let other = format!("{}/it/{}", s.registry, unique("tmpl-{name}"));
     let text = format!("{repo}:sha-{{short_sha}}\n\n{repo}\n{other}:{{tag}}-promoted\n");
     let targets = parse_targets(
-        &text,
+        &lines(&text),
         &TargetVars {
             vars: &vars,
             raw_branch: Some("main"),
@@ -336,7 +336,7 @@ fn a_denied_push_names_the_target_and_what_was_written() {
 // ---- through the binary: `mode: promote` ----
 
 use common::github::{merged_pr_json, pr_json, FakeGitHub, World, TOKEN};
-use common::{sha, workflow_run, Outcome, Run};
+use common::{push_event, sha, Outcome, Run};
 
 /// Whether `reference` exists (the open or the auth registry).
 fn exists(s: &Stack, reference: &str) -> bool {
@@ -359,20 +359,17 @@ fn promote_mode_copies_the_verified_image_to_every_target() {
     let tag = format!("main-{}", &head[..7]);
     let digest = s.publish(&repo, &tag, Some(&head));
     let other = format!("{}/it/{}", s.auth_registry, unique("e2e-prod"));
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input("image", &repo)
-    .input("mode", "promote")
-    .input(
-        "promote-to",
-        &format!("{repo}:latest\n{repo}:sha-{{short_sha}}\n\n{other}\n"),
-    )
-    .input("promote-username", &s.user)
-    .input("promote-password", &s.pass)
-    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    .run();
+    let o = push_event(&head)
+        .input("image", &repo)
+        .input("mode", "promote")
+        .input(
+            "promote-to",
+            &format!("{repo}:latest\n{repo}:sha-{{short_sha}}\n\n{other}\n"),
+        )
+        .input("promote-username", &s.user)
+        .input("promote-password", &s.pass)
+        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run();
     o.ok();
     o.assert_no_secret(&s.pass);
     let want: Vec<String> = [
@@ -407,14 +404,11 @@ fn a_stale_source_writes_nothing() {
     let repo = format!("{}/it/{}", s.registry, unique("stale"));
     let tag = format!("main-{}", &head[..7]);
     s.publish(&repo, &tag, Some(&sha(0x83)));
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input("image", &repo)
-    .input("mode", "promote")
-    .input("promote-to", &format!("{repo}:latest"))
-    .run();
+    let o = push_event(&head)
+        .input("image", &repo)
+        .input("mode", "promote")
+        .input("promote-to", &format!("{repo}:latest"))
+        .run();
     o.failed();
     assert!(o.error().contains(&sha(0x83)), "{}", o.error());
     assert!(!exists(&s, &format!("{repo}:latest")), "nothing written");
@@ -578,16 +572,13 @@ fn downstream_verify_accepts_a_promoted_image_by_tree() {
             trees,
             ..Default::default()
         });
-        let o = Run::new(
-            "workflow_run",
-            workflow_run("push", &merge, "main", None, false),
-        )
-        .input("image", &repo)
-        .input("mode", "verify")
-        .input("github-token", TOKEN)
-        .var("GITHUB_API_URL", &gh.api_url())
-        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run();
+        let o = push_event(&merge)
+            .input("image", &repo)
+            .input("mode", "verify")
+            .input("github-token", TOKEN)
+            .var("GITHUB_API_URL", &gh.api_url())
+            .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .run();
         (o, gh.api_calls())
     };
     let (o, calls) = verify(true);
@@ -682,15 +673,12 @@ fn the_promote_summary_lists_each_target() {
     let repo = format!("{}/it/{}", s.registry, unique("listed"));
     let tag = format!("main-{}", &head[..7]);
     let digest = s.publish(&repo, &tag, Some(&head));
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input("image", &repo)
-    .input("mode", "promote")
-    .input("promote-to", &format!("{repo}:latest\n{repo}:{tag}"))
-    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    .run();
+    let o = push_event(&head)
+        .input("image", &repo)
+        .input("mode", "promote")
+        .input("promote-to", &format!("{repo}:latest\n{repo}:{tag}"))
+        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run();
     o.ok();
     let short = &digest["sha256:".len().."sha256:".len() + 12];
     assert!(

@@ -512,6 +512,12 @@ fn docker_hub_rate_limit_is_named_with_the_login_and_not_retried() {
         "{e}"
     );
     assert!(!e.contains("could not be reached"), "{e}");
+    assert!(
+        o.stdout
+            .contains("::error title=image-resolver%3A Registry rate limit::"),
+        "{}",
+        o.stdout
+    );
     let manifests = hub.count("GET", "/manifests/");
     assert!(
         (1..=3).contains(&manifests),

@@ -3,7 +3,7 @@
 mod common;
 use common::proxy::{BearerRegistry, BEARER_TOKEN};
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Instant;
 
@@ -15,82 +15,82 @@ fn repo(s: &Stack, name: &str) -> String {
 fn workflow_run_push_pulls_tags_and_reports() {
     let s = stack();
     let (head, repo) = (sha(0x11), repo(&s, "push"));
-    let digest = s.publish(&repo, &format!("feature-x-{}", &head[..7]), Some(&head));
-    let local = format!("{}:local", unique("charon"));
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "Feature/X", None, false),
-    )
-    .input("image", &repo)
-    .input("local-tag", &local)
-    .run();
-    o.ok();
     let tag = format!("feature-x-{}", &head[..7]);
-    assert_eq!(o.out("tag"), tag);
-    assert_eq!(o.out("image"), format!("{repo}:{tag}"));
-    assert_eq!(o.out("digest"), digest);
-    assert_eq!(o.out("ref"), format!("{repo}@{digest}"));
-    assert_eq!(
-        (o.out("source"), o.out("sha"), o.out("short-sha")),
-        ("registry", head.as_str(), &head[..7])
-    );
-    assert_eq!(
-        (o.out("pr-number"), o.out("revision"), o.out("local-image")),
-        ("", head.as_str(), local.as_str())
-    );
+    let digest = s.publish(&repo, &tag, Some(&head));
+    let local = format!("{}:local", unique("charon"));
+    let o = table(vec![
+        (
+            "first pull",
+            push_on(&head, "Feature/X")
+                .input("image", &repo)
+                .input("local-tag", &local),
+            Want::Ok(vec![
+                ("tag", tag.clone()),
+                ("image", format!("{repo}:{tag}")),
+                ("digest", digest.clone()),
+                ("ref", format!("{repo}@{digest}")),
+                ("source", "registry".into()),
+                ("sha", head.clone()),
+                ("short-sha", head[..7].into()),
+                ("pr-number", "".into()),
+                ("revision", head.clone()),
+                ("local-image", local.clone()),
+            ]),
+        ),
+        // the daemon now holds that digest: nothing is pulled the second time
+        (
+            "again",
+            push_on(&head, "Feature/X").input("image", &repo),
+            Want::Ok(vec![("source", "local".into())]),
+        ),
+    ]);
     let id = s
         .image_id(&format!("{repo}:{tag}"))
         .expect("repo:tag in the daemon");
-    assert_eq!(o.out("image-id"), id);
+    assert_eq!(o[0].out("image-id"), id);
     assert_eq!(
         s.image_id(&local).as_deref(),
         Some(id.as_str()),
         "local-tag applied"
     );
-    assert!(o.stdout.contains("::group::Registry") && o.stdout.contains("::endgroup::"));
+    assert!(o[0].stdout.contains("::group::Registry") && o[0].stdout.contains("::endgroup::"));
     assert!(
-        o.summary
+        o[0].summary
             .starts_with("#### image-resolver\n\n✅ **Resolved**")
-            && o.summary.contains("from the registry"),
+            && o[0].summary.contains("from the registry"),
         "{}",
-        o.summary
+        o[0].summary
     );
-
-    // the daemon now holds that digest: nothing is pulled the second time
-    let again = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "Feature/X", None, false),
-    )
-    .input("image", &repo)
-    .run();
-    again.ok();
-    assert_eq!(again.out("source"), "local");
-    assert!(!again.stdout.contains("::group::Pull"), "{}", again.stdout);
+    assert!(!o[1].stdout.contains("::group::Pull"), "{}", o[1].stdout);
 }
 
 #[test]
 fn pull_request_events_use_the_head_sha_and_pr_template() {
     let s = stack();
     let (head, repo) = (sha(0x12), repo(&s, "pr"));
-    s.publish(&repo, &format!("pr-42-{}", &head[..7]), Some(&head));
-    for (ev, payload) in [
-        ("pull_request", pull_request_event(42, &head, "feat/$(id)")),
-        (
-            "workflow_run",
-            workflow_run("pull_request", &head, "feat/$(id)", Some(42), false),
-        ),
-    ] {
-        let o = Run::new(ev, payload)
+    let tag = format!("pr-42-{}", &head[..7]);
+    s.publish(&repo, &tag, Some(&head));
+    let want = || Want::Ok(vec![("tag", tag.clone()), ("pr-number", "42".into())]);
+    let run = |ev: &str, payload| {
+        Run::new(ev, payload)
             .input("image", &repo)
             .var("GITHUB_SHA", &sha(0x99))
-            .run();
-        o.ok();
-        assert_eq!(
-            (o.out("tag"), o.out("pr-number")),
-            (format!("pr-42-{}", &head[..7]).as_str(), "42"),
-            "{ev}"
-        );
-    }
+    };
+    table(vec![
+        (
+            "pull_request",
+            run("pull_request", pull_request_event(42, &head, "feat/$(id)")),
+            want(),
+        ),
+        (
+            "workflow_run",
+            run(
+                "workflow_run",
+                workflow_run("pull_request", &head, "feat/$(id)", Some(42), false),
+            ),
+            want(),
+        ),
+    ]);
 }
 
 #[test]
@@ -100,74 +100,70 @@ fn a_stale_image_is_refused_before_any_layer_moves() {
     let tag = format!("main-{}", &head[..7]);
     s.publish(&repo, &tag, Some(&built_from));
     let t = Instant::now();
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input("image", &repo)
-    .input("fallback", "none")
-    .run();
-    o.failed();
-    let e = o.error();
-    assert!(
-        e.contains(&format!("{repo}:{tag}")) && e.contains(&built_from) && e.contains(&head),
-        "{e}"
-    );
-    assert!(e.contains("revision-check: warn"), "the fix is named: {e}");
+    table(vec![(
+        "fallback none",
+        push_event(&head)
+            .input("image", &repo)
+            .input("fallback", "none"),
+        // the fix is named
+        Want::Fails(vec![
+            format!("{repo}:{tag}"),
+            built_from.clone(),
+            head.clone(),
+            "revision-check: warn".into(),
+        ]),
+    )]);
     assert_eq!(
         s.image_id(&format!("{repo}:{tag}")),
         None,
         "nothing was pulled"
     );
     eprintln!("stale image refused in {:?}", t.elapsed());
-
-    let warn = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input("image", &repo)
-    .input("revision-check", "warn")
-    .run();
-    warn.ok();
+    let o = table(vec![
+        (
+            "warn",
+            push_event(&head)
+                .input("image", &repo)
+                .input("revision-check", "warn"),
+            Want::Ok(vec![("revision", built_from.clone())]),
+        ),
+        (
+            "off",
+            push_event(&head)
+                .input("image", &repo)
+                .input("revision-check", "off"),
+            Want::Ok(vec![]),
+        ),
+    ]);
     assert!(
-        warn.stdout.contains("::warning title=image-resolver::")
-            && warn.stdout.contains(&built_from),
+        o[0].stdout.contains("::warning title=image-resolver::")
+            && o[0].stdout.contains(&built_from),
         "{}",
-        warn.stdout
+        o[0].stdout
     );
-    assert_eq!(warn.out("revision"), built_from);
-    let off = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input("image", &repo)
-    .input("revision-check", "off")
-    .run();
-    off.ok();
-    assert!(!off.stdout.contains("::warning"));
+    assert!(!o[1].stdout.contains("::warning"));
 }
 
 #[test]
 fn a_missing_label_or_short_sha_is_a_mismatch() {
     let s = stack();
     let head = sha(0x15);
-    for (name, label) in [("nolabel", None), ("short", Some(&head[..7]))] {
-        let repo = repo(&s, name);
-        s.publish(&repo, &format!("main-{}", &head[..7]), label);
-        let o = Run::new(
-            "workflow_run",
-            workflow_run("push", &head, "main", None, false),
-        )
-        .input("image", &repo)
-        .input("fallback", "none")
-        .run();
-        o.failed();
-        assert!(
-            o.error().contains("not the expected commit"),
-            "{name}: {}",
-            o.error()
-        );
-    }
+    let cases = [("nolabel", None), ("short", Some(&head[..7]))]
+        .into_iter()
+        .map(|(name, label)| {
+            let repo = repo(&s, name);
+            s.publish(&repo, &format!("main-{}", &head[..7]), label);
+            let run = push_event(&head)
+                .input("image", &repo)
+                .input("fallback", "none");
+            (
+                name,
+                run,
+                Want::Fails(vec!["not the expected commit".into()]),
+            )
+        })
+        .collect();
+    table(cases);
 }
 
 #[test]
@@ -176,19 +172,13 @@ fn a_missing_tag_fails_clearly_with_fallback_none() {
     let repo = repo(&s, "missing");
     // the repository exists, the tag does not (an unknown repository is another error)
     s.publish(&repo, "other", None);
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &sha(0x16), "main", None, false),
-    )
-    .input("image", &repo)
-    .input("fallback", "none")
-    .run();
-    o.failed();
-    assert!(
-        o.error().contains("does not exist") && o.error().contains("fallback: artifact"),
-        "{}",
-        o.error()
-    );
+    table(vec![(
+        "missing tag",
+        push_event(&sha(0x16))
+            .input("image", &repo)
+            .input("fallback", "none"),
+        Want::Fails(vec!["does not exist".into(), "fallback: artifact".into()]),
+    )]);
 }
 
 #[test]
@@ -200,42 +190,33 @@ fn basic_auth_registry() {
     s.build(&format!("{repo}:{tag}"), Some(&head), 64);
     s.docker(&["push", "-q", &format!("{repo}:{tag}")]);
     s.docker(&["rmi", "-f", &format!("{repo}:{tag}")]);
-    let ev = || workflow_run("push", &head, "main", None, false);
-
-    let good = Run::new("workflow_run", ev())
-        .input("image", &repo)
-        .input("registry-username", &s.user)
-        .input("registry-password", &s.pass)
-        .run();
-    good.ok();
-    good.assert_no_secret(&s.pass);
-    assert!(good.stdout.contains(&format!("::add-mask::{}", s.pass)));
+    let run = || push_event(&head).input("image", &repo);
+    let o = table(vec![
+        (
+            "good",
+            run()
+                .input("registry-username", &s.user)
+                .input("registry-password", &s.pass),
+            Want::Ok(vec![]),
+        ),
+        (
+            "wrong",
+            run()
+                .input("registry-username", &s.user)
+                .input("registry-password", "not-the-password-123")
+                .input("fallback", "none"),
+            Want::Fails(vec!["401".into(), "registry-password".into()]),
+        ),
+        (
+            "anonymous",
+            run().input("fallback", "none"),
+            Want::Fails(vec!["set `registry-username`".into()]),
+        ),
+    ]);
+    o[0].assert_no_secret(&s.pass);
+    assert!(o[0].stdout.contains(&format!("::add-mask::{}", s.pass)));
     assert!(s.image_id(&format!("{repo}:{tag}")).is_some());
-
-    let wrong = Run::new("workflow_run", ev())
-        .input("image", &repo)
-        .input("registry-username", &s.user)
-        .input("registry-password", "not-the-password-123")
-        .input("fallback", "none")
-        .run();
-    wrong.failed();
-    wrong.assert_no_secret("not-the-password-123");
-    assert!(
-        wrong.error().contains("401") && wrong.error().contains("registry-password"),
-        "{}",
-        wrong.error()
-    );
-
-    let anonymous = Run::new("workflow_run", ev())
-        .input("image", &repo)
-        .input("fallback", "none")
-        .run();
-    anonymous.failed();
-    assert!(
-        anonymous.error().contains("set `registry-username`"),
-        "{}",
-        anonymous.error()
-    );
+    o[1].assert_no_secret("not-the-password-123");
 }
 
 #[test]
@@ -243,38 +224,39 @@ fn verify_mode_needs_no_daemon() {
     let s = stack();
     let (head, repo) = (sha(0x18), repo(&s, "verify"));
     let digest = s.publish(&repo, &format!("main-{}", &head[..7]), Some(&head));
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input("image", &repo)
-    .input("mode", "verify")
-    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    .run();
-    o.ok();
-    assert_eq!(
-        (o.out("digest"), o.out("ref")),
-        (digest.as_str(), format!("{repo}@{digest}").as_str())
-    );
-    assert_eq!((o.out("source"), o.out("image-id")), ("registry", ""));
+    table(vec![(
+        "verify",
+        push_event(&head)
+            .input("image", &repo)
+            .input("mode", "verify")
+            .var("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        Want::Ok(vec![
+            ("digest", digest.clone()),
+            ("ref", format!("{repo}@{digest}")),
+            ("source", "registry".into()),
+            ("image-id", "".into()),
+        ]),
+    )]);
 }
 
 #[test]
 fn compute_mode_labels_match_what_pull_checks() {
     let s = stack();
     let (head, repo) = (sha(0x19), repo(&s, "compute"));
-    let c = Run::new("pull_request", pull_request_event(7, &head, "feat/login"))
-        .input("image", &repo)
-        .input("mode", "compute")
-        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run();
-    c.ok();
-    let tag = c.out("tag").to_string();
-    assert_eq!(tag, format!("pr-7-{}", &head[..7]));
-    assert_eq!(
-        (c.out("image"), c.out("source")),
-        (format!("{repo}:{tag}").as_str(), "none")
-    );
+    let tag = format!("pr-7-{}", &head[..7]);
+    let c = table(vec![(
+        "compute",
+        Run::new("pull_request", pull_request_event(7, &head, "feat/login"))
+            .input("image", &repo)
+            .input("mode", "compute")
+            .var("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        Want::Ok(vec![
+            ("tag", tag.clone()),
+            ("image", format!("{repo}:{tag}")),
+            ("source", "none".into()),
+        ]),
+    )]);
+    let c = &c[0];
     let labels = c.out("labels");
     assert!(
         labels
@@ -301,17 +283,15 @@ fn compute_mode_labels_match_what_pull_checks() {
     s.docker(&["push", "-q", c.out("image")]);
     s.docker(&["rmi", "-f", c.out("image")]);
     // ... and the consumer under the matching workflow_run finds it and passes the check
-    let p = Run::new(
-        "workflow_run",
-        workflow_run("pull_request", &head, "feat/login", Some(7), false),
-    )
-    .input("image", &repo)
-    .run();
-    p.ok();
-    assert_eq!(
-        (p.out("tag"), p.out("revision")),
-        (tag.as_str(), head.as_str())
-    );
+    table(vec![(
+        "consumer",
+        Run::new(
+            "workflow_run",
+            workflow_run("pull_request", &head, "feat/login", Some(7), false),
+        )
+        .input("image", &repo),
+        Want::Ok(vec![("tag", tag.clone()), ("revision", head.clone())]),
+    )]);
 }
 
 #[test]
@@ -321,41 +301,45 @@ fn full_references_by_tag_and_digest() {
     let digest = s.publish(&repo, "v1.0.0", Some(&head));
     let by_digest = format!("{repo}@{digest}");
     let local = format!("{}:shard", unique("e2e"));
-    let o = Run::new("workflow_dispatch", json!({"inputs": {}}))
-        .input("image", &by_digest)
-        .input("local-tag", &local)
-        .run();
-    o.ok();
-    assert_eq!(
-        (o.out("tag"), o.out("image"), o.out("digest")),
-        ("", by_digest.as_str(), digest.as_str())
-    );
-    assert_eq!(s.image_id(&local).as_deref(), Some(o.out("image-id")));
+    let dispatch = |inputs: Value| Run::new("workflow_dispatch", inputs);
+    let o = table(vec![
+        (
+            "by digest",
+            dispatch(json!({"inputs": {}}))
+                .input("image", &by_digest)
+                .input("local-tag", &local),
+            Want::Ok(vec![
+                ("tag", "".into()),
+                ("image", by_digest.clone()),
+                ("digest", digest.clone()),
+            ]),
+        ),
+        (
+            "by tag",
+            dispatch(json!({}))
+                .input("image", &format!("{repo}:v1.0.0"))
+                .input("mode", "verify"),
+            Want::Ok(vec![("digest", digest.clone())]),
+        ),
+        (
+            "the tag input",
+            dispatch(json!({}))
+                .input("image", &repo)
+                .input("tag", "v1.0.0")
+                .input("mode", "verify"),
+            Want::Ok(vec![]),
+        ),
+        (
+            "no tag at all",
+            dispatch(json!({})).input("image", &repo),
+            Want::Fails(vec!["set the `tag` input".into()]),
+        ),
+    ]);
+    assert_eq!(s.image_id(&local).as_deref(), Some(o[0].out("image-id")));
     assert!(
-        o.summary.contains("revision was not checked"),
+        o[0].summary.contains("revision was not checked"),
         "{}",
-        o.summary
-    );
-    let t = Run::new("workflow_dispatch", json!({}))
-        .input("image", &format!("{repo}:v1.0.0"))
-        .input("mode", "verify")
-        .run();
-    t.ok();
-    assert_eq!(t.out("digest"), digest);
-    let explicit = Run::new("workflow_dispatch", json!({}))
-        .input("image", &repo)
-        .input("tag", "v1.0.0")
-        .input("mode", "verify")
-        .run();
-    explicit.ok();
-    let none = Run::new("workflow_dispatch", json!({}))
-        .input("image", &repo)
-        .run();
-    none.failed();
-    assert!(
-        none.error().contains("set the `tag` input"),
-        "{}",
-        none.error()
+        o[0].summary
     );
 }
 
@@ -390,31 +374,30 @@ fn multi_platform_index_resolves_the_platform_manifest() {
         &index.to_string(),
         &format!("http://{}/v2/{path}/manifests/{tag}", s.registry),
     ]);
-    let ev = || workflow_run("push", &head, "main", None, false);
-    // the daemon's platform (linux/amd64) carries the expected revision
-    let o = Run::new("workflow_run", ev()).input("image", &repo).run();
-    o.ok();
-    assert_eq!(o.out("revision"), head);
-    // the arm64 image was built from another commit: refused before pulling
-    let arm = Run::new("workflow_run", ev())
-        .input("image", &repo)
-        .input("platform", "linux/arm64")
-        .input("mode", "verify")
-        .run();
-    arm.failed();
-    assert!(arm.error().contains(&sha(0x1c)), "{}", arm.error());
-    let none = Run::new("workflow_run", ev())
-        .input("image", &repo)
-        .input("platform", "linux/s390x")
-        .input("mode", "verify")
-        .run();
-    none.failed();
-    assert!(
-        none.error().contains("without `linux/s390x`")
-            && none.error().contains("linux/amd64, linux/arm64"),
-        "{}",
-        none.error()
-    );
+    let verify = |platform: &str| {
+        push_event(&head)
+            .input("image", &repo)
+            .input("platform", platform)
+            .input("mode", "verify")
+    };
+    table(vec![
+        // the daemon's platform (linux/amd64) carries the expected revision
+        (
+            "the daemon's platform",
+            push_event(&head).input("image", &repo),
+            Want::Ok(vec![("revision", head.clone())]),
+        ),
+        // the arm64 image was built from another commit: refused before pulling
+        ("arm64", verify("linux/arm64"), Want::Fails(vec![sha(0x1c)])),
+        (
+            "s390x",
+            verify("linux/s390x"),
+            Want::Fails(vec![
+                "without `linux/s390x`".into(),
+                "linux/amd64, linux/arm64".into(),
+            ]),
+        ),
+    ]);
 }
 
 #[test]
@@ -424,20 +407,22 @@ fn failed_upstream_runs_are_refused_unless_allowed() {
     s.publish(&repo, &format!("main-{}", &head[..7]), Some(&head));
     let mut ev = workflow_run("push", &head, "main", None, false);
     ev["workflow_run"]["conclusion"] = json!("failure");
-    let o = Run::new("workflow_run", ev.clone())
-        .input("image", &repo)
-        .run();
-    o.failed();
-    assert!(
-        o.error().contains("concluded `failure`") && o.error().contains("allow-failed-upstream"),
-        "{}",
-        o.error()
-    );
-    Run::new("workflow_run", ev)
-        .input("image", &repo)
-        .input("allow-failed-upstream", "true")
-        .run()
-        .ok();
+    let run = || Run::new("workflow_run", ev.clone()).input("image", &repo);
+    table(vec![
+        (
+            "refused",
+            run(),
+            Want::Fails(vec![
+                "concluded `failure`".into(),
+                "allow-failed-upstream".into(),
+            ]),
+        ),
+        (
+            "allowed",
+            run().input("allow-failed-upstream", "true"),
+            Want::Ok(vec![]),
+        ),
+    ]);
 }
 
 #[test]
@@ -445,20 +430,16 @@ fn a_missing_docker_socket_fails_within_seconds() {
     let s = stack();
     let repo = repo(&s, "nosock");
     let t = Instant::now();
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &sha(0x1e), "main", None, false),
-    )
-    .input("image", &repo)
-    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    .run();
-    o.failed();
-    assert!(
-        o.error().contains("cannot reach the Docker daemon")
-            && o.error().contains("verify and compute modes"),
-        "{}",
-        o.error()
-    );
+    table(vec![(
+        "no socket",
+        push_event(&sha(0x1e))
+            .input("image", &repo)
+            .var("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        Want::Fails(vec![
+            "cannot reach the Docker daemon".into(),
+            "verify and compute modes".into(),
+        ]),
+    )]);
     assert!(t.elapsed().as_secs() < 10);
 }
 
@@ -471,16 +452,26 @@ fn bearer_token_auth_the_ghcr_way() {
     s.publish(&format!("{}/{path}", s.registry), &tag, Some(&head));
     let bearer = BearerRegistry::start(&s.registry, "octocat", "ghp_bearerSecret42");
     let repo = format!("{}/{path}", bearer.server.host);
-    let ev = || workflow_run("push", &head, "main", None, false);
-    let o = Run::new("workflow_run", ev())
-        .input("image", &repo)
-        .input("registry-username", "octocat")
-        .input("registry-password", "ghp_bearerSecret42")
-        .run();
-    o.ok();
-    o.assert_no_secret("ghp_bearerSecret42");
-    o.assert_no_secret(BEARER_TOKEN);
-    assert_eq!(o.out("source"), "registry");
+    let run = |password: &str| {
+        push_event(&head)
+            .input("image", &repo)
+            .input("registry-username", "octocat")
+            .input("registry-password", password)
+    };
+    let o = table(vec![
+        (
+            "good",
+            run("ghp_bearerSecret42"),
+            Want::Ok(vec![("source", "registry".into())]),
+        ),
+        (
+            "wrong",
+            run("wrong-password-99").input("fallback", "none"),
+            Want::Fails(vec![]),
+        ),
+    ]);
+    o[0].assert_no_secret("ghp_bearerSecret42");
+    o[0].assert_no_secret(BEARER_TOKEN);
     assert!(
         s.image_id(&format!("{repo}:{tag}")).is_some(),
         "the daemon pulled through the token realm too"
@@ -494,13 +485,7 @@ fn bearer_token_auth_the_ghcr_way() {
         && r.headers
             .get("authorization")
             .is_some_and(|a| a.starts_with("Bearer "))));
-    let wrong = Run::new("workflow_run", ev())
-        .input("image", &repo)
-        .input("registry-username", "octocat")
-        .input("registry-password", "wrong-password-99")
-        .input("fallback", "none")
-        .run();
-    wrong.failed();
+    let wrong = &o[1];
     wrong.assert_no_secret("wrong-password-99");
     assert!(
         wrong.error().contains("401") || wrong.error().to_lowercase().contains("auth"),
@@ -517,14 +502,11 @@ fn wait_timeout_polls_until_the_image_appears() {
     let tag = format!("main-{}", &head[..7]);
     let src = format!("{repo}:{tag}");
     s.build(&src, Some(&head), 64);
-    let run = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input("image", &repo)
-    .input("mode", "verify")
-    .input("wait-timeout", "60")
-    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let run = push_event(&head)
+        .input("image", &repo)
+        .input("mode", "verify")
+        .input("wait-timeout", "60")
+        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock");
     let started = Instant::now();
     let pusher = {
         let (cli, host, src) = (s.cli.clone(), s.docker_host.clone(), src.clone());
@@ -539,6 +521,7 @@ fn wait_timeout_polls_until_the_image_appears() {
             (ok, Instant::now())
         })
     };
+    // the push happens while this run waits: not a row of a table
     let o = run.run();
     let (pushed, pushed_at) = pusher.join().unwrap();
     assert!(pushed);
@@ -557,20 +540,14 @@ fn wait_timeout_polls_until_the_image_appears() {
 
     // nothing ever appears: a clear failure at the deadline, not before, not much after
     let t = Instant::now();
-    let missing = Run::new(
-        "workflow_run",
-        workflow_run("push", &sha(0x21), "main", None, false),
-    )
-    .input("image", &repo)
-    .input("mode", "verify")
-    .input("wait-timeout", "5")
-    .run();
-    missing.failed();
-    assert!(
-        missing.error().contains("waited 5s") && missing.error().contains("does not exist"),
-        "{}",
-        missing.error()
-    );
+    table(vec![(
+        "never",
+        push_event(&sha(0x21))
+            .input("image", &repo)
+            .input("mode", "verify")
+            .input("wait-timeout", "5"),
+        Want::Fails(vec!["waited 5s".into(), "does not exist".into()]),
+    )]);
     let took = t.elapsed().as_secs_f64();
     assert!(
         (4.5..15.0).contains(&took),
@@ -586,18 +563,17 @@ fn a_mixed_case_repository_is_lower_cased_with_a_notice() {
     let name = unique("mixed");
     let repo = format!("{}/acme/{name}", s.registry);
     let digest = s.publish(&repo, &format!("main-{}", &head[..7]), Some(&head));
-    let o = Run::new(
-        "workflow_run",
-        workflow_run("push", &head, "main", None, false),
-    )
-    .input(
-        "image",
-        &format!("{}/Acme/{}", s.registry, name.to_uppercase()),
-    )
-    .input("mode", "verify")
-    .run();
-    o.ok();
-    assert_eq!(o.out("digest"), digest);
+    let o = table(vec![(
+        "mixed case",
+        push_event(&head)
+            .input(
+                "image",
+                &format!("{}/Acme/{}", s.registry, name.to_uppercase()),
+            )
+            .input("mode", "verify"),
+        Want::Ok(vec![("digest", digest.clone())]),
+    )]);
+    let o = &o[0];
     assert!(o.out("image").starts_with(&repo), "{}", o.out("image"));
     let notice = o
         .stdout

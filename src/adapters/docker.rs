@@ -2,6 +2,7 @@
 //! HTTP 200 streams, so every stream is drained and every message checked.
 
 use super::chain;
+pub use crate::model::{DockerError, LocalImage};
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{
     CreateImageOptionsBuilder, ImportImageOptionsBuilder, RemoveImageOptionsBuilder,
@@ -10,7 +11,6 @@ use bollard::query_parameters::{
 use bollard::{Docker, API_DEFAULT_VERSION};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,28 +23,6 @@ pub const MOUNTED_SOCKET: &str = "/var/run/docker.sock";
 pub struct DockerConfig {
     /// `unix:///var/run/docker.sock` or `tcp://host:port`.
     pub host: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DockerError {
-    #[error("cannot reach the Docker daemon at {host}: {detail}; mount the socket or set DOCKER_HOST (verify and compute modes need no daemon)")]
-    Unreachable { host: String, detail: String },
-    #[error("the Docker daemon at {host} speaks API {version}, older than 1.40 (Docker 19.03): upgrade Docker")]
-    TooOld { host: String, version: String },
-    #[error("docker pull {reference} failed: {detail}")]
-    Pull { reference: String, detail: String },
-    #[error("docker load of {what} failed: {detail}")]
-    Load { what: String, detail: String },
-    #[error("Docker daemon: {action} failed: {detail}")]
-    Api { action: String, detail: String },
-}
-
-#[derive(Debug, Clone)]
-pub struct LocalImage {
-    pub id: String,
-    pub labels: BTreeMap<String, String>,
-    pub repo_tags: Vec<String>,
-    pub repo_digests: Vec<String>,
 }
 
 pub struct DockerDaemon {

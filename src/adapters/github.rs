@@ -2,6 +2,7 @@
 //! Requests are raw so that status codes and rate-limit headers stay visible to the retry policy.
 
 use super::{chain, limits};
+pub use crate::model::ArtifactInfo;
 use crate::retry::{retry, Fault, Logger, Policy};
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -23,15 +24,6 @@ pub struct GitHubConfig {
     pub log: Logger,
     /// Each request and its status, for `RUNNER_DEBUG=1`.
     pub debug: Logger,
-}
-
-#[derive(Debug, Clone)]
-pub struct ArtifactInfo {
-    pub id: u64,
-    pub name: String,
-    pub size: u64,
-    /// `sha256:…`, as GitHub lists it for artifacts uploaded by upload-artifact v4+.
-    pub digest: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

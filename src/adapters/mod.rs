@@ -4,6 +4,7 @@ pub mod docker;
 pub mod download;
 pub mod github;
 pub mod limits;
+pub mod ports;
 pub mod registry;
 
 /// A third-party error and its causes on one line: HTTP clients' Display hides the cause

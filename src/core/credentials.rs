@@ -22,8 +22,9 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A login at one registry, as the login port hands it out (its secret already masked).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
+pub struct Auth {
     pub username: String,
     pub password: Secret,
 }
@@ -64,7 +65,7 @@ impl CredentialPolicy {
         }
     }
 
-    pub fn for_registry(&self, registry: &str) -> Option<Credentials> {
+    pub fn for_registry(&self, registry: &str) -> Option<Auth> {
         let (user, pass) = if self.source_registries.iter().any(|r| r == registry) {
             (&self.source_username, &self.source_password)
         } else {
@@ -72,7 +73,7 @@ impl CredentialPolicy {
         };
         let github = self.github_registries.iter().any(|r| r == registry);
         let login = |u: &str, p: &Secret| {
-            Some(Credentials {
+            Some(Auth {
                 username: u.to_string(),
                 password: p.clone(),
             })
@@ -100,8 +101,8 @@ mod tests {
         }
     }
 
-    fn login(u: &str, p: &str) -> Option<Credentials> {
-        Some(Credentials {
+    fn login(u: &str, p: &str) -> Option<Auth> {
+        Some(Auth {
             username: u.into(),
             password: Secret::new(p),
         })

@@ -7,10 +7,12 @@ pub mod plan;
 pub mod platform;
 pub mod promote;
 pub mod reference;
+pub mod result;
 pub mod revision;
 pub mod size;
 pub mod summary;
 pub mod tag;
+pub mod verdict;
 
 /// A full commit SHA: 40 hex digits, stored lower-case.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -45,9 +45,9 @@ pub struct PromotedTarget {
     pub state: TargetState,
 }
 
-/// What one image resolved to: the per-image outputs.
+/// One image's outputs, as text (`""` for absent): a view of its result (`result::Shown`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ImageResult {
+pub struct ImageOutputs {
     pub name: String,
     /// `repository:tag` (or `repository@digest` for a digest-only reference).
     pub image: String,
@@ -57,24 +57,14 @@ pub struct ImageResult {
     pub image_id: String,
     pub local_image: String,
     pub source: Source,
-    /// The label found; only a full commit SHA ever becomes the `revision` output.
-    pub revision_label: Option<String>,
+    pub revision: String,
     pub promoted: Vec<PromotedTarget>,
     pub promote_skipped: String,
     pub attestation: String,
     pub attestation_signer: String,
 }
 
-impl ImageResult {
-    /// The `revision` output: a 40-hex SHA or nothing, so a crafted label cannot reach a `run:`.
-    pub fn revision(&self) -> String {
-        self.revision_label
-            .as_deref()
-            .and_then(|l| Sha::parse(l.trim()))
-            .map(|s| s.to_string())
-            .unwrap_or_default()
-    }
-
+impl ImageOutputs {
     /// The `promoted` output's lines: the targets that hold the digest after the step.
     pub fn promoted_lines(&self) -> Vec<&str> {
         self.promoted
@@ -83,6 +73,14 @@ impl ImageResult {
             .map(|p| p.reference.as_str())
             .collect()
     }
+}
+
+/// The `revision` output: a 40-hex SHA or nothing, so a crafted label cannot reach a `run:`.
+pub fn revision_output(label: Option<&str>) -> String {
+    label
+        .and_then(|l| Sha::parse(l.trim()))
+        .map(|s| s.to_string())
+        .unwrap_or_default()
 }
 
 /// Every output of the contract, in its order.
@@ -143,7 +141,7 @@ impl Outputs {
         plan: &Plan,
         sha_length: usize,
         labels: String,
-        results: &[ImageResult],
+        results: &[ImageOutputs],
         keyed: bool,
     ) -> Outputs {
         let mut out = Outputs {
@@ -173,7 +171,7 @@ impl Outputs {
             out.image_id = one.image_id.clone();
             out.local_image = one.local_image.clone();
             out.source = one.source.as_str().into();
-            out.revision = one.revision();
+            out.revision = one.revision.clone();
             out.promoted = one.promoted_lines().join("\n");
             out.promote_skipped = one.promote_skipped.clone();
             out.attestation = one.attestation.clone();
@@ -220,14 +218,14 @@ impl Outputs {
 }
 
 /// The `images` output: one object per image name, for `fromJSON(...)` in later steps.
-fn images_json(results: &[ImageResult]) -> String {
+fn images_json(results: &[ImageOutputs]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = results
         .iter()
         .map(|r| {
             let v = serde_json::json!({
                 "image": r.image, "tag": r.tag, "digest": r.digest, "ref": r.r#ref,
                 "image-id": r.image_id, "local-image": r.local_image, "source": r.source.as_str(),
-                "revision": r.revision(), "promoted": r.promoted_lines(),
+                "revision": r.revision, "promoted": r.promoted_lines(),
                 "promote-skipped": r.promote_skipped, "attestation": r.attestation,
             });
             (r.name.clone(), v)
@@ -304,28 +302,26 @@ mod tests {
 
     #[test]
     fn only_a_full_sha_becomes_the_revision_output() {
-        let r = |label: &str| ImageResult {
-            revision_label: Some(label.into()),
-            ..Default::default()
-        };
+        let r = |label: &str| revision_output(Some(label));
         let sha = "0123456789abcdef0123456789abcdef01234567";
-        assert_eq!(r(sha).revision(), sha);
-        assert_eq!(r(&sha.to_uppercase()).revision(), sha);
+        assert_eq!(r(sha), sha);
+        assert_eq!(r(&sha.to_uppercase()), sha);
         for hostile in ["x\nimage=evil", "0123456", "", "$(id)"] {
-            assert_eq!(r(hostile).revision(), "", "{hostile:?}");
+            assert_eq!(r(hostile), "", "{hostile:?}");
         }
+        assert_eq!(revision_output(None), "");
     }
 
     #[test]
     fn images_json_is_keyed_by_name() {
         let results = [
-            ImageResult {
+            ImageOutputs {
                 name: "api".into(),
                 image: "r/api:t".into(),
                 source: Source::Registry,
                 ..Default::default()
             },
-            ImageResult {
+            ImageOutputs {
                 name: "worker".into(),
                 source: Source::Artifact,
                 ..Default::default()
@@ -341,7 +337,7 @@ mod tests {
     #[test]
     fn each_image_says_whether_it_was_skipped() {
         let results = [
-            ImageResult {
+            ImageOutputs {
                 name: "api".into(),
                 promoted: vec![PromotedTarget {
                     reference: "r/api:latest@sha256:00".into(),
@@ -349,7 +345,7 @@ mod tests {
                 }],
                 ..Default::default()
             },
-            ImageResult {
+            ImageOutputs {
                 name: "web".into(),
                 promote_skipped: "no-image".into(),
                 ..Default::default()
@@ -361,6 +357,8 @@ mod tests {
             pr: None,
             images: vec![],
             vars: Default::default(),
+            facts: Default::default(),
+            scope: crate::core::plan::Scope::Keyed,
         };
         let out = Outputs::build(&plan, 7, String::new(), &results, true);
         let v: serde_json::Value = serde_json::from_str(&out.images).unwrap();

@@ -2,9 +2,13 @@
 //! one reference per image. Also the pure decisions the flow takes later (fallback).
 
 use super::event::{EventContext, PrNumber};
+use super::platform::Platform;
+use super::promote::PromoteTarget;
 use super::reference::ImageRef;
+use super::revision::RevisionCheck;
 use super::tag::{render, render_name, Sanitize, TagError, Vars};
 use super::Sha;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -18,6 +22,79 @@ pub enum Mode {
 pub enum Fallback {
     Artifact,
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromoteSource {
+    Commit,
+    MergedPr,
+}
+
+/// The `attestation` input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttestationPolicy {
+    Off,
+    Warn,
+    Fail,
+}
+
+/// One image or several: `image`, or `images` (whatever its number of lines). Decided once, when
+/// the inputs are read; the outputs, the summary, the log and the artifact names all follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    One,
+    Keyed,
+}
+
+impl Scope {
+    pub fn keyed(self) -> bool {
+        self == Scope::Keyed
+    }
+}
+
+/// What the steps need of the event, copied out of it once, at planning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub event: String,
+    pub pr_build: bool,
+    pub from_fork: bool,
+    /// The PR's base head, when the payload names it.
+    pub base_sha: Option<Sha>,
+    /// The event the image was built on: the upstream run's for `workflow_run`.
+    pub build_event: String,
+    /// The run that built the image (`workflow_run`), for its artifact and the summary's link.
+    pub build_run: Option<u64>,
+}
+
+impl Facts {
+    pub fn of(ctx: &EventContext) -> Facts {
+        Facts {
+            event: ctx.event_name.clone(),
+            pr_build: ctx.is_pr_build(),
+            from_fork: ctx.from_fork,
+            base_sha: ctx.base_sha.clone(),
+            build_event: ctx
+                .upstream
+                .as_ref()
+                .map(|u| u.event.clone())
+                .unwrap_or_else(|| ctx.event_name.clone()),
+            build_run: ctx.upstream.as_ref().map(|u| u.id),
+        }
+    }
+}
+
+/// How every image is checked: the same for all, read from the inputs once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checks {
+    pub revision: RevisionCheck,
+    pub attestation: AttestationPolicy,
+    pub attestation_workflow: Option<String>,
+    /// `owner/name` (GITHUB_REPOSITORY): attestations must name it.
+    pub repository: String,
+    /// A `github-token` is set: the merge-commit and same-tree look-ups may run.
+    pub api: bool,
+    pub wait: Duration,
+    pub platform: Option<Platform>,
 }
 
 /// The inputs that decide tags and what is admitted: plain data, built by config.
@@ -53,6 +130,59 @@ pub struct Plan {
     pub pr: Option<u64>,
     pub vars: Vars,
     pub images: Vec<ImagePlan>,
+    pub facts: Facts,
+    pub scope: Scope,
+}
+
+/// The artifact that backs one image, should the registry have no usable image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactPlan {
+    pub run_id: u64,
+    pub name: String,
+    pub file: Option<String>,
+}
+
+/// `mode: pull`: each image's artifact is known (or why there is none) before anything is asked.
+#[derive(Debug, Clone)]
+pub struct PullPlan {
+    pub base: Plan,
+    pub checks: Checks,
+    pub fallback: Fallback,
+    /// Per image, in plan order; the error is the fallback's, said only if it is tried.
+    pub artifacts: Vec<Result<ArtifactPlan, String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifyPlan {
+    pub base: Plan,
+    pub checks: Checks,
+}
+
+#[derive(Debug, Clone)]
+pub struct ComputePlan {
+    pub base: Plan,
+    /// The OCI labels for the build.
+    pub labels: String,
+}
+
+/// Where the promoted image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromoteFrom {
+    /// The image of this commit (`promote-source: commit`).
+    Commit,
+    /// The image of the pull request `number` that the pushed commit merged.
+    MergedPr { number: u64, pushed: Sha },
+    /// `promote-source: merged-pr`, and the pushed commit merged none: every image is skipped.
+    NothingMerged { pushed: Sha },
+}
+
+#[derive(Debug, Clone)]
+pub struct PromotePlan {
+    pub base: Plan,
+    pub checks: Checks,
+    pub from: PromoteFrom,
+    /// Per image, in plan order: `promote-to` rendered for it.
+    pub targets: Vec<Vec<PromoteTarget>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,12 +199,7 @@ pub struct ImagePlan {
 impl ImagePlan {
     /// `repository:tag`, or `repository@digest` for a digest-only reference.
     pub fn display(&self) -> String {
-        let r = &self.reference;
-        match (&r.tag, &r.digest) {
-            (Some(t), _) => format!("{}:{t}", r.repository),
-            (None, Some(d)) => format!("{}@{d}", r.repository),
-            (None, None) => r.repository.clone(),
-        }
+        self.reference.shown()
     }
 }
 
@@ -102,8 +227,15 @@ pub enum PlanError {
     LocalTag(String),
 }
 
+/// Who asks: the build itself (compute mode), or a step that uses the image it built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    Build,
+    User,
+}
+
 /// Whether this event may be resolved at all: a failed upstream build, a fork's image.
-pub fn admit(policy: &TagPolicy, mode: Mode, ctx: &EventContext) -> Result<(), PlanError> {
+pub fn admit(policy: &TagPolicy, asker: Asker, ctx: &EventContext) -> Result<(), PlanError> {
     if let Some(up) = &ctx.upstream {
         let conclusion = up.conclusion.as_deref().unwrap_or("(none)");
         if conclusion != "success" && !policy.allow_failed_upstream {
@@ -112,7 +244,7 @@ pub fn admit(policy: &TagPolicy, mode: Mode, ctx: &EventContext) -> Result<(), P
                 up.id,
                 conclusion.to_string(),
             );
-            return Err(if mode == Mode::Compute {
+            return Err(if asker == Asker::Build {
                 PlanError::UpstreamFailedCompute {
                     name,
                     id,
@@ -128,7 +260,7 @@ pub fn admit(policy: &TagPolicy, mode: Mode, ctx: &EventContext) -> Result<(), P
         }
     }
     // compute mode runs in the build itself, where a fork's PR is built but not run with secrets
-    if ctx.from_fork && !policy.allow_forks && mode != Mode::Compute {
+    if ctx.from_fork && !policy.allow_forks && asker == Asker::User {
         return Err(PlanError::Fork {
             head: ctx
                 .head_repository
@@ -173,10 +305,40 @@ fn vars(policy: &TagPolicy, ctx: &EventContext, sha: Option<&Sha>, pr: Option<u6
     }
 }
 
+/// The template variables of this event, with `pr` as given (a merged pull request's number
+/// beside the push's commit and branch, for `promote-to`).
+pub fn event_vars(
+    policy: &TagPolicy,
+    images: &[ImageSpec],
+    ctx: &EventContext,
+    pr: Option<u64>,
+) -> Vars {
+    vars(policy, ctx, expected(policy, images, ctx).as_ref(), pr)
+}
+
+/// Why the step says what it says, for every image: a fork's content, an unchecked revision.
+pub fn notes(plan: &Plan) -> Vec<String> {
+    let mut notes = Vec::new();
+    if plan.facts.from_fork {
+        notes.push(
+            "The image was built from a fork: its content is controlled by the fork's author."
+                .into(),
+        );
+    }
+    if plan.expected.is_none() {
+        notes.push(format!(
+            "No expected commit for a `{}` event: the revision was not checked.",
+            plan.facts.event
+        ));
+    }
+    notes
+}
+
 /// `pr` is the PR number once known (from the event, or looked up for a fork).
 pub fn plan(
     policy: &TagPolicy,
     images: &[ImageSpec],
+    scope: Scope,
     ctx: &EventContext,
     pr: Option<u64>,
 ) -> Result<Plan, PlanError> {
@@ -185,7 +347,7 @@ pub fn plan(
         _ => None,
     });
     let expected = expected(policy, images, ctx);
-    let vars = vars(policy, ctx, expected.as_ref(), pr);
+    let vars = event_vars(policy, images, ctx, pr);
     let tag = match (&policy.tag, derives_tag(policy, images)) {
         (Some(t), _) => t.clone(),
         (None, false) => String::new(),
@@ -211,6 +373,8 @@ pub fn plan(
         pr,
         vars,
         images,
+        facts: Facts::of(ctx),
+        scope,
     })
 }
 
@@ -253,15 +417,15 @@ fn image_plan(
 }
 
 /// The artifact that backs one image: `artifact-name`, or `pr-image-{pr}` / `push-image`, with
-/// `-{name}` appended when several images are resolved.
+/// `-{name}` appended with `images`.
 pub fn artifact_name(
     policy: &TagPolicy,
     ctx: &EventContext,
     vars: &Vars,
     name: &str,
-    several: bool,
+    scope: Scope,
 ) -> Result<String, TagError> {
-    let default = match (ctx.is_pr_build(), several) {
+    let default = match (ctx.is_pr_build(), scope.keyed()) {
         (true, false) => "pr-image-{pr}",
         (true, true) => "pr-image-{pr}-{name}",
         (false, false) => "push-image",
@@ -341,11 +505,11 @@ pub enum Next {
     Fail,
 }
 
-/// The contract's fallback rule: only pull mode loads artifacts, only for a tag, and only when
-/// the registry has "no usable image".
-pub fn after_miss(mode: Mode, fallback: Fallback, by_digest: bool, miss: Miss) -> Next {
+/// The contract's fallback rule (pull mode: no other command loads artifacts): only for a tag,
+/// and only when the registry has "no usable image".
+pub fn after_miss(fallback: Fallback, by_digest: bool, miss: Miss) -> Next {
     let usable_miss = matches!(miss, Miss::NotFound | Miss::Unreachable | Miss::Revision);
-    if mode == Mode::Pull && fallback == Fallback::Artifact && !by_digest && usable_miss {
+    if fallback == Fallback::Artifact && !by_digest && usable_miss {
         Next::TryArtifact
     } else {
         Next::Fail
@@ -520,7 +684,7 @@ mod tests {
             ),
         ];
         for (p, image, c, reference, tag, sha) in cases {
-            let plan = plan(&p, &one(image), &c, None).unwrap();
+            let plan = plan(&p, &one(image), Scope::One, &c, None).unwrap();
             let i = &plan.images[0];
             assert_eq!(
                 (i.reference.to_string().as_str(), i.tag.as_str()),
@@ -548,7 +712,7 @@ mod tests {
             ..policy()
         };
         let c = ctx("pull_request", PrNumber::Known(42), Some("x"), Some(SHA));
-        let plan = plan(&p, &specs, &c, None).unwrap();
+        let plan = plan(&p, &specs, Scope::One, &c, None).unwrap();
         let refs: Vec<String> = plan
             .images
             .iter()
@@ -566,11 +730,11 @@ mod tests {
             "worker:under-test"
         );
         assert_eq!(
-            artifact_name(&p, &c, &plan.vars, "api", true).unwrap(),
+            artifact_name(&p, &c, &plan.vars, "api", Scope::Keyed).unwrap(),
             "pr-image-42-api"
         );
         assert_eq!(
-            artifact_name(&p, &c, &plan.vars, "api", false).unwrap(),
+            artifact_name(&p, &c, &plan.vars, "api", Scope::One).unwrap(),
             "pr-image-42"
         );
         let files = TagPolicy {
@@ -598,20 +762,20 @@ mod tests {
         );
         assert!(tag_needs_pr(&p, &specs, &fork));
         assert!(
-            plan(&p, &specs, &fork, None).is_err(),
+            plan(&p, &specs, Scope::One, &fork, None).is_err(),
             "no PR number, no tag"
         );
-        let pl = plan(&p, &specs, &fork, Some(77)).unwrap();
+        let pl = plan(&p, &specs, Scope::One, &fork, Some(77)).unwrap();
         assert_eq!(pl.tag, "pr-77-abcdef0");
         assert_eq!(
-            artifact_name(&p, &fork, &pl.vars, "charon", false).unwrap(),
+            artifact_name(&p, &fork, &pl.vars, "charon", Scope::One).unwrap(),
             "pr-image-77"
         );
         let push = ctx("push", PrNumber::None, Some("main"), Some(SHA));
         assert!(!tag_needs_pr(&p, &specs, &push));
-        let pl = plan(&p, &specs, &push, None).unwrap();
+        let pl = plan(&p, &specs, Scope::One, &push, None).unwrap();
         assert_eq!(
-            artifact_name(&p, &push, &pl.vars, "charon", false).unwrap(),
+            artifact_name(&p, &push, &pl.vars, "charon", Scope::One).unwrap(),
             "push-image"
         );
         let named = TagPolicy {
@@ -619,7 +783,7 @@ mod tests {
             ..policy()
         };
         assert_eq!(
-            artifact_name(&named, &push, &pl.vars, "charon", false).unwrap(),
+            artifact_name(&named, &push, &pl.vars, "charon", Scope::One).unwrap(),
             "img-10"
         );
     }
@@ -631,6 +795,7 @@ mod tests {
         let e = plan(
             &p,
             &specs,
+            Scope::One,
             &ctx("schedule", PrNumber::None, Some("main"), None),
             None,
         )
@@ -645,13 +810,13 @@ mod tests {
             event: "push".into(),
             name: Some("build".into()),
         });
-        let e = admit(&p, Mode::Pull, &failed).unwrap_err();
+        let e = admit(&p, Asker::User, &failed).unwrap_err();
         assert!(
             matches!(e, PlanError::UpstreamFailed { .. })
                 && e.to_string().contains("allow-failed-upstream"),
             "{e}"
         );
-        let e = admit(&p, Mode::Compute, &failed).unwrap_err();
+        let e = admit(&p, Asker::Build, &failed).unwrap_err();
         assert!(
             e.to_string().contains("compute mode derives nothing"),
             "{e}"
@@ -660,7 +825,7 @@ mod tests {
             allow_failed_upstream: true,
             ..policy()
         };
-        assert!(admit(&allowed, Mode::Pull, &failed).is_ok());
+        assert!(admit(&allowed, Asker::User, &failed).is_ok());
 
         let mut fork = ctx(
             "pull_request",
@@ -670,45 +835,38 @@ mod tests {
         );
         fork.from_fork = true;
         fork.head_repository = Some("mallory/charon".into());
-        let e = admit(&p, Mode::Verify, &fork).unwrap_err();
+        let e = admit(&p, Asker::User, &fork).unwrap_err();
         assert!(
             e.to_string().contains("`mallory/charon`")
                 && e.to_string().contains("allow-forks: true"),
             "{e}"
         );
-        assert!(admit(&p, Mode::Compute, &fork).is_ok(), "the build itself");
+        assert!(admit(&p, Asker::Build, &fork).is_ok(), "the build itself");
         let forks_ok = TagPolicy {
             allow_forks: true,
             ..policy()
         };
-        assert!(admit(&forks_ok, Mode::Pull, &fork).is_ok());
+        assert!(admit(&forks_ok, Asker::User, &fork).is_ok());
     }
 
     #[test]
     fn fallback_rule() {
         use Miss::*;
         use Next::*;
+        // only the pull command asks (verify and promote never fall back: see their commands)
         let cases = [
-            (Mode::Pull, Fallback::Artifact, false, NotFound, TryArtifact),
-            (
-                Mode::Pull,
-                Fallback::Artifact,
-                false,
-                Unreachable,
-                TryArtifact,
-            ),
-            (Mode::Pull, Fallback::Artifact, false, Revision, TryArtifact),
-            (Mode::Pull, Fallback::Artifact, false, Other, Fail),
-            (Mode::Pull, Fallback::Artifact, true, NotFound, Fail),
-            (Mode::Pull, Fallback::None, false, NotFound, Fail),
-            (Mode::Verify, Fallback::Artifact, false, NotFound, Fail),
-            (Mode::Promote, Fallback::Artifact, false, NotFound, Fail),
+            (Fallback::Artifact, false, NotFound, TryArtifact),
+            (Fallback::Artifact, false, Unreachable, TryArtifact),
+            (Fallback::Artifact, false, Revision, TryArtifact),
+            (Fallback::Artifact, false, Other, Fail),
+            (Fallback::Artifact, true, NotFound, Fail),
+            (Fallback::None, false, NotFound, Fail),
         ];
-        for (mode, fallback, by_digest, miss, want) in cases {
+        for (fallback, by_digest, miss, want) in cases {
             assert_eq!(
-                after_miss(mode, fallback, by_digest, miss),
+                after_miss(fallback, by_digest, miss),
                 want,
-                "{mode:?} {fallback:?} {by_digest} {miss:?}"
+                "{fallback:?} {by_digest} {miss:?}"
             );
         }
     }
@@ -716,7 +874,7 @@ mod tests {
     #[test]
     fn labels_for_the_build() {
         let c = ctx("pull_request", PrNumber::Known(3), Some("x"), Some(SHA));
-        let p = plan(&policy(), &one("ghcr.io/acme/charon"), &c, None).unwrap();
+        let p = plan(&policy(), &one("ghcr.io/acme/charon"), Scope::One, &c, None).unwrap();
         assert_eq!(
             build_labels(&p, c.sha.as_ref(), "https://github.com/", "acme/charon"),
             format!("org.opencontainers.image.revision={SHA}\norg.opencontainers.image.source=https://github.com/acme/charon\norg.opencontainers.image.version=pr-3-abcdef0")
@@ -730,7 +888,7 @@ mod tests {
             tag: Some("manual-1".into()),
             ..policy()
         };
-        let p = plan(&manual, &one("ghcr.io/acme/charon"), &c, None).unwrap();
+        let p = plan(&manual, &one("ghcr.io/acme/charon"), Scope::One, &c, None).unwrap();
         assert_eq!(p.expected, None, "nothing to check against");
         let labels = build_labels(&p, c.sha.as_ref(), "https://github.com", "acme/charon");
         assert!(
@@ -745,6 +903,7 @@ mod tests {
                 ..manual
             },
             &one("ghcr.io/acme/charon"),
+            Scope::One,
             &c,
             None,
         )

@@ -53,10 +53,22 @@ pub struct TargetVars<'a> {
     pub name: &'a str,
 }
 
-/// Renders `promote-to`: one target a line, blank lines ignored, duplicates dropped.
-pub fn parse_targets(text: &str, v: &TargetVars<'_>) -> Result<Vec<PromoteTarget>, PromoteToError> {
+/// `promote-to` as lines: trimmed, blank ones dropped. The inputs split it here, once.
+pub fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Renders `promote-to`'s lines (as the inputs read them: trimmed, none blank), duplicates dropped.
+pub fn parse_targets(
+    lines: &[String],
+    v: &TargetVars<'_>,
+) -> Result<Vec<PromoteTarget>, PromoteToError> {
     let mut out: Vec<PromoteTarget> = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in lines {
         let t = target(line, v)?;
         if !out.contains(&t) {
             out.push(t);
@@ -81,6 +93,29 @@ pub fn host_only(line: &str) -> bool {
         .map_or((line, None), |(n, r)| (n, Some(r)));
     let port = rest.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     name == "localhost" || name.contains('.') || port
+}
+
+/// A line's shape, checked when the inputs are read, before any network call: no digest, a
+/// repository that parses, a tag template that renders once every variable is known.
+pub fn check_line(line: &str) -> Result<(), PromoteToError> {
+    let every = Vars {
+        pr: Some(1),
+        branch: Some("main".into()),
+        sha: Some("0".repeat(40)),
+        short_sha: Some("0000000".into()),
+        run_id: Some(1),
+        run_number: Some(1),
+        run_attempt: Some(1),
+        name: None,
+    };
+    let v = TargetVars {
+        vars: &every,
+        raw_branch: Some("main"),
+        sanitize: Sanitize::Strict,
+        source_tag: Some("latest"),
+        name: "image",
+    };
+    target(line, &v).map(|_| ())
 }
 
 fn target(line: &str, v: &TargetVars<'_>) -> Result<PromoteTarget, PromoteToError> {
@@ -297,7 +332,7 @@ mod tests {
             source_tag,
             name: "api",
         };
-        parse_targets(text, &tv).map(|t| t.iter().map(ToString::to_string).collect())
+        parse_targets(&lines(text), &tv).map(|t| t.iter().map(ToString::to_string).collect())
     }
 
     #[test]
@@ -359,6 +394,25 @@ mod tests {
             "app:v1",
         ] {
             assert!(!host_only(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_line_is_checked_before_anything_is_asked() {
+        let cases = [
+            ("a/b@sha256:00", Some("names a digest")),
+            ("a/{branch}:x", Some("only use `{name}`")),
+            ("a/b:{nope}", Some("unknown variable `{nope}`")),
+            ("A/B:x", Some("upper-case")),
+            ("a/b", None),
+            ("a/{name}:{pr}-{short_sha}", None),
+        ];
+        for (line, want) in cases {
+            match (check_line(line), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(w)) => assert!(e.to_string().contains(w), "{line}: {e}"),
+                (got, _) => panic!("{line}: {got:?}"),
+            }
         }
     }
 

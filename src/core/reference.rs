@@ -64,6 +64,21 @@ impl ImageRef {
         })
     }
 
+    /// `repository:tag`, or `repository@digest` for a digest-only reference: how logs, outputs
+    /// and the summary name an image.
+    pub fn shown(&self) -> String {
+        match (&self.tag, &self.digest) {
+            (Some(t), _) => format!("{}:{t}", self.repository),
+            (None, Some(d)) => format!("{}@{d}", self.repository),
+            (None, None) => self.repository.clone(),
+        }
+    }
+
+    /// A digest and no tag: the image is pinned, whatever the event.
+    pub fn is_pinned(&self) -> bool {
+        self.digest.is_some() && self.tag.is_none()
+    }
+
     pub fn is_full(&self) -> bool {
         self.tag.is_some() || self.digest.is_some()
     }

@@ -1,5 +1,6 @@
 //! Is the image built from the commit we expect? `org.opencontainers.image.revision` decides.
 
+use super::mismatch::{classify, Known};
 use super::Sha;
 
 pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
@@ -51,6 +52,115 @@ pub fn compare(label: Option<&str>, expected: &Sha) -> Verdict {
     }
 }
 
+/// The look-up a label needs before it can be judged; only when the plain compare failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    Nothing,
+    /// A PR build: is the label GitHub's test merge commit, a parent of which is the head?
+    Parents(Sha),
+    /// Is the label commit's tree the expected commit's (an image promoted from a PR)?
+    Trees(Sha),
+}
+
+/// What the look-up found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookedUp {
+    Nothing,
+    Parents(Vec<Sha>),
+    /// Whether the trees are the same; an unanswered look-up is `false` (fail closed).
+    SameTree(bool),
+}
+
+/// What the revision check is judged against.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    pub expected: Option<&'a Sha>,
+    pub policy: RevisionCheck,
+    pub pr_build: bool,
+    /// A `github-token` is set: look-ups may run.
+    pub api: bool,
+    /// The event the image was built on, and the PR's base head: they name the producer's mistake.
+    pub build_event: &'a str,
+    pub base_sha: Option<&'a Sha>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    Passed(Outcome),
+    /// Not the expected commit: `found` as shown to a person, the fix, and whether
+    /// `revision-check: warn` lets it through.
+    Mismatch {
+        expected: Sha,
+        found: String,
+        advice: String,
+        accepted: bool,
+    },
+}
+
+pub fn ask(label: Option<&str>, e: &Expect) -> Ask {
+    let Some(expected) = e.expected else {
+        return Ask::Nothing;
+    };
+    match compare(label, expected) {
+        _ if e.policy == RevisionCheck::Off || !e.api => Ask::Nothing,
+        Verdict::OtherCommit(c) if e.pr_build => Ask::Parents(c),
+        Verdict::OtherCommit(c) => Ask::Trees(c),
+        _ => Ask::Nothing,
+    }
+}
+
+/// The label against the expected commit, given what the look-up found.
+pub fn judge(label: Option<&str>, e: &Expect, looked: &LookedUp) -> Judged {
+    let Some(expected) = e.expected else {
+        return Judged::Passed(Outcome::NotChecked);
+    };
+    if e.policy == RevisionCheck::Off {
+        return Judged::Passed(Outcome::Off);
+    }
+    let passed = match (compare(label, expected), looked) {
+        (Verdict::Match, _) => Some(Outcome::Match),
+        (Verdict::OtherCommit(c), LookedUp::Parents(p)) if p.contains(expected) => {
+            Some(Outcome::MergeCommit(c))
+        }
+        (Verdict::OtherCommit(c), LookedUp::SameTree(true)) => Some(Outcome::SameTree(c)),
+        _ => None,
+    };
+    if let Some(o) = passed {
+        return Judged::Passed(o);
+    }
+    // the producer's mistake and its fix, before any advice to look away
+    let known = Known {
+        event: e.build_event,
+        pr_base_head: e.base_sha,
+        label_parents: match looked {
+            LookedUp::Parents(p) => Some(p.as_slice()),
+            _ => None,
+        },
+        build_sha: None,
+    };
+    Judged::Mismatch {
+        expected: expected.clone(),
+        found: shown_label(label),
+        advice: classify(expected, label, &known).advice,
+        accepted: e.policy == RevisionCheck::Warn,
+    }
+}
+
+/// A label as errors and logs show it: a SHA in backticks, anything else escaped and cut short,
+/// since it is the image's text, not ours.
+pub fn shown_label(label: Option<&str>) -> String {
+    match label.map(str::trim) {
+        None | Some("") => "no `org.opencontainers.image.revision` label".into(),
+        Some(l) => match Sha::parse(l) {
+            Some(sha) => format!("`{sha}`"),
+            None => {
+                let escaped: String = format!("{l:?}").chars().take(80).collect();
+                format!("the label {escaped}")
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +197,116 @@ mod tests {
         for (label, want) in cases {
             assert_eq!(&compare(*label, &expected), want, "{label:?}");
         }
+    }
+
+    #[test]
+    fn judgements() {
+        let head = Sha::parse(&"1".repeat(40)).unwrap();
+        let merge = Sha::parse(&"2".repeat(40)).unwrap();
+        let base = Expect {
+            expected: Some(&head),
+            policy: RevisionCheck::Fail,
+            pr_build: false,
+            api: true,
+            build_event: "push",
+            base_sha: None,
+        };
+        let pr = Expect {
+            pr_build: true,
+            build_event: "pull_request",
+            ..base
+        };
+        let (h, m) = (head.as_str(), merge.as_str());
+        // (label, expect, what is asked, what it found, judged passed as)
+        type Case<'a> = (Option<&'a str>, Expect<'a>, Ask, LookedUp, Option<Outcome>);
+        let cases: Vec<Case> = vec![
+            (
+                Some(h),
+                base,
+                Ask::Nothing,
+                LookedUp::Nothing,
+                Some(Outcome::Match),
+            ),
+            (
+                Some(m),
+                pr,
+                Ask::Parents(merge.clone()),
+                LookedUp::Parents(vec![head.clone()]),
+                Some(Outcome::MergeCommit(merge.clone())),
+            ),
+            (
+                Some(m),
+                pr,
+                Ask::Parents(merge.clone()),
+                LookedUp::Parents(vec![]),
+                None,
+            ),
+            (
+                Some(m),
+                base,
+                Ask::Trees(merge.clone()),
+                LookedUp::SameTree(true),
+                Some(Outcome::SameTree(merge.clone())),
+            ),
+            (
+                Some(m),
+                base,
+                Ask::Trees(merge.clone()),
+                LookedUp::SameTree(false),
+                None,
+            ),
+            (
+                Some(m),
+                Expect { api: false, ..base },
+                Ask::Nothing,
+                LookedUp::Nothing,
+                None,
+            ),
+            (Some("main"), base, Ask::Nothing, LookedUp::Nothing, None),
+            (
+                Some(m),
+                Expect {
+                    policy: RevisionCheck::Off,
+                    ..base
+                },
+                Ask::Nothing,
+                LookedUp::Nothing,
+                Some(Outcome::Off),
+            ),
+            (
+                None,
+                Expect {
+                    expected: None,
+                    ..base
+                },
+                Ask::Nothing,
+                LookedUp::Nothing,
+                Some(Outcome::NotChecked),
+            ),
+        ];
+        for (i, (label, e, asked, looked, passed)) in cases.into_iter().enumerate() {
+            assert_eq!(ask(label, &e), asked, "case {i}");
+            match (judge(label, &e, &looked), passed) {
+                (Judged::Passed(o), Some(want)) => assert_eq!(o, want, "case {i}"),
+                (Judged::Mismatch { accepted, .. }, None) => assert!(!accepted, "case {i}"),
+                (got, want) => panic!("case {i}: {got:?}, wanted {want:?}"),
+            }
+        }
+        let warn = Expect {
+            policy: RevisionCheck::Warn,
+            ..base
+        };
+        let Judged::Mismatch {
+            found, accepted, ..
+        } = judge(Some(" v1\n"), &warn, &LookedUp::Nothing)
+        else {
+            panic!("a mismatch")
+        };
+        assert!(accepted);
+        assert_eq!(found, "the label \"v1\"");
+        assert_eq!(
+            shown_label(None),
+            "no `org.opencontainers.image.revision` label"
+        );
     }
 }

@@ -114,7 +114,14 @@ impl Stack {
         std::fs::write(dir.path().join("Dockerfile"), df).unwrap();
         // no cache: the classic builder's cache look-up walks every image, and one that another
         // test removes meanwhile fails the build ("unable to find image sha256:…")
-        self.docker(&["build", "-q", "--no-cache", "-t", tag, dir.path().to_str().unwrap()]);
+        self.docker(&[
+            "build",
+            "-q",
+            "--no-cache",
+            "-t",
+            tag,
+            dir.path().to_str().unwrap(),
+        ]);
         self.docker(&["inspect", "--format", "{{.Id}}", tag])
     }
 
@@ -448,6 +455,54 @@ pub fn workflow_run(
            "workflow_run": {"id": 4242, "name": "build", "run_number": 17, "run_attempt": 1, "event": event,
                             "status": "completed", "conclusion": "success", "head_sha": head_sha, "head_branch": branch,
                             "pull_requests": prs, "head_repository": head, "repository": base}})
+}
+
+/// The run most tests start from: a `workflow_run` of a push of `head` to `branch`.
+pub fn push_on(head: &str, branch: &str) -> Run {
+    Run::new(
+        "workflow_run",
+        workflow_run("push", head, branch, None, false),
+    )
+}
+
+/// A `workflow_run` of a push of `head` to `main`.
+pub fn push_event(head: &str) -> Run {
+    push_on(head, "main")
+}
+
+/// What one run of a table must give.
+pub enum Want {
+    /// Success, with these outputs (name, value).
+    Ok(Vec<(&'static str, String)>),
+    /// Failure with one `::error::` line that holds every one of these.
+    Fails(Vec<String>),
+}
+
+/// Runs each case in order and checks what it wants; the outcomes come back, in order, for
+/// what a table cannot say (the daemon's state, the log, the summary).
+pub fn table(cases: Vec<(&str, Run, Want)>) -> Vec<Outcome> {
+    cases
+        .into_iter()
+        .map(|(what, run, want)| {
+            let o = run.run();
+            match &want {
+                Want::Ok(outputs) => {
+                    o.ok();
+                    for (name, value) in outputs {
+                        assert_eq!(o.out(name), value, "{what}: output `{name}`");
+                    }
+                }
+                Want::Fails(needles) => {
+                    o.failed();
+                    let e = o.error();
+                    for n in needles {
+                        assert!(e.contains(n.as_str()), "{what}: `{n}` not in {e}");
+                    }
+                }
+            }
+            o
+        })
+        .collect()
 }
 
 pub fn pull_request_event(number: u64, head_sha: &str, branch: &str) -> Value {

@@ -4,10 +4,12 @@
 mod promote;
 mod session;
 
-pub use promote::{Promoted, Target};
+pub use crate::model::Promoted;
+pub use promote::Target;
 
 use crate::core::platform::Platform;
-use crate::core::reference::{is_docker_hub, repository_path, ImageRef};
+use crate::core::reference::{repository_path, ImageRef};
+pub use crate::model::{RegistryError, RemoteImage};
 use crate::retry::{retry, Policy};
 use session::{checked_digest, scope, Manifest, Raw, Session, MAX_CONFIG};
 use std::collections::BTreeMap;
@@ -18,152 +20,6 @@ pub struct RegistryConfig {
     pub plain_http: bool,
     pub credentials: Option<(String, String)>,
     pub retries: u32,
-}
-
-#[derive(Debug, Clone)]
-pub struct RemoteImage {
-    /// The digest the reference resolves to: the index's for a multi-platform image.
-    pub digest: String,
-    /// The platform's own manifest digest.
-    pub manifest_digest: String,
-    pub config_digest: String,
-    pub labels: BTreeMap<String, String>,
-    pub layers: usize,
-    pub size: u64,
-    pub platform: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    #[error("`{reference}` does not exist in the registry (tag or repository unknown): check that the build pushed this tag (its `mode: compute` gives the same one), or set `wait-timeout` to wait for it")]
-    NotFound { reference: String },
-    #[error("`{reference}`: the registry `{registry}` has no repository `{repository}` (NAME_UNKNOWN): check `image` (or its line in `images`) for a typo, and that the build pushes to this repository")]
-    NoRepository {
-        registry: String,
-        repository: String,
-        reference: String,
-    },
-    #[error("`{registry}` refused the credentials for `{reference}` (401){}", hint(*.with_credentials))]
-    Unauthorized {
-        registry: String,
-        reference: String,
-        with_credentials: bool,
-    },
-    #[error("`{registry}` denied access to `{reference}` (403): the credentials work but may not pull this repository")]
-    Denied { registry: String, reference: String },
-    #[error("{}", unreachable(registry, reference, *attempts, detail, rate_limit.as_deref(), *with_credentials))]
-    Unreachable {
-        registry: String,
-        reference: String,
-        attempts: u32,
-        detail: String,
-        /// The registry's rate limit is used up (`429`, `ratelimit-remaining: 0`): what it said
-        /// its limit is. Not retried: the window is hours long.
-        rate_limit: Option<String>,
-        with_credentials: bool,
-    },
-    #[error("`{reference}`: the registry's answer is not usable: {detail}")]
-    Protocol { reference: String, detail: String },
-    #[error("`{reference}`: integrity check failed, possible tampering: {detail}. Nothing from this answer was used; check the registry (or a proxy in front of it) before trusting it again")]
-    Integrity { reference: String, detail: String },
-    #[error("`{reference}` is a multi-platform image without `{wanted}` (it has: {available}); set `platform`")]
-    NoPlatform {
-        reference: String,
-        wanted: String,
-        available: String,
-    },
-    #[error("promoting to `{target}` failed: {reason}; {}", written_note(written))]
-    Promote {
-        target: String,
-        reason: String,
-        /// `repository:tag@digest` of the targets that hold the digest already.
-        written: Vec<String>,
-    },
-}
-
-fn written_note(written: &[String]) -> String {
-    if written.is_empty() {
-        "no target was written".into()
-    } else {
-        format!("already holding the digest: {}", written.join(", "))
-    }
-}
-
-fn unreachable(
-    registry: &str,
-    reference: &str,
-    attempts: u32,
-    detail: &str,
-    rate_limit: Option<&str>,
-    with_credentials: bool,
-) -> String {
-    let Some(limit) = rate_limit else {
-        return format!(
-            "`{registry}` could not be reached for `{reference}` after {attempts} attempt(s): {detail}"
-        );
-    };
-    let (whose, fix) = match (is_docker_hub(registry), with_credentials) {
-        (true, false) => ("Docker Hub's pull rate limit for anonymous pulls", "log in with `registry-username` and `registry-password` (a Docker Hub access token): logged-in pulls count against your account, not the runner's shared address"),
-        (true, true) => ("Docker Hub's pull rate limit for this account", "wait until the window frees pulls, or use an account with a higher limit (`registry-username` / `registry-password`)"),
-        (false, false) => ("the registry's rate limit", "log in (`registry-username` / `registry-password`) or wait until the window frees requests"),
-        (false, true) => ("the registry's rate limit for this account", "wait until the window frees requests"),
-    };
-    format!("`{registry}` refused `{reference}`: {whose} is used up (429 TOOMANYREQUESTS, {limit}); not retried, the limit counts over hours: {fix}")
-}
-
-fn hint(with_credentials: bool) -> &'static str {
-    if with_credentials {
-        ": check `registry-username` / `registry-password` (for ghcr.io: a token with read:packages)"
-    } else {
-        ": the image is private; set `registry-username` and `registry-password`"
-    }
-}
-
-impl RegistryError {
-    pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            RegistryError::NotFound { .. } | RegistryError::NoRepository { .. }
-        )
-    }
-    /// Missing, or still unreachable after retries: "no usable image" in the contract's words.
-    /// Never an integrity failure: a tampered answer is not a reason to look elsewhere.
-    pub fn means_no_usable_image(&self) -> bool {
-        matches!(
-            self,
-            RegistryError::NotFound { .. }
-                | RegistryError::NoRepository { .. }
-                | RegistryError::Unreachable { .. }
-        )
-    }
-    pub fn is_integrity(&self) -> bool {
-        matches!(self, RegistryError::Integrity { .. })
-    }
-    /// Run by the runner, a loopback registry that cannot be reached is the usual mistake of a
-    /// container action, which has a network of its own: the error says so.
-    pub fn in_own_network(self) -> RegistryError {
-        match self {
-            RegistryError::Unreachable {
-                registry,
-                reference,
-                attempts,
-                detail,
-                rate_limit: None,
-                with_credentials,
-            } if crate::core::reference::is_loopback_registry(&registry) => {
-                let detail = format!("{detail}; the action runs in a network of its own, where loopback is the action itself, not the runner: name a `services:` registry by its service name and port (`registry:5000`, listed in `insecure-registries`)");
-                RegistryError::Unreachable {
-                    registry,
-                    reference,
-                    attempts,
-                    detail,
-                    rate_limit: None,
-                    with_credentials,
-                }
-            }
-            e => e,
-        }
-    }
 }
 
 pub struct Registry {

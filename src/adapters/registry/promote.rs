@@ -9,7 +9,7 @@
 //! 4 MiB), and a monolithic `PUT` with the body is optional in older registries.
 
 use super::session::{checked_digest, scope, Manifest, Raw, Session};
-use super::{locate, Descriptor, ImageManifest, Registry, RegistryError};
+use super::{locate, Descriptor, ImageManifest, Promoted, Registry, RegistryError};
 use crate::adapters::limits::{self, BodyError, Sent};
 use crate::core::reference::ImageRef;
 use crate::retry::retry;
@@ -30,14 +30,6 @@ pub struct Target<'a> {
     pub registry: &'a Registry,
     /// `repository:tag`
     pub reference: ImageRef,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Promoted {
-    /// `repository:tag@digest`
-    pub reference: String,
-    /// False when the target already held the digest and was left untouched.
-    pub written: bool,
 }
 
 /// What a streamed blob brought so far: its hash, its length, and whether that length has

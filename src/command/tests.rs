@@ -1,21 +1,24 @@
-//! The flow's decisions, in-process, with fakes behind the ports: fallback, wait, merge-commit
-//! check, PR look-up shared by several images, artifact removal. The real stack tests live in
-//! tests/; these pin what the flow decides.
+//! The commands' decisions, in-process, with fakes behind the ports: fallback, wait,
+//! merge-commit check, PR look-up shared by several images, artifact removal. The real stack
+//! tests live in tests/; these pin what the commands decide.
 
-use super::log::Log;
-use super::ports::{Daemon, GitHubApi, Loaded, Registry};
 use super::*;
-use crate::adapters::docker::{DockerError, LocalImage};
-use crate::adapters::github::ArtifactInfo;
-use crate::config::RawInputs;
-use crate::core::credentials::Credentials;
-use crate::core::event::EventContext;
+use crate::config::{Mode, RawInputs};
+use crate::core::credentials::Auth;
+use crate::core::event::Upstream;
+use crate::core::outputs::Source;
+use crate::core::platform::Platform;
 use crate::core::reference::ImageRef;
+use crate::core::result::Attestation;
+use crate::core::revision::{Outcome, REVISION_LABEL};
 use crate::core::Sha;
+use crate::flow::ports::{Daemon, Loaded, Login, Registry};
+use crate::model::{ArtifactInfo, DockerError, LocalImage, RegistryError, RemoteImage};
 use crate::toolkit::Toolkit;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 const HEAD: &str = "1111111111111111111111111111111111111111";
 const MERGE: &str = "2222222222222222222222222222222222222222";
@@ -57,9 +60,6 @@ fn not_found(r: &str) -> Result<RemoteImage, RegistryError> {
 }
 
 impl Registry for FakeRegistry {
-    fn credentials(&self, _: &str) -> Option<Credentials> {
-        None
-    }
     async fn inspect(
         &self,
         reference: &ImageRef,
@@ -186,7 +186,7 @@ impl Daemon for FakeDaemon {
         repository: &str,
         digest: &str,
         _: Option<&Platform>,
-        _: Option<&Credentials>,
+        _: Option<&Auth>,
         _: &Log,
     ) -> Result<(), DockerError> {
         let pinned = format!("{repository}@{digest}");
@@ -258,7 +258,7 @@ fn pr_event(pr: PrNumber) -> EventContext {
         event_name: "workflow_run".into(),
         pr,
         branch: Some("feature".into()),
-        upstream: Some(crate::core::event::Upstream {
+        upstream: Some(Upstream {
             id: 4242,
             run_number: Some(1),
             run_attempt: Some(1),
@@ -270,12 +270,31 @@ fn pr_event(pr: PrNumber) -> EventContext {
     }
 }
 
+/// Anonymous everywhere.
+struct NoLogin;
+
+impl Login for NoLogin {
+    async fn login(&self, _: &str) -> Result<Option<Auth>> {
+        Ok(None)
+    }
+}
+
+/// The fakes, as the ports' types.
+struct Fakes;
+
+impl World for Fakes {
+    type Registry = FakeRegistry;
+    type GitHub = FakeGitHub;
+    type Daemon = FakeDaemon;
+    type Login = NoLogin;
+}
+
 struct Run {
-    results: Vec<Result<Resolved, Failed>>,
+    results: Vec<Result<Done, Failed>>,
 }
 
 impl Run {
-    fn one(&self) -> &Resolved {
+    fn one(&self) -> &Done {
         self.results[0].as_ref().expect("resolved")
     }
     fn error(&self) -> String {
@@ -290,22 +309,32 @@ async fn run(
     github: &FakeGitHub,
     daemon: Option<&FakeDaemon>,
 ) -> Run {
+    run_in(cfg, ctx, "acme/charon", (registry, github, daemon)).await
+}
+
+/// As `run::main` does: the mode's command, once.
+async fn run_in(
+    cfg: &Config,
+    ctx: &EventContext,
+    repository: &str,
+    (registry, github, daemon): (&FakeRegistry, &FakeGitHub, Option<&FakeDaemon>),
+) -> Run {
     let kit = Toolkit::to_writer(Box::new(std::io::sink()), false);
-    let flow = Flow {
+    let ports = Ports::<Fakes>::new((registry, github, &NoLogin), &kit);
+    let req = Request {
         cfg,
-        ctx,
-        registry,
-        github,
-        daemon,
-        kit: &kit,
-        repository: "acme/charon".into(),
-        pr: Default::default(),
-        merged: Default::default(),
-        trees: Default::default(),
+        event: ctx,
+        repository,
+        server_url: "https://github.com",
     };
-    let plan = flow.plan().await.expect("planned");
+    let finished = match cfg.mode {
+        Mode::Pull => pull::execute(&req, &ports, daemon.expect("pull has a daemon")).await,
+        Mode::Verify => verify::execute(&req, &ports).await,
+        Mode::Compute => compute::execute(&req, &ports).await,
+        Mode::Promote => promote::execute(&req, &ports).await,
+    };
     Run {
-        results: flow.resolve(&plan).await,
+        results: finished.expect("planned").images,
     }
 }
 
@@ -319,10 +348,7 @@ async fn a_registry_hit_is_pulled_by_digest_and_tagged() {
     let d = FakeDaemon::default();
     let o = run(&cfg, &push_event(), &reg, &FakeGitHub::default(), Some(&d)).await;
     let r = o.one();
-    assert_eq!(
-        (r.result.source, &r.revision),
-        (Source::Registry, &Outcome::Match)
-    );
+    assert_eq!((r.source, &r.revision), (Source::Registry, &Outcome::Match));
     assert_eq!(
         *d.pulls.lock().unwrap(),
         [format!("r.example/acme/charon@{DIGEST}")]
@@ -405,7 +431,7 @@ async fn the_fallback_follows_the_contract() {
             .any(|c| c.starts_with("artifact"));
         assert_eq!(tried, artifact, "{what}");
         if artifact {
-            assert_eq!(o.one().result.source, Source::Artifact, "{what}");
+            assert_eq!(o.one().source, Source::Artifact, "{what}");
             assert!(d.pulls.lock().unwrap().is_empty(), "{what}: nothing pulled");
         } else {
             assert!(o.results[0].is_err(), "{what}");
@@ -439,7 +465,7 @@ async fn wait_polls_until_the_tag_appears_and_fails_at_the_deadline() {
         vec![not_found("x"), not_found("x"), Ok(remote(Some(HEAD)))],
     );
     let o = run(&cfg, &push_event(), &reg, &FakeGitHub::default(), None).await;
-    assert_eq!(o.one().result.digest, DIGEST);
+    assert_eq!(o.one().digest.as_deref(), Some(DIGEST));
     assert_eq!(reg.calls.load(Ordering::SeqCst), 3);
 
     let never = FakeRegistry::default().with("r.example/acme/charon", vec![not_found("x")]);
@@ -511,10 +537,10 @@ async fn several_images_share_one_pr_look_up() {
         ..Default::default()
     };
     let o = run(&cfg, &ctx, &reg, &gh, None).await;
-    let tags: Vec<&str> = o
+    let tags: Vec<String> = o
         .results
         .iter()
-        .map(|r| r.as_ref().unwrap().result.image.as_str())
+        .map(|r| r.as_ref().unwrap().reference.shown())
         .collect();
     assert_eq!(
         tags,
@@ -548,7 +574,7 @@ async fn one_failing_image_of_three_fails_alone() {
     assert_eq!(ok, [true, false, true]);
     let f = o.results[1].as_ref().unwrap_err();
     assert_eq!(
-        (f.name.as_str(), f.reference.as_str()),
+        (f.name.as_str(), f.reference.shown().as_str()),
         ("worker", "r.example/acme/worker:main-1111111")
     );
 }
@@ -606,23 +632,8 @@ async fn attested(policy: &str, workflow: &str, bundles: Vec<Vec<u8>>) -> (Run, 
         ..Default::default()
     };
     let d = FakeDaemon::default();
-    let kit = Toolkit::to_writer(Box::new(std::io::sink()), false);
-    let ctx = push_event();
-    let flow = Flow {
-        cfg: &cfg,
-        ctx: &ctx,
-        registry: &reg,
-        github: &gh,
-        daemon: Some(&d),
-        kit: &kit,
-        repository: "cli/cli".into(),
-        pr: Default::default(),
-        merged: Default::default(),
-        trees: Default::default(),
-    };
-    let plan = flow.plan().await.unwrap();
-    let results = flow.resolve(&plan).await;
-    (Run { results }, d)
+    let o = run_in(&cfg, &push_event(), "cli/cli", (&reg, &gh, Some(&d))).await;
+    (o, d)
 }
 
 #[tokio::test]
@@ -630,14 +641,10 @@ async fn a_verified_attestation_names_its_signer_before_the_pull() {
     let (o, d) = attested("fail", "", vec![real_bundle()]).await;
     let r = o.one();
     assert_eq!(
-        (
-            r.result.attestation.as_str(),
-            r.result.attestation_signer.as_str()
-        ),
-        (
-            "verified",
-            "cli/cli/.github/workflows/deployment.yml@refs/heads/trunk"
-        )
+        r.attestation,
+        Attestation::Verified {
+            signer: "cli/cli/.github/workflows/deployment.yml@refs/heads/trunk".into()
+        }
     );
     assert!(
         r.notes.iter().any(|n| n.contains("transparency log index")),
@@ -666,7 +673,7 @@ async fn attestation_policy_fail_and_warn() {
             "{policy} {want}"
         );
         match &o.results[0] {
-            Ok(r) => assert_eq!(r.result.attestation, want, "{policy}"),
+            Ok(r) => assert_eq!(r.attestation.as_str(), want, "{policy}"),
             Err(f) => {
                 let e = format!("{:#}", f.error);
                 assert!(e.contains(TARBALL), "{e}");

@@ -1,0 +1,133 @@
+//! The registries: one client per host, built on first use after its login.
+
+use crate::adapters::registry::{self, Promoted, RegistryConfig, RegistryError, RemoteImage};
+use crate::core::platform::Platform;
+use crate::core::promote::PromoteTarget;
+use crate::core::reference::{is_loopback_registry, ImageRef};
+use crate::flow::log::Log;
+use crate::flow::ports::{Login, Registry};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
+
+/// One registry client per registry host, built on first use (after its login, asked once)
+/// and shared by every image.
+pub struct Registries<L> {
+    login: Arc<L>,
+    retries: u32,
+    clients: Mutex<HashMap<String, Arc<OnceCell<Arc<registry::Registry>>>>>,
+    /// Run by the runner (`GITHUB_ACTIONS=true`): loopback is the action's own container.
+    own_network: bool,
+}
+
+impl<L: Login> Registries<L> {
+    pub fn new(login: Arc<L>, retries: u32) -> Registries<L> {
+        Registries {
+            login,
+            retries,
+            clients: Mutex::default(),
+            own_network: false,
+        }
+    }
+
+    pub fn in_own_network(self, own_network: bool) -> Registries<L> {
+        Registries {
+            own_network,
+            ..self
+        }
+    }
+
+    async fn client(
+        &self,
+        host: &str,
+        log: &Log,
+    ) -> Result<Arc<registry::Registry>, RegistryError> {
+        let cell = self
+            .clients
+            .lock()
+            .expect("registry clients")
+            .entry(host.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let plain_http = is_loopback_registry(host);
+            let credentials = self
+                .login
+                .login(host)
+                .await
+                .map_err(|e| RegistryError::Login {
+                    registry: host.to_string(),
+                    detail: format!("{e:#}"),
+                })?;
+            log.debug(&format!(
+                "registry `{host}`: {}, {}",
+                if plain_http {
+                    "plain HTTP (loopback)"
+                } else {
+                    "HTTPS"
+                },
+                match &credentials {
+                    Some(c) => format!("logged in as `{}`", c.username),
+                    None => "anonymous".into(),
+                }
+            ));
+            Ok(Arc::new(registry::Registry::new(RegistryConfig {
+                registry: host.to_string(),
+                plain_http,
+                credentials: credentials.map(|c| (c.username, c.password.expose().to_string())),
+                retries: self.retries,
+            })))
+        })
+        .await
+        .cloned()
+    }
+}
+
+impl<L: Login> Registry for Registries<L> {
+    async fn inspect(
+        &self,
+        reference: &ImageRef,
+        platform: &Platform,
+        log: &Log,
+    ) -> Result<RemoteImage, RegistryError> {
+        let client = self.client(reference.registry(), log).await?;
+        let r = client
+            .inspect(reference, platform, &|m: &str| log.info(m))
+            .await;
+        match r {
+            Err(e) if self.own_network => Err(e.in_own_network()),
+            r => r,
+        }
+    }
+
+    async fn promote(
+        &self,
+        source: &ImageRef,
+        targets: &[PromoteTarget],
+        log: &Log,
+    ) -> Result<Vec<Promoted>, RegistryError> {
+        // each target through its registry's client: the source's credentials on the source's
+        // registry, `promote-username` / `promote-password` elsewhere (the credentials policy)
+        let mut clients: Vec<Arc<registry::Registry>> = Vec::new();
+        for t in targets {
+            let host = crate::core::reference::registry_of(&t.repository);
+            clients.push(self.client(host, log).await?);
+        }
+        let list: Vec<registry::Target> = targets
+            .iter()
+            .zip(&clients)
+            .map(|(t, c)| registry::Target {
+                registry: c,
+                reference: ImageRef {
+                    repository: t.repository.clone(),
+                    tag: Some(t.tag.clone()),
+                    digest: None,
+                },
+            })
+            .collect();
+        self.client(source.registry(), log)
+            .await?
+            .promote(source, &list, &|m: &str| log.info(m))
+            .await
+    }
+}

@@ -1,0 +1,48 @@
+//! `mode: verify`: look the image up, check its revision and attestation; nothing is pulled.
+
+use super::{derive, expect, planned, resolving, Finished, Request};
+use crate::core::outputs::Source;
+use crate::core::plan::{Asker, VerifyPlan};
+use crate::core::platform::Platform;
+use crate::core::result::{Done, Failed};
+use crate::core::revision::REVISION_LABEL;
+use crate::core::summary::Kind;
+use crate::flow::ports::World;
+use crate::flow::{attest, each_image, look_up, Ports};
+use anyhow::Result;
+
+pub async fn execute<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Finished> {
+    let plan = VerifyPlan {
+        base: derive(req, p, Asker::User).await?,
+        checks: super::checks(req),
+    };
+    let images = run(&plan, p).await;
+    Ok(Finished::of(plan.base, Kind::Resolve, images))
+}
+
+pub async fn run<W: World>(plan: &VerifyPlan, p: &Ports<'_, W>) -> Vec<Result<Done, Failed>> {
+    let expect = &expect(&plan.base, &plan.checks);
+    let platform = &Platform::choose(plan.checks.platform.as_ref(), None);
+    each_image(
+        p.kit,
+        plan.base.scope,
+        &plan.base.images,
+        |_, img, log| async move {
+            resolving(&log, &plan.base, img);
+            let mut done = planned(&plan.base, img);
+            log.group("Registry");
+            let found = look_up(p, img, platform, plan.checks.wait, expect, &log).await;
+            log.end_group();
+            let (remote, revision) = found.map_err(|(_, e)| e)?;
+            done.digest = Some(remote.digest.clone());
+            done.source = Source::Registry;
+            done.label = remote.labels.get(REVISION_LABEL).cloned();
+            done.revision = revision;
+            let (attestation, note) = attest(p, &plan.checks, &remote.digest, &log).await?;
+            done.attestation = attestation;
+            done.notes.extend(note);
+            Ok(done)
+        },
+    )
+    .await
+}
