@@ -146,7 +146,7 @@ impl Repo {
             .iter()
             .map(|t| {
                 format!(
-                    "url = \"{}\"\nrequest = \"PUT\"\nheader = \"content-type: {OCI_MANIFEST}\"\ndata-binary = \"@{}\"\nsilent\nfail\noutput = \"/dev/null\"\n",
+                    "url = \"{}\"\nrequest = \"PUT\"\nheader = \"content-type: {OCI_MANIFEST}\"\ndata-binary = \"@{}\"\nsilent\nshow-error\nfail\nretry = 3\nretry-all-errors\noutput = \"/dev/null\"\n",
                     self.url(&format!("manifests/{t}")),
                     file.display()
                 )
