@@ -18,6 +18,8 @@ use tokio::sync::OnceCell;
 
 /// Manifests read at once from one registry.
 const READS: usize = 8;
+/// Pull requests asked at once: few, as GitHub asks of API clients.
+const ASKS: usize = 4;
 
 /// What this run cleans, as planned once for every image.
 #[derive(Debug, Clone)]
@@ -96,18 +98,19 @@ pub async fn clean<W: World>(
     let tags =
         tags.with_context(|| format!("listing the tags of `{repository}`: nothing removed"))?;
     log.info(&format!("{repository}: {} tag(s)", tags.len()));
+    // each pull request asked once (shared by every image), a few at a time
+    let numbers = prs_named(tags.iter().map(String::as_str), t, &plan.target);
+    let mut asks = futures_util::stream::iter(numbers)
+        .map(|n| async move { (n, answers.state(p.github, &plan.target, n).await) })
+        .buffer_unordered(ASKS);
     let mut prs = HashMap::new();
-    for n in prs_named(tags.iter().map(String::as_str), t, &plan.target) {
-        let state = answers
-            .state(p.github, &plan.target, n)
-            .await
-            .with_context(|| {
-                format!(
-                    "reading the state of pull request #{n} for `{repository}`: nothing removed"
-                )
-            })?;
+    while let Some((n, state)) = asks.next().await {
+        let state = state.with_context(|| {
+            format!("reading the state of pull request #{n} for `{repository}`: nothing removed")
+        })?;
         prs.insert(n, state);
     }
+    drop(asks);
     let wants_branches = !matches!(plan.target, Target::Pr(_))
         && tags
             .iter()
