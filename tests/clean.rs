@@ -578,6 +578,28 @@ fn a_tag_list_or_manifest_that_cannot_be_read_removes_nothing() {
 }
 
 #[test]
+fn a_registry_that_does_not_delete_is_left_as_it_was() {
+    let r = Repo::new("nodelete");
+    let closed = two_days_ago();
+    let gh = github(&[(3, Some(&closed)), (4, Some(&closed))], &["main"]);
+    // one tag removed alone (its digest is v1's), one whose digest would be deleted
+    let shared = r.image("pr-3-abcdef0", "three", OLD);
+    r.tag("v1", &shared);
+    r.image("pr-4-abcdef0", "four", OLD);
+    let before = r.tags();
+    let relay = Relay::start(&r.registry, Mode::NoDelete);
+    let o = sweep(&gh, &through(&r, &relay)).input("retries", "1").run();
+    o.failed();
+    let e = o.error();
+    assert!(
+        e.contains("cannot delete") && e.contains("405") && e.contains("nothing removed"),
+        "{e}"
+    );
+    assert_eq!(r.tags(), before);
+    assert_eq!(relay.count("PUT", "/manifests/"), 0, "{:?}", relay.seen());
+}
+
+#[test]
 fn a_tag_list_longer_than_a_page_is_read_whole() {
     let r = Repo::new("pages");
     let closed = two_days_ago();

@@ -176,12 +176,14 @@ pub async fn clean<W: World>(
         ));
         return Ok(cleaned);
     }
-    for tag in &planned.untag {
+    // a registry that refuses deletes (HTTP 405) fails here, before anything changed: a
+    // digest no manifest has is asked to go, which such a registry refuses and others ignore
+    if !(planned.delete.is_empty() && planned.untag.is_empty()) {
+        let probe = format!("sha256:{}", "0".repeat(64));
         p.registry
-            .untag(repository, tag, log)
+            .delete(repository, &probe, log)
             .await
-            .with_context(|| format!("removing `{repository}:{tag}`"))?;
-        log.info(&format!("removed `{repository}:{tag}` (its digest stays)"));
+            .with_context(|| format!("`{repository}` cannot delete: nothing removed"))?;
     }
     for digest in &planned.delete {
         p.registry
@@ -189,6 +191,13 @@ pub async fn clean<W: World>(
             .await
             .with_context(|| format!("deleting `{repository}@{digest}`"))?;
         log.info(&format!("deleted `{repository}@{digest}`"));
+    }
+    for tag in &planned.untag {
+        p.registry
+            .untag(repository, tag, log)
+            .await
+            .with_context(|| format!("removing `{repository}:{tag}`"))?;
+        log.info(&format!("removed `{repository}:{tag}` (its digest stays)"));
     }
     Ok(cleaned)
 }

@@ -19,6 +19,8 @@ pub enum Mode {
     SlowUpload(usize),
     /// Every request whose path holds this answers 502, as a failing proxy does.
     BadGateway(&'static str),
+    /// `DELETE` answers 405 UNSUPPORTED, as distribution does without `delete: enabled`.
+    NoDelete,
 }
 
 #[derive(Clone, Debug)]
@@ -123,6 +125,17 @@ fn relay(client: TcpStream, upstream: &str, seen: &Mutex<Vec<Seen>>, mode: Mode,
             method,
             path,
             status: 403,
+        });
+        return;
+    }
+    if mode == Mode::NoDelete && method == "DELETE" {
+        let body =
+            r#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#;
+        let _ = write!(client_w, "HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        seen.lock().unwrap().push(Seen {
+            method,
+            path,
+            status: 405,
         });
         return;
     }
