@@ -159,8 +159,9 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--plan-only", action="store_true",
                     help="only the dry run (the plan) at full size: distribution 2.8 deletes a manifest in time proportional to the repository's tags, so removing 2,000 of 10,000 takes tens of minutes on either side")
+    ap.add_argument("--removable", type=int, help="removable tags (the repository holds five times as many)")
     a = ap.parse_args()
-    removable = 200 if a.quick else 2000
+    removable = a.removable or (200 if a.quick else 2000)
     stamp = os.getpid()
     with tempfile.TemporaryDirectory() as work:
         ours, theirs = f"bench/clean-ir-{stamp}", f"bench/clean-recipe-{stamp}"
@@ -217,7 +218,7 @@ def report(a, total, removable, seeding, dry, real):
     release_n = removable // 20
     dry_time, dry_rss, dry_calls, dry_removed = dry
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
-          f"date {time.strftime('%Y-%m-%d')}; command: python3 bench/clean.py{' --quick' if a.quick else ''}{' --plan-only' if a.plan_only else ''}; "
+          f"date {time.strftime('%Y-%m-%d')}; command: python3 bench/clean.py{' --quick' if a.quick else ''}{' --plan-only' if a.plan_only else ''}{f' --removable {a.removable}' if a.removable else ''}; "
           f"seeding both repositories took {seeding:.0f} s")
     print("| measure | result | goal | met | image-resolver | baseline |")
     print("|---|---|---|---|---|---|")
