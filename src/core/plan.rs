@@ -7,6 +7,7 @@ use super::promote::PromoteTarget;
 use super::reference::ImageRef;
 use super::revision::RevisionCheck;
 use super::tag::{render, render_name, Sanitize, TagError, Vars};
+pub use super::tree::Content;
 use super::Sha;
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ pub enum Fallback {
 pub enum PromoteSource {
     Commit,
     MergedPr,
+    /// The image at `tree-tag`, built from the same files (`paths`).
+    Tree,
 }
 
 /// The `attestation` input.
@@ -113,6 +116,8 @@ pub struct TagPolicy {
     pub local_tag: Option<String>,
     pub artifact_name: Option<String>,
     pub artifact_file: Option<String>,
+    /// `tree-tag`: the content-addressed tag template (with `paths`).
+    pub tree_tag: String,
 }
 
 /// One image to resolve: `images`' `name=repository` line, or `image` named after its last segment.
@@ -120,6 +125,8 @@ pub struct TagPolicy {
 pub struct ImageSpec {
     pub name: String,
     pub image: ImageRef,
+    /// What it is built from: its `images` line's own paths, else `paths`; empty without.
+    pub paths: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +181,8 @@ pub enum PromoteFrom {
     MergedPr { number: u64, pushed: Sha },
     /// `promote-source: merged-pr`, and the pushed commit merged none: every image is skipped.
     NothingMerged { pushed: Sha },
+    /// `promote-source: tree`: each image at its `tree-tag`, promoted to this commit's tag.
+    Tree,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +203,11 @@ pub struct ImagePlan {
     pub tag: String,
     /// `local-tag`, rendered for this image.
     pub local: Option<ImageRef>,
+    /// `paths` for this image; empty without.
+    pub paths: Vec<String>,
+    /// `{tree}` of `paths` at the expected commit, and `tree-tag` rendered: filled at planning
+    /// (it takes the GitHub API), none without `paths` or an expected commit.
+    pub content: Option<Content>,
 }
 
 impl ImagePlan {
@@ -201,6 +215,43 @@ impl ImagePlan {
     pub fn display(&self) -> String {
         self.reference.shown()
     }
+
+    /// The same image under its `tree-tag`, when it has one.
+    pub fn at_tree_tag(&self) -> Option<ImagePlan> {
+        let c = self.content.as_ref()?;
+        Some(ImagePlan {
+            reference: ImageRef {
+                repository: self.reference.repository.clone(),
+                tag: Some(c.tag.clone()),
+                digest: None,
+            },
+            tag: c.tag.clone(),
+            ..self.clone()
+        })
+    }
+}
+
+/// One image's `Content`: `{tree}` from its objects, and `tree-tag` rendered with it (and the
+/// image's name).
+pub fn content(
+    policy: &TagPolicy,
+    vars: &Vars,
+    raw_branch: Option<&str>,
+    name: &str,
+    objects: Vec<super::tree::Object>,
+) -> Result<Content, PlanError> {
+    let value = super::tree::tree_value(&objects);
+    let v = Vars {
+        tree: Some(value.clone()),
+        name: Some(name.to_string()),
+        ..vars.clone()
+    };
+    let tag = render(&policy.tree_tag, &v, raw_branch, policy.sanitize)?;
+    Ok(Content {
+        value,
+        tag,
+        objects,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -302,6 +353,7 @@ fn vars(policy: &TagPolicy, ctx: &EventContext, sha: Option<&Sha>, pr: Option<u6
         run_number: ctx.run_number,
         run_attempt: ctx.run_attempt,
         name: None,
+        tree: None,
     }
 }
 
@@ -413,6 +465,8 @@ fn image_plan(
         reference,
         tag,
         local,
+        paths: spec.paths.clone(),
+        content: None,
     })
 }
 
@@ -536,6 +590,7 @@ mod tests {
             local_tag: None,
             artifact_name: None,
             artifact_file: None,
+            tree_tag: "tree-{tree}".into(),
         }
     }
 
@@ -543,6 +598,7 @@ mod tests {
         vec![ImageSpec {
             name: "charon".into(),
             image: ImageRef::parse(image).unwrap(),
+            paths: vec![],
         }]
     }
 
@@ -701,10 +757,12 @@ mod tests {
             ImageSpec {
                 name: "api".into(),
                 image: ImageRef::parse("ghcr.io/acme/api").unwrap(),
+                paths: vec![],
             },
             ImageSpec {
                 name: "worker".into(),
                 image: ImageRef::parse("ghcr.io/acme/worker").unwrap(),
+                paths: vec![],
             },
         ];
         let p = TagPolicy {
