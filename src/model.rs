@@ -2,6 +2,7 @@
 //! GitHub, and their errors. Below both the port traits (src/flow/ports.rs) and the adapters
 //! that implement them, so neither imports the other's types.
 
+use crate::core::reference::is_docker_hub;
 use std::collections::BTreeMap;
 
 // --- registry
@@ -37,14 +38,16 @@ pub enum RegistryError {
     },
     #[error("`{registry}` denied access to `{reference}` (403): the credentials work but may not pull this repository")]
     Denied { registry: String, reference: String },
-    #[error(
-        "`{registry}` could not be reached for `{reference}` after {attempts} attempt(s): {detail}"
-    )]
+    #[error("{}", unreachable(registry, reference, *attempts, detail, rate_limit.as_deref(), *with_credentials))]
     Unreachable {
         registry: String,
         reference: String,
         attempts: u32,
         detail: String,
+        /// The registry's rate limit is used up (`429`, `ratelimit-remaining: 0`): what it said
+        /// its limit is. Not retried: the window is hours long.
+        rate_limit: Option<String>,
+        with_credentials: bool,
     },
     #[error("`{reference}`: the registry's answer is not usable: {detail}")]
     Protocol { reference: String, detail: String },
@@ -74,6 +77,28 @@ fn written_note(written: &[String]) -> String {
     } else {
         format!("already holding the digest: {}", written.join(", "))
     }
+}
+
+fn unreachable(
+    registry: &str,
+    reference: &str,
+    attempts: u32,
+    detail: &str,
+    rate_limit: Option<&str>,
+    with_credentials: bool,
+) -> String {
+    let Some(limit) = rate_limit else {
+        return format!(
+            "`{registry}` could not be reached for `{reference}` after {attempts} attempt(s): {detail}"
+        );
+    };
+    let (whose, fix) = match (is_docker_hub(registry), with_credentials) {
+        (true, false) => ("Docker Hub's pull rate limit for anonymous pulls", "log in with `registry-username` and `registry-password` (a Docker Hub access token): logged-in pulls count against your account, not the runner's shared address"),
+        (true, true) => ("Docker Hub's pull rate limit for this account", "wait until the window frees pulls, or use an account with a higher limit (`registry-username` / `registry-password`)"),
+        (false, false) => ("the registry's rate limit", "log in (`registry-username` / `registry-password`) or wait until the window frees requests"),
+        (false, true) => ("the registry's rate limit for this account", "wait until the window frees requests"),
+    };
+    format!("`{registry}` refused `{reference}`: {whose} is used up (429 TOOMANYREQUESTS, {limit}); not retried, the limit counts over hours: {fix}")
 }
 
 fn hint(with_credentials: bool) -> &'static str {
@@ -113,6 +138,8 @@ impl RegistryError {
                 reference,
                 attempts,
                 detail,
+                rate_limit: None,
+                with_credentials,
             } if crate::core::reference::is_loopback_registry(&registry) => {
                 let detail = format!("{detail}; the action runs in a network of its own, where loopback is the action itself, not the runner: name a `services:` registry by its service name and port (`registry:5000`, listed in `insecure-registries`)");
                 RegistryError::Unreachable {
@@ -120,6 +147,8 @@ impl RegistryError {
                     reference,
                     attempts,
                     detail,
+                    rate_limit: None,
+                    with_credentials,
                 }
             }
             e => e,

@@ -91,6 +91,10 @@ fn registry_title(r: &crate::adapters::registry::RegistryError) -> &'static str 
         RegistryError::Unauthorized { .. }
         | RegistryError::Denied { .. }
         | RegistryError::Login { .. } => "image-resolver: Registry access refused",
+        RegistryError::Unreachable {
+            rate_limit: Some(_),
+            ..
+        } => "image-resolver: Registry rate limit",
         RegistryError::Unreachable { .. } => "image-resolver: Registry unreachable",
         RegistryError::Integrity { .. } => "image-resolver: Integrity check failed",
         RegistryError::Promote { .. } => "image-resolver: Promotion failed",

@@ -145,6 +145,24 @@ mod tests {
     }
 
     #[test]
+    fn usernames_are_used_as_given() {
+        // Harbor robot accounts, ACR's token user, GAR's and ECR's fixed users
+        for user in [
+            "robot$ci+deployer",
+            "00000000-0000-0000-0000-000000000000",
+            "oauth2accesstoken",
+            "AWS",
+        ] {
+            let p = CredentialPolicy {
+                source_username: Some(user.into()),
+                source_password: Some(Secret::new("pw")),
+                ..policy()
+            };
+            assert_eq!(p.for_registry("registry.example.com"), login(user, "pw"));
+        }
+    }
+
+    #[test]
     fn ghes_container_registry_and_redaction() {
         assert_eq!(
             CredentialPolicy::github_registries_for("https://github.acme.corp/"),

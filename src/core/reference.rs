@@ -110,12 +110,44 @@ impl fmt::Display for ImageRef {
     }
 }
 
+/// Docker Hub's name, as Docker normalises it: what a reference without a registry host means.
+pub const DOCKER_HUB: &str = "docker.io";
+
+/// The registry host (with port) of a repository, as Docker reads it: a first component with a
+/// `.` or `:`, or `localhost`; Docker Hub (`docker.io`) when there is none. `index.docker.io`,
+/// Docker's legacy name for Hub, is Hub too, so its credentials are the same login.
 pub fn registry_of(repository: &str) -> &str {
     match repository.split_once('/') {
+        Some(("index.docker.io", _)) => DOCKER_HUB,
         Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
             first
         }
-        _ => "docker.io",
+        _ => DOCKER_HUB,
+    }
+}
+
+/// Docker Hub under any of its names: `docker.io` (what `registry_of` gives for it) or the host
+/// its API is served from.
+pub fn is_docker_hub(registry: &str) -> bool {
+    matches!(registry, DOCKER_HUB | "registry-1.docker.io")
+}
+
+/// The repository's path on its registry: without the host, and for Docker Hub's one-part names
+/// (`nginx`, `docker.io/nginx`) under `library/`, where Hub keeps its official images.
+pub fn repository_path(repository: &str) -> String {
+    let explicit = match repository.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            Some(rest)
+        }
+        _ => None,
+    };
+    let path = explicit.unwrap_or(repository);
+    if registry_of(repository) == DOCKER_HUB && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path.to_string()
     }
 }
 
@@ -312,10 +344,35 @@ mod tests {
             ("ghcr.io/a/b", "ghcr.io", false),
             ("10.0.0.1:5000/a", "10.0.0.1:5000", false),
             ("acme/b", "docker.io", false),
+            ("index.docker.io/acme/b", "docker.io", false),
+            ("registry-1.docker.io/acme/b", "registry-1.docker.io", false),
         ];
         for (repo, reg, lo) in cases {
             assert_eq!(registry_of(repo), reg, "{repo}");
             assert_eq!(is_loopback_registry(reg), lo, "{repo}");
+        }
+    }
+
+    #[test]
+    fn docker_hub_names_as_docker_reads_them() {
+        for (repo, registry, path) in [
+            ("nginx", "docker.io", "library/nginx"),
+            ("docker.io/nginx", "docker.io", "library/nginx"),
+            ("index.docker.io/nginx", "docker.io", "library/nginx"),
+            ("acme/app", "docker.io", "acme/app"),
+            ("docker.io/acme/app", "docker.io", "acme/app"),
+            ("docker.io/library/nginx", "docker.io", "library/nginx"),
+            ("ghcr.io/acme/app", "ghcr.io", "acme/app"),
+            ("localhost/app", "localhost", "app"),
+            ("127.0.0.1:5000/x/y", "127.0.0.1:5000", "x/y"),
+            ("acme.azurecr.io/team/app", "acme.azurecr.io", "team/app"),
+        ] {
+            let r = ImageRef::parse(repo).unwrap();
+            assert_eq!(
+                (r.registry(), repository_path(&r.repository).as_str()),
+                (registry, path),
+                "{repo}"
+            );
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod proxy;
 pub mod relay;
 pub mod runner;
 pub mod server;
+pub mod standin;
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -111,7 +112,16 @@ impl Stack {
             df.push_str(&format!("LABEL org.opencontainers.image.revision={r}\n"));
         }
         std::fs::write(dir.path().join("Dockerfile"), df).unwrap();
-        self.docker(&["build", "-q", "-t", tag, dir.path().to_str().unwrap()]);
+        // no cache: the classic builder's cache look-up walks every image, and one that another
+        // test removes meanwhile fails the build ("unable to find image sha256:…")
+        self.docker(&[
+            "build",
+            "-q",
+            "--no-cache",
+            "-t",
+            tag,
+            dir.path().to_str().unwrap(),
+        ]);
         self.docker(&["inspect", "--format", "{{.Id}}", tag])
     }
 

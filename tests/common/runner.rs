@@ -136,11 +136,18 @@ pub struct Tls {
 
 impl Tls {
     pub fn for_name(name: &str) -> Tls {
+        Tls::for_names(&[name])
+    }
+
+    /// One certificate for several names (the first is its subject).
+    pub fn for_names(names: &[&str]) -> Tls {
+        let name = names[0];
+        let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::write(
             d.join("ext.cnf"),
-            format!("subjectAltName=DNS:{name}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"),
+            format!("subjectAltName={}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n", san.join(",")),
         )
         .unwrap();
         let run = |args: &[&str]| {

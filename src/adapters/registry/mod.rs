@@ -8,7 +8,7 @@ pub use crate::model::Promoted;
 pub use promote::Target;
 
 use crate::core::platform::Platform;
-use crate::core::reference::{registry_of, ImageRef};
+use crate::core::reference::{repository_path, ImageRef};
 pub use crate::model::{RegistryError, RemoteImage};
 use crate::retry::{retry, Policy};
 use session::{checked_digest, scope, Manifest, Raw, Session, MAX_CONFIG};
@@ -44,19 +44,6 @@ fn locate(r: &ImageRef) -> Located {
     Located { path, reference }
 }
 
-fn repository_path(repository: &str) -> String {
-    let host = registry_of(repository);
-    let path = repository
-        .strip_prefix(host)
-        .and_then(|p| p.strip_prefix('/'))
-        .unwrap_or(repository);
-    if host == "docker.io" && !path.contains('/') {
-        format!("library/{path}")
-    } else {
-        path.to_string()
-    }
-}
-
 impl Registry {
     pub fn new(cfg: RegistryConfig) -> Registry {
         let session = Session::new(&cfg.registry, cfg.plain_http, cfg.credentials.clone());
@@ -89,6 +76,16 @@ impl Registry {
                 reference,
                 attempts: self.cfg.retries,
                 detail,
+                rate_limit: None,
+                with_credentials: self.cfg.credentials.is_some(),
+            },
+            Raw::RateLimited(limit) => RegistryError::Unreachable {
+                registry,
+                reference,
+                attempts: 1,
+                detail: String::new(),
+                rate_limit: Some(limit),
+                with_credentials: self.cfg.credentials.is_some(),
             },
             Raw::Protocol(detail) => RegistryError::Protocol { reference, detail },
             Raw::Integrity(detail) => RegistryError::Integrity { reference, detail },
@@ -385,6 +382,35 @@ mod tests {
             let l = locate(&ImageRef::parse(input).unwrap());
             assert_eq!((l.path.as_str(), l.reference.as_str()), (path, reference));
         }
+    }
+
+    #[test]
+    fn a_used_up_rate_limit_names_the_limit_and_the_login() {
+        let reg = |creds: Option<(String, String)>| {
+            Registry::new(RegistryConfig {
+                registry: "docker.io".into(),
+                plain_http: false,
+                credentials: creds,
+                retries: 3,
+            })
+        };
+        let limit = || Raw::RateLimited("100 pulls per 6 h, 0 left".into());
+        let anonymous = reg(None).error("nginx:1", limit());
+        let text = anonymous.to_string();
+        assert!(
+            text.contains("Docker Hub's pull rate limit")
+                && text.contains("log in")
+                && text.contains("`registry-username` and `registry-password`")
+                && text.contains("your account")
+                && !text.contains("could not be reached"),
+            "{text}"
+        );
+        // still "no usable image": pull mode may load the build's artifact instead
+        assert!(anonymous.means_no_usable_image());
+        let logged_in = reg(Some(("acme".into(), "pat".into())))
+            .error("nginx:1", limit())
+            .to_string();
+        assert!(logged_in.contains("for this account"), "{logged_in}");
     }
 
     #[test]

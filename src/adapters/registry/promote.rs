@@ -112,9 +112,33 @@ impl Registry {
             .manifest(&src.path, &src.reference, &[scope(&src.path, "pull")], log)
             .await
             .map_err(|e| self.error(source, e))?;
-        let mut done: Vec<Promoted> = Vec::new();
+        // every target read before any is written: a repository the registry will not create
+        // on push (ECR answers NAME_UNKNOWN) stops the step with nothing written anywhere
+        let mut current = Vec::with_capacity(targets.len());
         for t in targets {
-            match self.promote_one(&src.path, &root, t, log).await {
+            let at = locate(&t.reference);
+            let push = [scope(&at.path, "pull,push")];
+            let dest = t.registry;
+            let read = dest
+                .again(log, "target manifest", || {
+                    holds(&dest.session, &at.path, &at.reference, &push)
+                })
+                .await;
+            match read {
+                Err(Raw::NameUnknown) => {
+                    return Err(RegistryError::Promote {
+                        target: t.reference.to_string(),
+                        reason: reason(Raw::NameUnknown, t),
+                        written: Vec::new(),
+                    })
+                }
+                // other refusals are met again, and reported, when the target's turn comes
+                read => current.push(read.ok()),
+            }
+        }
+        let mut done: Vec<Promoted> = Vec::new();
+        for (t, held) in targets.iter().zip(current) {
+            match self.promote_one(&src.path, &root, t, held, log).await {
                 Ok(written) => {
                     let reference = format!("{}@{}", t.reference, root.digest);
                     log(&if written {
@@ -139,23 +163,29 @@ impl Registry {
         Ok(done)
     }
 
-    /// True when written, false when the target held the digest already.
+    /// True when written, false when the target held the digest already. `held`: what the
+    /// target was read to hold before any write (`None` when that read failed: read again).
     async fn promote_one(
         &self,
         spath: &str,
         root: &Manifest,
         t: &Target<'_>,
+        held: Option<Option<String>>,
         log: &(dyn Fn(&str) + Sync),
     ) -> Result<bool, Raw> {
         let dest = t.registry;
         let at = locate(&t.reference);
         let push = [scope(&at.path, "pull,push")];
         // read back, not taken from a HEAD: only bytes that hash to the digest count as there
-        let current = dest
-            .again(log, "target manifest", || {
-                holds(&dest.session, &at.path, &at.reference, &push)
-            })
-            .await?;
+        let current = match held {
+            Some(h) => h,
+            None => {
+                dest.again(log, "target manifest", || {
+                    holds(&dest.session, &at.path, &at.reference, &push)
+                })
+                .await?
+            }
+        };
         if current.as_deref() == Some(root.digest.as_str()) {
             return Ok(false);
         }
@@ -225,9 +255,18 @@ fn reason(e: Raw, t: &Target<'_>) -> String {
             let code = if matches!(e, Raw::Denied) { 403 } else { 401 };
             format!("no credentials for `{}` ({code}): set `promote-username` / `promote-password` for it", s.host())
         }
-        Raw::NotFound | Raw::NameUnknown => {
-            "the registry answered 404 (not found) during the copy".into()
-        }
+        // ECR creates no repository on push; Docker Hub, GHCR, ACR, GAR and Harbor projects do
+        Raw::NameUnknown => format!(
+            "`{}` has no repository `{}` (NAME_UNKNOWN) and does not create one on push (Amazon ECR does not): create it first (ECR: `aws ecr create-repository --repository-name {}`), then run again",
+            s.host(),
+            locate(&t.reference).path,
+            locate(&t.reference).path
+        ),
+        Raw::NotFound => "the registry answered 404 (not found) during the copy".into(),
+        Raw::RateLimited(limit) => format!(
+            "`{}` refused with 429 TOOMANYREQUESTS, its rate limit used up ({limit}); not retried, the limit counts over hours: log in with `promote-username` / `promote-password` (on the source's registry: `registry-username` / `registry-password`) or wait",
+            s.host()
+        ),
         Raw::Transient(d) => format!(
             "`{}` could not be reached after {} attempt(s): {d}",
             s.host(),

@@ -38,6 +38,10 @@ pub enum Raw {
     Unauthorized,
     Denied,
     Transient(String),
+    /// A `429` that says the quota is used up (`ratelimit-remaining: 0`, Docker Hub's pull rate
+    /// limit): its window is hours long, so another attempt now only spends requests. The text
+    /// says what the registry gave as its limit.
+    RateLimited(String),
     Protocol(String),
     /// Content that does not hash to its digest: tampering or corruption, never retried.
     Integrity(String),
@@ -61,6 +65,7 @@ impl std::fmt::Display for Raw {
             Raw::Unauthorized => f.write_str("401 unauthorized"),
             Raw::Denied => f.write_str("403 denied"),
             Raw::Transient(s) | Raw::Protocol(s) | Raw::Integrity(s) => f.write_str(s),
+            Raw::RateLimited(s) => write!(f, "429 too many requests, rate limit used up ({s})"),
         }
     }
 }
@@ -206,6 +211,9 @@ pub struct Session {
     challenge: Mutex<Option<Challenge>>,
     /// Bearer tokens by the scopes they were asked for.
     tokens: Mutex<HashMap<String, String>>,
+    /// Held while a token is fetched: blobs copied side by side ask for the same scope at once,
+    /// and one token per scope per step is what the token services expect (and count).
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl Session {
@@ -234,6 +242,7 @@ impl Session {
             credentials,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            fetching: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -401,9 +410,17 @@ impl Session {
                 let token = match cached {
                     Some(t) => t,
                     None => {
-                        let t = self.token(&realm, service.as_deref(), scopes).await?;
-                        self.tokens.lock().unwrap().insert(key, t.clone());
-                        t
+                        let _one = self.fetching.lock().await;
+                        // another request may have fetched it while this one waited
+                        let fetched = self.tokens.lock().unwrap().get(&key).cloned();
+                        match fetched {
+                            Some(t) => t,
+                            None => {
+                                let t = self.token(&realm, service.as_deref(), scopes).await?;
+                                self.tokens.lock().unwrap().insert(key, t.clone());
+                                t
+                            }
+                        }
                     }
                 };
                 format!("Bearer {token}")
@@ -512,9 +529,41 @@ impl Session {
     }
 }
 
+/// A `429` whose `ratelimit-remaining` is `0`, as Docker Hub sends it (`ratelimit-limit: 100;w=21600`,
+/// `ratelimit-remaining: 0;w=21600`): the limit as the registry states it, for the error.
+fn used_up(res: &Response) -> Option<String> {
+    if res.status() != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let count = |name: &str| -> Option<(u64, Option<u64>)> {
+        let v = header(res, name)?;
+        let mut parts = v.split(';');
+        let n = parts.next()?.trim().parse().ok()?;
+        let window = parts
+            .filter_map(|p| p.trim().strip_prefix("w="))
+            .find_map(|w| w.parse().ok());
+        Some((n, window))
+    };
+    let (remaining, _) = count("ratelimit-remaining")?;
+    if remaining != 0 {
+        return None;
+    }
+    Some(match count("ratelimit-limit") {
+        Some((limit, Some(w))) if w % 3600 == 0 => {
+            format!("{limit} pulls per {} h, 0 left", w / 3600)
+        }
+        Some((limit, Some(w))) => format!("{limit} pulls per {w} s, 0 left"),
+        Some((limit, None)) => format!("limit {limit}, 0 left"),
+        None => "0 left".into(),
+    })
+}
+
 /// A non-success answer as a `Raw`, by the distribution error code when there is one.
 async fn status_error(res: Response) -> Raw {
     let status = res.status().as_u16();
+    if let Some(limit) = used_up(&res) {
+        return Raw::RateLimited(limit);
+    }
     let body = limits::read_response(res, MAX_ERROR_BODY)
         .await
         .unwrap_or_default();
@@ -772,6 +821,38 @@ mod tests {
     fn printed_urls_carry_no_query_or_userinfo() {
         let u = Url::parse("https://u:p@blob.example/x/y?sig=secret&se=1#f").unwrap();
         assert_eq!(redact(&u), "https://blob.example/x/y");
+    }
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        let mut b = http::Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        Response::from(b.body(body.to_string()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_used_up_rate_limit_is_not_transient_and_says_its_limit() {
+        let body = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your unauthenticated pull rate limit."}]}"#;
+        let hub = answer(
+            429,
+            &[
+                ("ratelimit-limit", "100;w=21600"),
+                ("ratelimit-remaining", "0;w=21600"),
+            ],
+            body,
+        );
+        let raw = status_error(hub).await;
+        assert!(
+            matches!(raw, Raw::RateLimited(ref l) if l == "100 pulls per 6 h, 0 left"),
+            "{raw:?}"
+        );
+        assert_eq!(raw.fault(), Fault::Permanent);
+        // pulls left, or no header at all: a passing throttle, retried
+        for headers in [&[("ratelimit-remaining", "3;w=21600")][..], &[]] {
+            let raw = status_error(answer(429, headers, body)).await;
+            assert!(matches!(raw, Raw::Transient(_)), "{raw:?}");
+        }
     }
 
     #[tokio::test]
