@@ -2,7 +2,9 @@
 //! with `promote-source: merged-pr`, the image of the pull request the push merged, when its
 //! tree is the pushed commit's.
 
-use super::{derive, describe, expect, expect_for, planned, resolving, Finished, Request};
+use super::{
+    derive, describe, expect, expect_for, planned, resolving, with_content, Finished, Request,
+};
 use crate::core::event::{EventContext, PrNumber};
 use crate::core::outputs::Source;
 use crate::core::plan::{
@@ -143,6 +145,7 @@ async fn merged_pr<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<(Pla
     })?;
     let Some(m) = p.github.merged_pull_request(sha.as_str()).await? else {
         let base = derive_plan(&cfg.policy, &cfg.images, cfg.scope, ctx, None)?;
+        let base = with_content(req, p, base).await?;
         p.kit.debug(&describe(cfg, &base));
         return Ok((base, PromoteFrom::NothingMerged { pushed: sha }));
     };
@@ -163,6 +166,7 @@ async fn merged_pr<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<(Pla
         facts: Facts::of(ctx),
         ..derive_plan(&cfg.policy, &cfg.images, cfg.scope, &pr_ctx, Some(m.number))?
     };
+    let base = with_content(req, p, base).await?;
     p.kit.debug(&describe(cfg, &base));
     let from = PromoteFrom::MergedPr {
         number: m.number,
