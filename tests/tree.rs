@@ -271,11 +271,16 @@ fn consumers_find_the_image_by_tree_tag_or_commit_tag_matched_by_paths() {
     let o = run(&r.web_changed, &gh)
         .input("image", &repo)
         .input("paths", paths)
+        .input("local-tag", "{name}:{tree}")
         .var("DOCKER_HOST", &s.docker_host)
         .run();
     o.ok();
     assert_eq!(o.out("source"), "registry");
     assert!(s.image_id(&format!("{repo}:tree-{tree}")).is_some());
+    // `{tree}` in a template
+    let name = repo.rsplit('/').next().unwrap();
+    assert_eq!(o.out("local-image"), format!("{name}:{tree}"));
+    assert!(s.image_id(&format!("{name}:{tree}")).is_some());
     // by the commit's tag, labelled with the commit that built it
     let tag = format!("main-{}", &r.web_changed[..7]);
     let promoted = s.publish(&repo, &tag, Some(&r.one));

@@ -86,13 +86,9 @@ async fn with_content<W: World>(
     };
     for img in plan.images.iter_mut().filter(|i| !i.paths.is_empty()) {
         let objects = objects_at(p, &expected, &img.paths).await?;
-        let c = content(
-            &req.cfg.policy,
-            &plan.vars,
-            req.event.branch.as_deref(),
-            &img.name,
-            objects,
-        )?;
+        let branch = req.event.branch.as_deref();
+        content(&req.cfg.policy, &plan.vars, branch, img, objects)?;
+        let c = img.content.as_ref().expect("just filled");
         p.kit.debug(&format!(
             "{}: {{tree}} of {} at {expected} is {}: {}",
             img.name,
@@ -104,7 +100,6 @@ async fn with_content<W: World>(
                 .collect::<Vec<_>>()
                 .join(" ")
         ));
-        img.content = Some(c);
     }
     Ok(plan)
 }

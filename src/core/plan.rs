@@ -231,27 +231,41 @@ impl ImagePlan {
     }
 }
 
-/// One image's `Content`: `{tree}` from its objects, and `tree-tag` rendered with it (and the
-/// image's name).
+/// `local-tag` rendered: a name and tag, never a digest.
+fn local_ref(template: &str, vars: &Vars, raw_branch: Option<&str>) -> Result<ImageRef, PlanError> {
+    let text = render_name(template, vars, raw_branch)?;
+    let r = ImageRef::parse(&text).map_err(|_| PlanError::LocalTag(text.clone()))?;
+    if r.digest.is_some() {
+        return Err(PlanError::LocalTag(text));
+    }
+    Ok(r)
+}
+
+/// One image's content, once its objects are known: `{tree}`, `tree-tag` rendered with it (and
+/// the image's name), and a `local-tag` that uses `{tree}`.
 pub fn content(
     policy: &TagPolicy,
     vars: &Vars,
     raw_branch: Option<&str>,
-    name: &str,
+    img: &mut ImagePlan,
     objects: Vec<super::tree::Object>,
-) -> Result<Content, PlanError> {
+) -> Result<(), PlanError> {
     let value = super::tree::tree_value(&objects);
     let v = Vars {
         tree: Some(value.clone()),
-        name: Some(name.to_string()),
+        name: Some(img.name.clone()),
         ..vars.clone()
     };
     let tag = render(&policy.tree_tag, &v, raw_branch, policy.sanitize)?;
-    Ok(Content {
+    if let Some(t) = policy.local_tag.as_deref().filter(|t| t.contains("{tree}")) {
+        img.local = Some(local_ref(t, &v, raw_branch)?);
+    }
+    img.content = Some(Content {
         value,
         tag,
         objects,
-    })
+    });
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -450,14 +464,9 @@ fn image_plan(
         ..vars.clone()
     };
     let local = match &policy.local_tag {
-        Some(t) => {
-            let text = render_name(t, &named, ctx.branch.as_deref())?;
-            let r = ImageRef::parse(&text).map_err(|_| PlanError::LocalTag(text.clone()))?;
-            if r.digest.is_some() {
-                return Err(PlanError::LocalTag(text));
-            }
-            Some(r)
-        }
+        // `{tree}` is known once the trees are walked: rendered then (`content`)
+        Some(t) if t.contains("{tree}") && !spec.paths.is_empty() => None,
+        Some(t) => Some(local_ref(t, &named, ctx.branch.as_deref())?),
         None => None,
     };
     Ok(ImagePlan {
@@ -971,5 +980,47 @@ mod tests {
             labels.contains(&format!("image.revision={other}\n")),
             "{labels}"
         );
+    }
+
+    #[test]
+    fn content_renders_tree_tag_and_a_local_tag_that_uses_tree() {
+        let p = TagPolicy {
+            local_tag: Some("{name}:{tree}".into()),
+            tree_tag: "{branch}-tree-{tree}".into(),
+            ..policy()
+        };
+        let specs = vec![ImageSpec {
+            paths: vec!["services/api".into()],
+            ..one("ghcr.io/acme/charon").remove(0)
+        }];
+        let c = ctx("push", PrNumber::None, Some("Feat/X"), Some(SHA));
+        let mut plan = plan(&p, &specs, Scope::One, &c, None).unwrap();
+        let img = &mut plan.images[0];
+        assert_eq!(
+            (img.local.as_ref(), img.content.as_ref()),
+            (None, None),
+            "not yet"
+        );
+        let objects = vec![("services/api".to_string(), Some("a".repeat(40)))];
+        let value = super::super::tree::tree_value(&objects);
+        content(&p, &plan.vars, c.branch.as_deref(), img, objects).unwrap();
+        assert_eq!(
+            img.local.as_ref().unwrap().to_string(),
+            format!("charon:{value}")
+        );
+        let at = img.at_tree_tag().unwrap();
+        assert_eq!(
+            (at.reference.to_string(), at.tag.clone()),
+            (
+                format!("ghcr.io/acme/charon:feat-x-tree-{value}"),
+                format!("feat-x-tree-{value}")
+            )
+        );
+        // without paths, `{tree}` is not there to render
+        assert!(plan_fails_without_paths(&p, &c));
+    }
+
+    fn plan_fails_without_paths(p: &TagPolicy, c: &EventContext) -> bool {
+        plan(p, &one("ghcr.io/acme/charon"), Scope::One, c, None).is_err()
     }
 }
