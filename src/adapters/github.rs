@@ -969,4 +969,44 @@ mod tests {
         super::each::<serde::de::IgnoredAny>(b"{\"x\": 1}", None, |_| count += 1);
         assert_eq!(count, 3);
     }
+
+    #[test]
+    fn a_tree_listing_keeps_plain_names_with_object_ids_only() {
+        let (a, b) = ("a".repeat(40), "B".repeat(40));
+        let body = serde_json::json!({"sha": "x", "truncated": false, "tree": [
+            {"path": "api", "mode": "040000", "type": "tree", "sha": a},
+            {"path": "Dockerfile", "mode": "100644", "type": "blob", "sha": b},
+            {"path": "../etc", "type": "tree", "sha": a},
+            {"path": "a/b", "type": "blob", "sha": a},
+            {"path": "short", "type": "blob", "sha": "abc"},
+            {"type": "blob", "sha": a},
+            {}
+        ]});
+        use super::Entries;
+        let Entries(kept) = serde_json::from_value(body["tree"].clone()).unwrap();
+        let got: Vec<(&str, bool, &str)> = kept
+            .iter()
+            .map(|e| (e.name.as_str(), e.is_tree, e.sha.as_str()))
+            .collect();
+        let lower = b.to_ascii_lowercase();
+        assert_eq!(
+            got,
+            [
+                ("api", true, a.as_str()),
+                ("Dockerfile", false, lower.as_str())
+            ]
+        );
+        // more entries than GitHub ever lists in one tree: refused, not kept
+        let many = format!("[{}]", vec!["{}"; super::MAX_TREE_ENTRIES + 1].join(","));
+        let entry = format!("{{\"path\":\"x\",\"type\":\"blob\",\"sha\":\"{a}\"}}");
+        let over = format!(
+            "[{}]",
+            vec![entry.as_str(); super::MAX_TREE_ENTRIES + 1].join(",")
+        );
+        assert!(
+            serde_json::from_str::<Entries>(&many).is_ok(),
+            "empty objects are dropped"
+        );
+        assert!(serde_json::from_str::<Entries>(&over).is_err());
+    }
 }
