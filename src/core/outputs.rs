@@ -62,6 +62,9 @@ pub struct ImageOutputs {
     pub promote_skipped: String,
     pub attestation: String,
     pub attestation_signer: String,
+    /// With `paths`: `{tree}` and `repository:` the rendered `tree-tag`.
+    pub tree: String,
+    pub tree_image: String,
 }
 
 impl ImageOutputs {
@@ -103,7 +106,7 @@ pub struct Outputs {
     pub promote_skipped: String,
     pub attestation: String,
     pub attestation_signer: String,
-    /// The contract's outputs of features not built yet: always written empty.
+    /// The contract's output of a feature not built yet: always written empty.
     pub verification_summary: String,
     pub tree: String,
     pub tree_image: String,
@@ -176,6 +179,8 @@ impl Outputs {
             out.promote_skipped = one.promote_skipped.clone();
             out.attestation = one.attestation.clone();
             out.attestation_signer = one.attestation_signer.clone();
+            out.tree = one.tree.clone();
+            out.tree_image = one.tree_image.clone();
         } else {
             let all: Vec<&str> = results.iter().flat_map(|r| r.promoted_lines()).collect();
             out.promoted = all.join("\n");
@@ -227,6 +232,7 @@ fn images_json(results: &[ImageOutputs]) -> String {
                 "image-id": r.image_id, "local-image": r.local_image, "source": r.source.as_str(),
                 "revision": r.revision, "promoted": r.promoted_lines(),
                 "promote-skipped": r.promote_skipped, "attestation": r.attestation,
+                "tree": r.tree, "tree-image": r.tree_image,
             });
             (r.name.clone(), v)
         })
@@ -332,6 +338,10 @@ mod tests {
         assert_eq!(v["worker"]["source"], "artifact");
         assert_eq!(v["api"]["promoted"], serde_json::json!([]));
         assert_eq!(v["api"]["promote-skipped"], "");
+        assert_eq!(
+            (&v["api"]["tree"], &v["api"]["tree-image"]),
+            (&serde_json::json!(""), &serde_json::json!(""))
+        );
     }
 
     #[test]

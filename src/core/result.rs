@@ -7,6 +7,7 @@ use super::promote::Skip;
 use super::reference::ImageRef;
 use super::revision::Outcome as Revision;
 use super::summary::{ImageRow, RevisionShown};
+use super::tree::Content;
 use std::time::Duration;
 
 /// The GitHub attestation of the image's digest, as checked.
@@ -73,6 +74,8 @@ pub struct Done {
     /// What a reader of the summary should know (a fork's image, a verified signer, …).
     pub notes: Vec<String>,
     pub elapsed: Duration,
+    /// With `paths`: `{tree}` at the expected commit and `tree-tag`, as planned.
+    pub content: Option<Content>,
 }
 
 impl Done {
@@ -92,6 +95,7 @@ impl Done {
             promotion: Promotion::NotAsked,
             notes: Vec::new(),
             elapsed: Duration::ZERO,
+            content: img.content.clone(),
         }
     }
 
@@ -149,6 +153,16 @@ impl Shown for Done {
             promote_skipped: skipped.into(),
             attestation: self.attestation.as_str().into(),
             attestation_signer: signer,
+            tree: self
+                .content
+                .as_ref()
+                .map(|c| c.value.clone())
+                .unwrap_or_default(),
+            tree_image: self
+                .content
+                .as_ref()
+                .map(|c| format!("{}:{}", self.reference.repository, c.tag))
+                .unwrap_or_default(),
         })
     }
 
@@ -218,6 +232,7 @@ fn shown(o: &Revision) -> RevisionShown {
         Revision::Match => RevisionShown::Matched,
         Revision::MergeCommit(_) => RevisionShown::MergeCommit,
         Revision::SameTree(_) => RevisionShown::SameTree,
+        Revision::SamePaths(_) => RevisionShown::SamePaths,
         Revision::Accepted { .. } => RevisionShown::MismatchAccepted,
         Revision::NotChecked | Revision::Off => RevisionShown::NotChecked,
     }
@@ -235,6 +250,8 @@ mod tests {
             reference: ImageRef::parse("r.example/acme/api:pr-1-abc").unwrap(),
             tag: "pr-1-abc".into(),
             local: None,
+            paths: vec![],
+            content: None,
         };
         Done::planned(&img)
     }

@@ -8,7 +8,9 @@ use crate::core::credentials::Auth;
 use crate::core::platform::Platform;
 use crate::core::promote::{MergedPr, PromoteTarget};
 use crate::core::reference::ImageRef;
-use crate::model::{ArtifactInfo, DockerError, LocalImage, Promoted, RegistryError, RemoteImage};
+use crate::model::{
+    ArtifactInfo, DockerError, LocalImage, Promoted, RegistryError, RemoteImage, TreeEntry,
+};
 use anyhow::{anyhow, Result};
 use std::future::Future;
 
@@ -78,6 +80,11 @@ pub trait GitHubApi: Sync {
     fn commit_tree(&self, sha: &str) -> impl Future<Output = Result<String>> + Send {
         let _ = sha;
         async { Err(anyhow!("commit trees are not available here")) }
+    }
+    /// A tree's own entries (`git/trees/{sha}`), for walking `paths`.
+    fn git_tree(&self, sha: &str) -> impl Future<Output = Result<Vec<TreeEntry>>> + Send {
+        let _ = sha;
+        async { Err(anyhow!("git trees are not available here")) }
     }
     /// The Sigstore bundles GitHub stores for a digest (`sha256:…`), given to `offer` one at a
     /// time until it returns true; how many were offered.

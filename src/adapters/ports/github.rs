@@ -77,6 +77,9 @@ impl GitHubApi for LazyGitHub {
     async fn commit_tree(&self, sha: &str) -> Result<String> {
         Ok(self.get().await?.commit_tree(sha).await?)
     }
+    async fn git_tree(&self, sha: &str) -> Result<Vec<crate::model::TreeEntry>> {
+        Ok(self.get().await?.git_tree(sha).await?)
+    }
     async fn attestations(
         &self,
         digest: &str,
