@@ -7,6 +7,7 @@ use crate::core::promote::{check_line, lines};
 use crate::core::reference::{is_valid_tag, ImageRef, RefError};
 use crate::core::revision::RevisionCheck;
 use crate::core::tag::Sanitize;
+use crate::core::tree::parse_paths;
 use crate::core::Sha;
 use serde::Deserialize;
 use std::time::Duration;
@@ -275,6 +276,7 @@ fn is_valid_name(n: &str) -> bool {
 fn image_specs(
     image: Option<String>,
     images: Option<String>,
+    paths: &[String],
     notices: &mut Vec<String>,
 ) -> Result<(Vec<ImageSpec>, Scope), InputError> {
     let image = single_line("image", image)?;
@@ -288,16 +290,23 @@ fn image_specs(
         (Some(text), None) => {
             let image = image_ref("image", &text, notices)?;
             let name = last_segment(&image.repository);
-            Ok((vec![ImageSpec { name, image }], Scope::One))
+            let paths = paths.to_vec();
+            Ok((vec![ImageSpec { name, image, paths }], Scope::One))
         }
         (None, Some(lines)) => {
             let mut specs: Vec<ImageSpec> = Vec::new();
             for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
                 images_line_shape(line)?;
-                let (name, text) = match line.split_once('=') {
+                let (name, rest) = match line.split_once('=') {
                     Some((n, r)) => (Some(n.trim().to_string()), r.trim()),
                     None => (None, line),
                 };
+                // the repository, then the line's own paths, if any
+                let (text, own) = rest
+                    .split_once(char::is_whitespace)
+                    .map_or((rest, ""), |(t, p)| (t, p));
+                let own = parse_paths(own)
+                    .map_err(|e| bad("images", format!("line `{line}`: its paths: {e}")))?;
                 let image = image_ref("images", text, notices).map_err(|e| {
                     bad(
                         "images",
@@ -319,7 +328,8 @@ fn image_specs(
                         ),
                     ));
                 }
-                specs.push(ImageSpec { name, image });
+                let paths = if own.is_empty() { paths.to_vec() } else { own };
+                specs.push(ImageSpec { name, image, paths });
             }
             if specs.is_empty() {
                 return Err(bad("images", "has no image lines"));
@@ -436,7 +446,11 @@ fn platform(v: Option<String>) -> Result<Option<Platform>, InputError> {
 
 /// `promote-to`: one target a line, blank lines ignored, each line's shape checked now (before
 /// any network call); required in promote mode.
-fn promote_to(v: Option<String>, mode: Mode) -> Result<Vec<String>, InputError> {
+fn promote_to(
+    v: Option<String>,
+    mode: Mode,
+    source: PromoteSource,
+) -> Result<Vec<String>, InputError> {
     let targets = set(v).map(|v| lines(&v)).unwrap_or_default();
     if let Some(line) = targets.iter().find(|l| crate::core::promote::host_only(l)) {
         return Err(bad(
@@ -444,7 +458,8 @@ fn promote_to(v: Option<String>, mode: Mode) -> Result<Vec<String>, InputError> 
             format!("line `{line}` names only a registry host, no repository: write `host[:port]/repository:tag` (as a reference, `{line}` would be a Docker Hub repository)"),
         ));
     }
-    if mode == Mode::Promote && targets.is_empty() {
+    // `promote-source: tree` always promotes to this commit's tag: targets are optional there
+    if mode == Mode::Promote && targets.is_empty() && source != PromoteSource::Tree {
         return Err(bad(
             "promote-to",
             "is empty, and `mode: promote` needs at least one target reference",
@@ -460,6 +475,18 @@ fn promote_to(v: Option<String>, mode: Mode) -> Result<Vec<String>, InputError> 
         })?;
     }
     Ok(targets)
+}
+
+/// `tree-tag`: a tag template that names the content, so that two trees never share a tag.
+fn tree_tag(v: Option<String>) -> Result<String, InputError> {
+    let t = single_line("tree-tag", v)?.unwrap_or_else(|| "tree-{tree}".into());
+    if !t.contains("{tree}") {
+        return Err(bad(
+            "tree-tag",
+            format!("`{t}` does not use `{{tree}}`: every content would get the same tag; e.g. `tree-{{tree}}`"),
+        ));
+    }
+    Ok(t)
 }
 
 /// Inputs the contract names whose features this version does not have yet: their defaults (as
@@ -478,13 +505,6 @@ fn not_built_yet(raw: &RawInputs) -> Result<(), InputError> {
             &raw.attestation_runner,
             "any",
             "refusing self-hosted runners' attestations",
-        ),
-        ("paths", &raw.paths, "", "content-addressed images"),
-        (
-            "tree-tag",
-            &raw.tree_tag,
-            "tree-{tree}",
-            "content-addressed images",
         ),
         ("dry-run", &raw.dry_run, "false", "dry runs"),
         ("clean-after", &raw.clean_after, "24h", "`clean` mode"),
@@ -527,7 +547,7 @@ fn clean_inputs(
     clean_after: &Option<String>,
     keep: &Option<String>,
     dry_run: &Option<String>,
-    tree_tag: &Option<String>,
+    tree_tag: String,
 ) -> Result<CleanInputs, InputError> {
     use crate::core::clean::{parse_clean_after, parse_keep};
     Ok(CleanInputs {
@@ -540,8 +560,7 @@ fn clean_inputs(
             None => vec!["latest".into()],
         },
         dry_run: boolean("dry-run", dry_run.clone(), false)?,
-        tree_tag: single_line("tree-tag", tree_tag.clone())?
-            .unwrap_or_else(|| "tree-{tree}".into()),
+        tree_tag,
     })
 }
 
@@ -570,7 +589,12 @@ impl Config {
     pub fn from_raw(raw: RawInputs) -> Result<Config, InputError> {
         not_built_yet(&raw)?;
         let mut notices = Vec::new();
-        let (images, scope) = image_specs(raw.image, raw.images, &mut notices)?;
+        let paths = set(raw.paths)
+            .map(|p| parse_paths(&p).map_err(|e| bad("paths", e)))
+            .transpose()?
+            .unwrap_or_default();
+        let (images, scope) = image_specs(raw.image, raw.images, &paths, &mut notices)?;
+        let tree_tag = tree_tag(raw.tree_tag)?;
         let tag = tag(raw.tag, images.iter().any(|i| i.image.is_full()))?;
         let sha = sha(raw.sha)?;
         let local_tag = local_tag(raw.local_tag, images.len())?;
@@ -591,11 +615,27 @@ impl Config {
                 ("clean", Mode::Clean),
             ],
         )?;
-        let clean = clean_inputs(&raw.clean_after, &raw.keep, &raw.dry_run, &raw.tree_tag)?;
+        let clean = clean_inputs(&raw.clean_after, &raw.keep, &raw.dry_run, tree_tag.clone())?;
         if mode == Mode::Clean {
             clean_registries(&images)?;
         }
-        let promote_to = promote_to(raw.promote_to, mode)?;
+        let promote_source = choice(
+            "promote-source",
+            raw.promote_source,
+            PromoteSource::Commit,
+            &[
+                ("commit", PromoteSource::Commit),
+                ("merged-pr", PromoteSource::MergedPr),
+                ("tree", PromoteSource::Tree),
+            ],
+        )?;
+        if promote_source == PromoteSource::Tree && images.iter().any(|i| i.paths.is_empty()) {
+            return Err(bad(
+                "promote-source",
+                "`tree` finds an image by the files it is built from: set `paths` (or each `images` line's own paths)",
+            ));
+        }
+        let promote_to = promote_to(raw.promote_to, mode, promote_source)?;
         let policy = TagPolicy {
             tag,
             sha,
@@ -622,6 +662,7 @@ impl Config {
             local_tag,
             artifact_name: single_line("artifact-name", raw.artifact_name)?,
             artifact_file: single_line("artifact-file", raw.artifact_file)?,
+            tree_tag,
         };
         Ok(Config {
             images,
@@ -658,15 +699,7 @@ impl Config {
             platform,
             summary: boolean("summary", raw.summary, true)?,
             promote_to,
-            promote_source: choice(
-                "promote-source",
-                raw.promote_source,
-                PromoteSource::Commit,
-                &[
-                    ("commit", PromoteSource::Commit),
-                    ("merged-pr", PromoteSource::MergedPr),
-                ],
-            )?,
+            promote_source,
             promote_username: single_line("promote-username", raw.promote_username)?,
             promote_password: set(raw.promote_password).map(Secret::new),
             attestation: choice(
@@ -720,12 +753,10 @@ mod tests {
         let image = ("image", "ghcr.io/acme/charon");
         for (input, default) in [
             ("attestation-runner", "any"),
-            ("tree-tag", "tree-{tree}"),
             ("dry-run", "false"),
             ("clean-after", "24h"),
             ("keep", "latest"),
             ("pull-with", "auto"),
-            ("paths", ""),
             ("insecure-registries", ""),
         ] {
             assert!(
@@ -733,14 +764,6 @@ mod tests {
                 "{input}: {default}"
             );
         }
-        let e = config(&[image, ("paths", "services/api")]).unwrap_err();
-        assert_eq!(e.input, "paths");
-        assert!(
-            e.problem.starts_with(
-                "`services/api` asks for content-addressed images, which this version"
-            ),
-            "{e}"
-        );
         // clean mode is built, but not through ghcr.io's Packages API: refused, nothing removed
         let e = config(&[image, ("mode", "clean")]).unwrap_err();
         assert_eq!(
@@ -1014,5 +1037,68 @@ mod tests {
             assert_eq!(e.input, *input, "{e}");
             assert!(e.to_string().contains(needle), "{e}");
         }
+    }
+
+    #[test]
+    fn paths_per_image_and_the_tree_source() {
+        let c = config(&[
+            (
+                "images",
+                "api=ghcr.io/acme/api services/api libs/common\nghcr.io/acme/web\n",
+            ),
+            ("paths", "libs/common\nDockerfile"),
+            ("tree-tag", "t-{tree}"),
+        ])
+        .unwrap();
+        let paths: Vec<(&str, Vec<&str>)> = c
+            .images
+            .iter()
+            .map(|i| {
+                (
+                    i.name.as_str(),
+                    i.paths.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("api", vec!["services/api", "libs/common"]),
+                ("web", vec!["libs/common", "Dockerfile"])
+            ]
+        );
+        assert_eq!(c.images[0].image.to_string(), "ghcr.io/acme/api");
+        assert_eq!(c.policy.tree_tag, "t-{tree}");
+        let image = ("image", "ghcr.io/acme/api");
+        // promote-to is optional with the tree source, which needs paths
+        let c = config(&[
+            image,
+            ("paths", "a"),
+            ("mode", "promote"),
+            ("promote-source", "tree"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.promote_source, c.promote_to.len()),
+            (PromoteSource::Tree, 0)
+        );
+        let e = config(&[image, ("mode", "promote"), ("promote-source", "tree")]).unwrap_err();
+        assert_eq!(e.input, "promote-source");
+        let e = config(&[image, ("mode", "promote"), ("paths", "a")]).unwrap_err();
+        assert_eq!(e.input, "promote-to");
+        for (input, value) in [
+            ("tree-tag", "fixed"),
+            ("paths", "/abs"),
+            ("paths", "a/../b"),
+            ("paths", "dir/"),
+        ] {
+            let e = config(&[image, (input, value)]).unwrap_err();
+            assert_eq!(e.input, input, "{e}");
+        }
+        let e = config(&[("images", "api=ghcr.io/acme/api ../x")]).unwrap_err();
+        assert!(
+            e.problem.contains("line `api=ghcr.io/acme/api ../x`"),
+            "{e}"
+        );
     }
 }

@@ -218,3 +218,16 @@ pub struct ManifestFacts {
     pub node: crate::core::clean::Node,
     pub config: Option<String>,
 }
+
+// --- GitHub: git trees
+
+/// One entry of a git tree as `git/trees/{sha}` lists it: a name (never a path: a tree lists
+/// its own entries only) and its object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub name: String,
+    /// A directory, walked into; anything else (a blob, a submodule's commit) is a leaf.
+    pub is_tree: bool,
+    /// 40 hex, lower-case.
+    pub sha: String,
+}

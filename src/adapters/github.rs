@@ -60,6 +60,14 @@ pub enum GitHubError {
     },
     #[error("artifact `{name}` of run {run_id} has expired; re-run the build to upload it again")]
     ArtifactExpired { run_id: u64, name: String },
+    #[error("GitHub API {what}: commit `{sha}` is not in `{repository}`: check that it was pushed to this repository (a fork's commit is not), or pass the right `sha`")]
+    UnknownCommit {
+        what: String,
+        sha: String,
+        repository: String,
+    },
+    #[error("GitHub API {what}: tree `{sha}` is listed as truncated (more entries than the API lists at once): name a deeper directory in `paths`, so that no tree walked is that large")]
+    Truncated { what: String, sha: String },
 }
 
 /// What one attempt saw, for the retry policy.
@@ -575,7 +583,20 @@ impl GitHub {
         let what = "commit tree look-up";
         let c = self
             .get(what, &format!("/repos/{r}/git/commits/{sha}"))
-            .await?;
+            .await
+            .map_err(|e| match e {
+                GitHubError::NotFound { what } => GitHubError::UnknownCommit {
+                    what,
+                    sha: sha.into(),
+                    repository: r.clone(),
+                },
+                GitHubError::Unexpected { status: 422, .. } => GitHubError::UnknownCommit {
+                    what: what.into(),
+                    sha: sha.into(),
+                    repository: r.clone(),
+                },
+                e => e,
+            })?;
         #[derive(serde::Deserialize)]
         struct Tree {
             sha: Option<String>,
@@ -595,6 +616,95 @@ impl GitHub {
                 status: c.status.as_u16(),
                 body: "the answer has no 40-hex `tree.sha`".into(),
             })
+    }
+}
+
+/// Entries kept of one tree: GitHub lists at most 100,000 (then `truncated`); a page of more
+/// is not GitHub's.
+const MAX_TREE_ENTRIES: usize = 100_000;
+
+/// A tree's `tree` array, visited one element at a time and cut to the fields we use; entries
+/// that are not plain names with a 40-hex object are dropped (a server never names a path we
+/// walk), and more than `MAX_TREE_ENTRIES` is an error.
+struct Entries(Vec<crate::model::TreeEntry>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Entries, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of tree entries")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
+                #[derive(serde::Deserialize)]
+                struct Raw {
+                    path: Option<String>,
+                    #[serde(rename = "type")]
+                    kind: Option<String>,
+                    sha: Option<String>,
+                }
+                let mut kept = Vec::new();
+                while let Some(e) = seq.next_element::<Raw>()? {
+                    if kept.len() == MAX_TREE_ENTRIES {
+                        return Err(serde::de::Error::custom("more entries than GitHub lists"));
+                    }
+                    let (Some(name), Some(kind), Some(sha)) = (e.path, e.kind, e.sha) else {
+                        continue;
+                    };
+                    let plain = !name.is_empty()
+                        && name != "."
+                        && name != ".."
+                        && !name.contains(['/', '\0']);
+                    if plain && crate::core::Sha::parse(&sha).is_some() {
+                        kept.push(crate::model::TreeEntry {
+                            name,
+                            is_tree: kind == "tree",
+                            sha: sha.to_ascii_lowercase(),
+                        });
+                    }
+                }
+                Ok(Entries(kept))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+impl GitHub {
+    /// A tree's own entries (one call, `git/trees/{sha}`, not recursive): a truncated listing
+    /// is an error naming the tree, never a guess.
+    pub async fn git_tree(&self, sha: &str) -> Result<Vec<crate::model::TreeEntry>, GitHubError> {
+        let r = &self.repository;
+        let what = "tree look-up";
+        let t = self
+            .get(what, &format!("/repos/{r}/git/trees/{sha}"))
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct Listing {
+            tree: Option<Entries>,
+            truncated: Option<bool>,
+        }
+        let listing: Listing =
+            serde_json::from_slice(&t.body).map_err(|e| GitHubError::Unexpected {
+                what: what.into(),
+                status: t.status.as_u16(),
+                body: format!("tree `{sha}` is not a tree listing: {e}"),
+            })?;
+        if listing.truncated == Some(true) {
+            return Err(GitHubError::Truncated {
+                what: what.into(),
+                sha: sha.into(),
+            });
+        }
+        let Some(Entries(entries)) = listing.tree else {
+            return Err(GitHubError::Unexpected {
+                what: what.into(),
+                status: t.status.as_u16(),
+                body: format!("tree `{sha}` has no `tree` array"),
+            });
+        };
+        Ok(entries)
     }
 }
 
@@ -860,5 +970,45 @@ mod tests {
         assert_eq!(count, 3);
         super::each::<serde::de::IgnoredAny>(b"{\"x\": 1}", None, |_| count += 1);
         assert_eq!(count, 3);
+    }
+
+    #[test]
+    fn a_tree_listing_keeps_plain_names_with_object_ids_only() {
+        let (a, b) = ("a".repeat(40), "B".repeat(40));
+        let body = serde_json::json!({"sha": "x", "truncated": false, "tree": [
+            {"path": "api", "mode": "040000", "type": "tree", "sha": a},
+            {"path": "Dockerfile", "mode": "100644", "type": "blob", "sha": b},
+            {"path": "../etc", "type": "tree", "sha": a},
+            {"path": "a/b", "type": "blob", "sha": a},
+            {"path": "short", "type": "blob", "sha": "abc"},
+            {"type": "blob", "sha": a},
+            {}
+        ]});
+        use super::Entries;
+        let Entries(kept) = serde_json::from_value(body["tree"].clone()).unwrap();
+        let got: Vec<(&str, bool, &str)> = kept
+            .iter()
+            .map(|e| (e.name.as_str(), e.is_tree, e.sha.as_str()))
+            .collect();
+        let lower = b.to_ascii_lowercase();
+        assert_eq!(
+            got,
+            [
+                ("api", true, a.as_str()),
+                ("Dockerfile", false, lower.as_str())
+            ]
+        );
+        // more entries than GitHub ever lists in one tree: refused, not kept
+        let many = format!("[{}]", vec!["{}"; super::MAX_TREE_ENTRIES + 1].join(","));
+        let entry = format!("{{\"path\":\"x\",\"type\":\"blob\",\"sha\":\"{a}\"}}");
+        let over = format!(
+            "[{}]",
+            vec![entry.as_str(); super::MAX_TREE_ENTRIES + 1].join(",")
+        );
+        assert!(
+            serde_json::from_str::<Entries>(&many).is_ok(),
+            "empty objects are dropped"
+        );
+        assert!(serde_json::from_str::<Entries>(&over).is_err());
     }
 }

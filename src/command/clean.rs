@@ -57,6 +57,9 @@ fn planned(req: &Request<'_>, target: &Target) -> (Plan, CleanPlan) {
             },
             tag: String::new(),
             local: None,
+            // clean mode walks no tree: `tree-tag` tags are recognised by their shape
+            paths: Vec::new(),
+            content: None,
         })
         .collect();
     let base = Plan {

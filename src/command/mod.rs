@@ -13,14 +13,16 @@ pub mod verify;
 
 use crate::config::Config;
 use crate::core::event::{EventContext, PrNumber};
-use crate::core::plan::{admit, notes, plan, tag_needs_pr, Asker, Checks, ImagePlan, Plan};
+use crate::core::plan::{
+    admit, content, notes, plan, tag_needs_pr, Asker, Checks, ImagePlan, Plan,
+};
 use crate::core::result::{Done, Failed};
 use crate::core::revision::Expect;
 use crate::core::summary::Kind;
 use crate::core::Sha;
 use crate::flow::log::Log;
 use crate::flow::ports::{GitHubApi, World};
-use crate::flow::Ports;
+use crate::flow::{objects_at, Ports};
 use anyhow::{anyhow, bail, Result};
 
 /// What a command is asked: the inputs, the event, and the runner's repository and server.
@@ -68,7 +70,38 @@ async fn derive<W: World>(req: &Request<'_>, p: &Ports<'_, W>, asker: Asker) -> 
         None
     };
     let plan = plan(&cfg.policy, &cfg.images, cfg.scope, ctx, pr)?;
+    let plan = with_content(req, p, plan).await?;
     p.kit.debug(&describe(cfg, &plan));
+    Ok(plan)
+}
+
+/// Each image's `{tree}` at the expected commit and its `tree-tag` (with `paths`): the trees
+/// are walked once, shared by every image.
+async fn with_content<W: World>(
+    req: &Request<'_>,
+    p: &Ports<'_, W>,
+    mut plan: Plan,
+) -> Result<Plan> {
+    let Some(expected) = plan.expected.clone() else {
+        return Ok(plan);
+    };
+    for img in plan.images.iter_mut().filter(|i| !i.paths.is_empty()) {
+        let objects = objects_at(p, &expected, &img.paths).await?;
+        let branch = req.event.branch.as_deref();
+        content(&req.cfg.policy, &plan.vars, branch, img, objects)?;
+        let c = img.content.as_ref().expect("just filled");
+        p.kit.debug(&format!(
+            "{}: {{tree}} of {} at {expected} is {}: {}",
+            img.name,
+            img.paths.join(" "),
+            c.value,
+            c.objects
+                .iter()
+                .map(|(path, o)| format!("{path}={}", o.as_deref().unwrap_or("-")))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
     Ok(plan)
 }
 
@@ -117,6 +150,15 @@ fn expect<'a>(plan: &'a Plan, checks: &Checks) -> Expect<'a> {
         api: checks.api,
         build_event: &plan.facts.build_event,
         base_sha: plan.facts.base_sha.as_ref(),
+        content: None,
+    }
+}
+
+/// The expectation for one image: with `paths`, a label commit with its `{tree}` passes.
+fn expect_for<'a>(plan: &'a Plan, checks: &Checks, img: &'a ImagePlan) -> Expect<'a> {
+    Expect {
+        content: img.content.as_ref(),
+        ..expect(plan, checks)
     }
 }
 

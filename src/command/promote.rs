@@ -2,7 +2,9 @@
 //! with `promote-source: merged-pr`, the image of the pull request the push merged, when its
 //! tree is the pushed commit's.
 
-use super::{derive, describe, expect, planned, resolving, Finished, Request};
+use super::{
+    derive, describe, expect, expect_for, planned, resolving, with_content, Finished, Request,
+};
 use crate::core::event::{EventContext, PrNumber};
 use crate::core::outputs::Source;
 use crate::core::plan::{
@@ -10,10 +12,11 @@ use crate::core::plan::{
     PromotePlan, PromoteSource,
 };
 use crate::core::platform::Platform;
-use crate::core::promote::{parse_targets, Skip, TargetVars};
+use crate::core::promote::{parse_targets, PromoteTarget, Skip, TargetVars};
 use crate::core::result::{Done, Failed, Promotion};
 use crate::core::revision::REVISION_LABEL;
 use crate::core::summary::Kind;
+use crate::core::tag::Vars;
 use crate::core::Sha;
 use crate::flow::log::Log;
 use crate::flow::ports::{GitHubApi, World};
@@ -28,7 +31,7 @@ pub async fn execute<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Fi
         PromoteFrom::MergedPr { pushed, .. } | PromoteFrom::NothingMerged { pushed } => {
             Some(pushed.clone())
         }
-        PromoteFrom::Commit => None,
+        PromoteFrom::Commit | PromoteFrom::Tree => None,
     };
     let finished = Finished::of(plan.base, Kind::Promote, images);
     Ok(Finished {
@@ -44,11 +47,21 @@ pub async fn plan<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Promo
     let (base, from) = match cfg.promote_source {
         PromoteSource::Commit => (derive(req, p, Asker::User).await?, PromoteFrom::Commit),
         PromoteSource::MergedPr => merged_pr(req, p).await?,
+        PromoteSource::Tree => (derive(req, p, Asker::User).await?, PromoteFrom::Tree),
     };
+    if from == PromoteFrom::Tree {
+        let targets = tree_targets(req, &base)?;
+        return Ok(PromotePlan {
+            checks: super::checks(req),
+            from,
+            targets,
+            base,
+        });
+    }
     let targets = match &from {
         // every image is skipped: nothing to render
         PromoteFrom::NothingMerged { .. } => vec![Vec::new(); base.images.len()],
-        PromoteFrom::Commit | PromoteFrom::MergedPr { .. } => {
+        PromoteFrom::Commit | PromoteFrom::MergedPr { .. } | PromoteFrom::Tree => {
             let pr = match &from {
                 PromoteFrom::MergedPr { number, .. } => Some(*number),
                 _ => base.pr,
@@ -77,6 +90,45 @@ pub async fn plan<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Promo
     })
 }
 
+/// `promote-source: tree`: each image's targets are this commit's tag, then `promote-to`'s
+/// lines (optional here), where `{tree}` is the image's.
+fn tree_targets(req: &Request<'_>, base: &Plan) -> Result<Vec<Vec<PromoteTarget>>> {
+    let (cfg, ctx) = (req.cfg, req.event);
+    let mut all = Vec::with_capacity(base.images.len());
+    for img in &base.images {
+        let Some(content) = &img.content else {
+            bail!("`promote-source: tree` needs this commit to compute `{}`'s {{tree}}, and a `{}` event names none: pass `sha`", img.name, base.facts.event);
+        };
+        if img.tag.is_empty() || img.reference.digest.is_some() {
+            bail!("`promote-source: tree` promotes to this commit's tag, and `{}` names a digest: name the repository alone", img.display());
+        }
+        let mut targets = vec![PromoteTarget {
+            repository: img.reference.repository.clone(),
+            tag: img.tag.clone(),
+        }];
+        if !cfg.promote_to.is_empty() {
+            let vars = Vars {
+                tree: Some(content.value.clone()),
+                ..base.vars.clone()
+            };
+            let v = TargetVars {
+                vars: &vars,
+                raw_branch: ctx.branch.as_deref(),
+                sanitize: cfg.policy.sanitize,
+                source_tag: Some(img.tag.as_str()),
+                name: &img.name,
+            };
+            for t in parse_targets(&cfg.promote_to, &v)? {
+                if !targets.contains(&t) {
+                    targets.push(t);
+                }
+            }
+        }
+        all.push(targets);
+    }
+    Ok(all)
+}
+
 /// `promote-source: merged-pr`: the plan of the pull request this push merged (its number, head
 /// and `pr-tag`), or the push's own plan when it merged none (every image is skipped).
 async fn merged_pr<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<(Plan, PromoteFrom)> {
@@ -93,6 +145,7 @@ async fn merged_pr<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<(Pla
     })?;
     let Some(m) = p.github.merged_pull_request(sha.as_str()).await? else {
         let base = derive_plan(&cfg.policy, &cfg.images, cfg.scope, ctx, None)?;
+        let base = with_content(req, p, base).await?;
         p.kit.debug(&describe(cfg, &base));
         return Ok((base, PromoteFrom::NothingMerged { pushed: sha }));
     };
@@ -113,6 +166,7 @@ async fn merged_pr<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<(Pla
         facts: Facts::of(ctx),
         ..derive_plan(&cfg.policy, &cfg.images, cfg.scope, &pr_ctx, Some(m.number))?
     };
+    let base = with_content(req, p, base).await?;
     p.kit.debug(&describe(cfg, &base));
     let from = PromoteFrom::MergedPr {
         number: m.number,
@@ -139,14 +193,11 @@ async fn one<W: World>(
 ) -> Result<Done> {
     let merged = match &plan.from {
         PromoteFrom::NothingMerged { pushed } => {
-            return Ok(skipped(
-                Done::planned(img),
-                Skip::NoMergedPr,
-                (pushed, None),
-                log,
-            ))
+            let notice = Skip::NoMergedPr.notice(pushed.as_str(), None);
+            return Ok(skipped(Done::planned(img), Skip::NoMergedPr, notice, log));
         }
         PromoteFrom::MergedPr { number, pushed } => Some((*number, pushed)),
+        PromoteFrom::Tree => return from_tree(plan, p, (i, img), log).await,
         PromoteFrom::Commit => None,
     };
     resolving(log, &plan.base, img);
@@ -160,8 +211,8 @@ async fn one<W: World>(
         (Ok(found), _) => found,
         // the merged pull request's image is not there: build instead
         (Err((Miss::NotFound, _)), Some((number, pushed))) => {
-            let planned = Done::planned(img);
-            return Ok(skipped(planned, Skip::NoImage, (pushed, Some(number)), log));
+            let notice = Skip::NoImage.notice(pushed.as_str(), Some(number));
+            return Ok(skipped(Done::planned(img), Skip::NoImage, notice, log));
         }
         (Err((_, e)), _) => return Err(e),
     };
@@ -176,7 +227,8 @@ async fn one<W: World>(
     if let Some((number, pushed)) = merged {
         let label = done.label.as_deref();
         if let Some(skip) = same_source(p, (number, pushed), &done.revision, label, log).await? {
-            return Ok(skipped(done, skip, (pushed, Some(number)), log));
+            let notice = skip.notice(pushed.as_str(), Some(number));
+            return Ok(skipped(done, skip, notice, log));
         }
     }
     let repository = &img.reference.repository;
@@ -186,10 +238,63 @@ async fn one<W: World>(
     Ok(done)
 }
 
+/// `promote-source: tree`: the image at `tree-tag`, revision-checked by paths, promoted to this
+/// commit's tag (same repository: one manifest write); none there is a skip that says to build.
+async fn from_tree<W: World>(
+    plan: &PromotePlan,
+    p: &Ports<'_, W>,
+    (i, img): (usize, &ImagePlan),
+    log: &Log,
+) -> Result<Done> {
+    let at = img
+        .at_tree_tag()
+        .ok_or_else(|| anyhow!("`{}` has no {{tree}} to look up", img.name))?;
+    resolving(log, &plan.base, &at);
+    let expect = expect_for(&plan.base, &plan.checks, img);
+    let platform = Platform::choose(plan.checks.platform.as_ref(), None);
+    log.group("Registry");
+    let found = look_up(p, &at, &platform, plan.checks.wait, &expect, log).await;
+    log.end_group();
+    let (remote, revision) = match found {
+        Ok(found) => found,
+        Err((Miss::NotFound, _)) => {
+            let notice = tree_notice(&at, plan.base.expected.as_ref());
+            return Ok(skipped(
+                planned(&plan.base, img),
+                Skip::NoImage,
+                notice,
+                log,
+            ));
+        }
+        Err((_, e)) => return Err(e),
+    };
+    let mut done = planned(&plan.base, &at);
+    done.digest = Some(remote.digest.clone());
+    done.source = Source::Registry;
+    done.label = remote.labels.get(REVISION_LABEL).cloned();
+    done.revision = revision;
+    let (attestation, note) = attest(p, &plan.checks, &remote.digest, log).await?;
+    done.attestation = attestation;
+    done.notes.extend(note);
+    let repository = &img.reference.repository;
+    let written = promote(p, repository, &remote.digest, &plan.targets[i], log).await?;
+    done.promotion = Promotion::Promoted(written);
+    Ok(done)
+}
+
+/// No image at `tree-tag`: what to build.
+fn tree_notice(at: &ImagePlan, commit: Option<&Sha>) -> String {
+    format!(
+        "nothing promoted: no image of these files at `{}` yet; build and push {} as `image` and `tree-image` (`promote-skipped` is `{}`)",
+        at.display(),
+        commit.map_or("this commit".into(), |c| format!("`{c}`")),
+        Skip::NoImage.as_str()
+    )
+}
+
 /// Nothing promoted, and why: the step still succeeds, and says to build instead. An image
 /// skipped after its revision check keeps how it was judged; the notice is its last note.
-fn skipped(mut done: Done, skip: Skip, (pushed, pr): (&Sha, Option<u64>), log: &Log) -> Done {
-    let notice = skip.notice(pushed.as_str(), pr);
+fn skipped(mut done: Done, skip: Skip, notice: String, log: &Log) -> Done {
     log.notice_titled("image-resolver: Promotion skipped", &notice);
     done.promotion = Promotion::Skipped(skip);
     done.source = Source::None;

@@ -14,7 +14,7 @@ use crate::core::tag::Vars;
 use crate::flow::log::Log;
 use crate::flow::ports::{Daemon, World};
 use crate::flow::{
-    apply_tags, attest, each_image, load_artifact, look_up, materialize, Ports, ResolveError,
+    apply_tags, attest, each_image, load_artifact, look_up_either, materialize, Ports, ResolveError,
 };
 use anyhow::{anyhow, Result};
 
@@ -103,11 +103,16 @@ async fn one<W: World>(
     log: &Log,
 ) -> Result<Done> {
     resolving(log, &plan.base, img);
-    let mut done = planned(&plan.base, img);
+    // with `paths`, a label commit with the same `{tree}` passes
+    let expect = &Expect {
+        content: img.content.as_ref(),
+        ..*expect
+    };
+    let done = planned(&plan.base, img);
     log.group("Registry");
-    let found = look_up(p, img, platform, plan.checks.wait, expect, log).await;
+    let found = look_up_either(p, img, platform, plan.checks.wait, expect, log).await;
     log.end_group();
-    let (remote, revision) = match found {
+    let (at, remote, revision) = match found {
         Ok(found) => found,
         Err((kind, failure)) => {
             let artifact = &plan.artifacts[i];
@@ -125,6 +130,9 @@ async fn one<W: World>(
             .await;
         }
     };
+    // named by what was found: the commit's tag, or `tree-tag`
+    let img = &at;
+    let mut done = planned(&plan.base, img);
     done.digest = Some(remote.digest.clone());
     done.label = remote.labels.get(REVISION_LABEL).cloned();
     done.revision = revision;

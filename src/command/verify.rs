@@ -1,6 +1,6 @@
 //! `mode: verify`: look the image up, check its revision and attestation; nothing is pulled.
 
-use super::{derive, expect, planned, resolving, Finished, Request};
+use super::{derive, expect_for, planned, resolving, Finished, Request};
 use crate::core::outputs::Source;
 use crate::core::plan::{Asker, VerifyPlan};
 use crate::core::platform::Platform;
@@ -8,7 +8,7 @@ use crate::core::result::{Done, Failed};
 use crate::core::revision::REVISION_LABEL;
 use crate::core::summary::Kind;
 use crate::flow::ports::World;
-use crate::flow::{attest, each_image, look_up, Ports};
+use crate::flow::{attest, each_image, look_up_either, Ports};
 use anyhow::Result;
 
 pub async fn execute<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Finished> {
@@ -21,7 +21,6 @@ pub async fn execute<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Fi
 }
 
 pub async fn run<W: World>(plan: &VerifyPlan, p: &Ports<'_, W>) -> Vec<Result<Done, Failed>> {
-    let expect = &expect(&plan.base, &plan.checks);
     let platform = &Platform::choose(plan.checks.platform.as_ref(), None);
     each_image(
         p.kit,
@@ -29,11 +28,13 @@ pub async fn run<W: World>(plan: &VerifyPlan, p: &Ports<'_, W>) -> Vec<Result<Do
         &plan.base.images,
         |_, img, log| async move {
             resolving(&log, &plan.base, img);
-            let mut done = planned(&plan.base, img);
+            let expect = &expect_for(&plan.base, &plan.checks, img);
             log.group("Registry");
-            let found = look_up(p, img, platform, plan.checks.wait, expect, &log).await;
+            let found = look_up_either(p, img, platform, plan.checks.wait, expect, &log).await;
             log.end_group();
-            let (remote, revision) = found.map_err(|(_, e)| e)?;
+            let (at, remote, revision) = found.map_err(|(_, e)| e)?;
+            // named by what was found: the commit's tag, or `tree-tag`
+            let mut done = planned(&plan.base, &at);
             done.digest = Some(remote.digest.clone());
             done.source = Source::Registry;
             done.label = remote.labels.get(REVISION_LABEL).cloned();

@@ -13,6 +13,7 @@ pub mod revision;
 pub mod size;
 pub mod summary;
 pub mod tag;
+pub mod tree;
 pub mod verdict;
 
 /// A full commit SHA: 40 hex digits, stored lower-case.

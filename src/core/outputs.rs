@@ -64,6 +64,9 @@ pub struct ImageOutputs {
     pub attestation_signer: String,
     /// Clean mode: `repository:tag` of each tag removed (or, dry, that would be).
     pub removed: Vec<String>,
+    /// With `paths`: `{tree}` and `repository:` the rendered `tree-tag`.
+    pub tree: String,
+    pub tree_image: String,
 }
 
 impl ImageOutputs {
@@ -105,7 +108,7 @@ pub struct Outputs {
     pub promote_skipped: String,
     pub attestation: String,
     pub attestation_signer: String,
-    /// The contract's outputs of features not built yet: always written empty.
+    /// The contract's output of a feature not built yet: always written empty.
     pub verification_summary: String,
     pub tree: String,
     pub tree_image: String,
@@ -184,6 +187,8 @@ impl Outputs {
             out.promote_skipped = one.promote_skipped.clone();
             out.attestation = one.attestation.clone();
             out.attestation_signer = one.attestation_signer.clone();
+            out.tree = one.tree.clone();
+            out.tree_image = one.tree_image.clone();
         } else {
             let all: Vec<&str> = results.iter().flat_map(|r| r.promoted_lines()).collect();
             out.promoted = all.join("\n");
@@ -236,6 +241,7 @@ fn images_json(results: &[ImageOutputs]) -> String {
                 "revision": r.revision, "promoted": r.promoted_lines(),
                 "promote-skipped": r.promote_skipped, "attestation": r.attestation,
                 "removed": r.removed,
+                "tree": r.tree, "tree-image": r.tree_image,
             });
             (r.name.clone(), v)
         })
@@ -341,6 +347,10 @@ mod tests {
         assert_eq!(v["worker"]["source"], "artifact");
         assert_eq!(v["api"]["promoted"], serde_json::json!([]));
         assert_eq!(v["api"]["promote-skipped"], "");
+        assert_eq!(
+            (&v["api"]["tree"], &v["api"]["tree-image"]),
+            (&serde_json::json!(""), &serde_json::json!(""))
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::promote::PromoteTarget;
 use super::reference::ImageRef;
 use super::revision::RevisionCheck;
 use super::tag::{render, render_name, Sanitize, TagError, Vars};
+pub use super::tree::Content;
 use super::Sha;
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub enum Fallback {
 pub enum PromoteSource {
     Commit,
     MergedPr,
+    /// The image at `tree-tag`, built from the same files (`paths`).
+    Tree,
 }
 
 /// The `attestation` input.
@@ -114,6 +117,8 @@ pub struct TagPolicy {
     pub local_tag: Option<String>,
     pub artifact_name: Option<String>,
     pub artifact_file: Option<String>,
+    /// `tree-tag`: the content-addressed tag template (with `paths`).
+    pub tree_tag: String,
 }
 
 /// One image to resolve: `images`' `name=repository` line, or `image` named after its last segment.
@@ -121,6 +126,8 @@ pub struct TagPolicy {
 pub struct ImageSpec {
     pub name: String,
     pub image: ImageRef,
+    /// What it is built from: its `images` line's own paths, else `paths`; empty without.
+    pub paths: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +182,8 @@ pub enum PromoteFrom {
     MergedPr { number: u64, pushed: Sha },
     /// `promote-source: merged-pr`, and the pushed commit merged none: every image is skipped.
     NothingMerged { pushed: Sha },
+    /// `promote-source: tree`: each image at its `tree-tag`, promoted to this commit's tag.
+    Tree,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +204,11 @@ pub struct ImagePlan {
     pub tag: String,
     /// `local-tag`, rendered for this image.
     pub local: Option<ImageRef>,
+    /// `paths` for this image; empty without.
+    pub paths: Vec<String>,
+    /// `{tree}` of `paths` at the expected commit, and `tree-tag` rendered: filled at planning
+    /// (it takes the GitHub API), none without `paths` or an expected commit.
+    pub content: Option<Content>,
 }
 
 impl ImagePlan {
@@ -202,6 +216,57 @@ impl ImagePlan {
     pub fn display(&self) -> String {
         self.reference.shown()
     }
+
+    /// The same image under its `tree-tag`, when it has one.
+    pub fn at_tree_tag(&self) -> Option<ImagePlan> {
+        let c = self.content.as_ref()?;
+        Some(ImagePlan {
+            reference: ImageRef {
+                repository: self.reference.repository.clone(),
+                tag: Some(c.tag.clone()),
+                digest: None,
+            },
+            tag: c.tag.clone(),
+            ..self.clone()
+        })
+    }
+}
+
+/// `local-tag` rendered: a name and tag, never a digest.
+fn local_ref(template: &str, vars: &Vars, raw_branch: Option<&str>) -> Result<ImageRef, PlanError> {
+    let text = render_name(template, vars, raw_branch)?;
+    let r = ImageRef::parse(&text).map_err(|_| PlanError::LocalTag(text.clone()))?;
+    if r.digest.is_some() {
+        return Err(PlanError::LocalTag(text));
+    }
+    Ok(r)
+}
+
+/// One image's content, once its objects are known: `{tree}`, `tree-tag` rendered with it (and
+/// the image's name), and a `local-tag` that uses `{tree}`.
+pub fn content(
+    policy: &TagPolicy,
+    vars: &Vars,
+    raw_branch: Option<&str>,
+    img: &mut ImagePlan,
+    objects: Vec<super::tree::Object>,
+) -> Result<(), PlanError> {
+    let value = super::tree::tree_value(&objects);
+    let v = Vars {
+        tree: Some(value.clone()),
+        name: Some(img.name.clone()),
+        ..vars.clone()
+    };
+    let tag = render(&policy.tree_tag, &v, raw_branch, policy.sanitize)?;
+    if let Some(t) = policy.local_tag.as_deref().filter(|t| t.contains("{tree}")) {
+        img.local = Some(local_ref(t, &v, raw_branch)?);
+    }
+    img.content = Some(Content {
+        value,
+        tag,
+        objects,
+    });
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -303,6 +368,7 @@ fn vars(policy: &TagPolicy, ctx: &EventContext, sha: Option<&Sha>, pr: Option<u6
         run_number: ctx.run_number,
         run_attempt: ctx.run_attempt,
         name: None,
+        tree: None,
     }
 }
 
@@ -399,14 +465,9 @@ fn image_plan(
         ..vars.clone()
     };
     let local = match &policy.local_tag {
-        Some(t) => {
-            let text = render_name(t, &named, ctx.branch.as_deref())?;
-            let r = ImageRef::parse(&text).map_err(|_| PlanError::LocalTag(text.clone()))?;
-            if r.digest.is_some() {
-                return Err(PlanError::LocalTag(text));
-            }
-            Some(r)
-        }
+        // `{tree}` is known once the trees are walked: rendered then (`content`)
+        Some(t) if t.contains("{tree}") && !spec.paths.is_empty() => None,
+        Some(t) => Some(local_ref(t, &named, ctx.branch.as_deref())?),
         None => None,
     };
     Ok(ImagePlan {
@@ -414,6 +475,8 @@ fn image_plan(
         reference,
         tag,
         local,
+        paths: spec.paths.clone(),
+        content: None,
     })
 }
 
@@ -537,6 +600,7 @@ mod tests {
             local_tag: None,
             artifact_name: None,
             artifact_file: None,
+            tree_tag: "tree-{tree}".into(),
         }
     }
 
@@ -544,6 +608,7 @@ mod tests {
         vec![ImageSpec {
             name: "charon".into(),
             image: ImageRef::parse(image).unwrap(),
+            paths: vec![],
         }]
     }
 
@@ -702,10 +767,12 @@ mod tests {
             ImageSpec {
                 name: "api".into(),
                 image: ImageRef::parse("ghcr.io/acme/api").unwrap(),
+                paths: vec![],
             },
             ImageSpec {
                 name: "worker".into(),
                 image: ImageRef::parse("ghcr.io/acme/worker").unwrap(),
+                paths: vec![],
             },
         ];
         let p = TagPolicy {
@@ -914,5 +981,47 @@ mod tests {
             labels.contains(&format!("image.revision={other}\n")),
             "{labels}"
         );
+    }
+
+    #[test]
+    fn content_renders_tree_tag_and_a_local_tag_that_uses_tree() {
+        let p = TagPolicy {
+            local_tag: Some("{name}:{tree}".into()),
+            tree_tag: "{branch}-tree-{tree}".into(),
+            ..policy()
+        };
+        let specs = vec![ImageSpec {
+            paths: vec!["services/api".into()],
+            ..one("ghcr.io/acme/charon").remove(0)
+        }];
+        let c = ctx("push", PrNumber::None, Some("Feat/X"), Some(SHA));
+        let mut plan = plan(&p, &specs, Scope::One, &c, None).unwrap();
+        let img = &mut plan.images[0];
+        assert_eq!(
+            (img.local.as_ref(), img.content.as_ref()),
+            (None, None),
+            "not yet"
+        );
+        let objects = vec![("services/api".to_string(), Some("a".repeat(40)))];
+        let value = super::super::tree::tree_value(&objects);
+        content(&p, &plan.vars, c.branch.as_deref(), img, objects).unwrap();
+        assert_eq!(
+            img.local.as_ref().unwrap().to_string(),
+            format!("charon:{value}")
+        );
+        let at = img.at_tree_tag().unwrap();
+        assert_eq!(
+            (at.reference.to_string(), at.tag.clone()),
+            (
+                format!("ghcr.io/acme/charon:feat-x-tree-{value}"),
+                format!("feat-x-tree-{value}")
+            )
+        );
+        // without paths, `{tree}` is not there to render
+        assert!(plan_fails_without_paths(&p, &c));
+    }
+
+    fn plan_fails_without_paths(p: &TagPolicy, c: &EventContext) -> bool {
+        plan(p, &one("ghcr.io/acme/charon"), Scope::One, c, None).is_err()
     }
 }

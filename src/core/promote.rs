@@ -107,6 +107,7 @@ pub fn check_line(line: &str) -> Result<(), PromoteToError> {
         run_number: Some(1),
         run_attempt: Some(1),
         name: None,
+        tree: Some("0".repeat(16)),
     };
     let v = TargetVars {
         vars: &every,
@@ -320,6 +321,7 @@ mod tests {
             run_number: Some(3),
             run_attempt: Some(1),
             name: None,
+            tree: None,
         }
     }
 

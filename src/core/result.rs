@@ -8,6 +8,7 @@ use super::promote::Skip;
 use super::reference::ImageRef;
 use super::revision::Outcome as Revision;
 use super::summary::{ImageRow, RevisionShown};
+use super::tree::Content;
 use std::time::Duration;
 
 /// The GitHub attestation of the image's digest, as checked.
@@ -76,6 +77,8 @@ pub struct Done {
     /// Clean mode: what was removed and kept.
     pub cleaned: Option<Cleaned>,
     pub elapsed: Duration,
+    /// With `paths`: `{tree}` at the expected commit and `tree-tag`, as planned.
+    pub content: Option<Content>,
 }
 
 impl Done {
@@ -96,6 +99,7 @@ impl Done {
             notes: Vec::new(),
             cleaned: None,
             elapsed: Duration::ZERO,
+            content: img.content.clone(),
         }
     }
 
@@ -157,6 +161,16 @@ impl Shown for Done {
                 .cleaned
                 .as_ref()
                 .map(|c| c.removed.clone())
+                .unwrap_or_default(),
+            tree: self
+                .content
+                .as_ref()
+                .map(|c| c.value.clone())
+                .unwrap_or_default(),
+            tree_image: self
+                .content
+                .as_ref()
+                .map(|c| format!("{}:{}", self.reference.repository, c.tag))
                 .unwrap_or_default(),
         })
     }
@@ -228,6 +242,7 @@ fn shown(o: &Revision) -> RevisionShown {
         Revision::Match => RevisionShown::Matched,
         Revision::MergeCommit(_) => RevisionShown::MergeCommit,
         Revision::SameTree(_) => RevisionShown::SameTree,
+        Revision::SamePaths(_) => RevisionShown::SamePaths,
         Revision::Accepted { .. } => RevisionShown::MismatchAccepted,
         Revision::NotChecked | Revision::Off => RevisionShown::NotChecked,
     }
@@ -245,6 +260,8 @@ mod tests {
             reference: ImageRef::parse("r.example/acme/api:pr-1-abc").unwrap(),
             tag: "pr-1-abc".into(),
             local: None,
+            paths: vec![],
+            content: None,
         };
         Done::planned(&img)
     }

@@ -1,6 +1,7 @@
 //! Is the image built from the commit we expect? `org.opencontainers.image.revision` decides.
 
 use super::mismatch::{classify, Known};
+use super::tree::Content;
 use super::Sha;
 
 pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
@@ -32,6 +33,8 @@ pub enum Outcome {
     MergeCommit(Sha),
     /// Another commit with the same tree (an image promoted from the pull request it was tested on).
     SameTree(Sha),
+    /// Another commit whose `paths` hold the same objects (`{tree}`): a content-addressed image.
+    SamePaths(Sha),
     /// A mismatch let through by `revision-check: warn`: never shown as a success.
     Accepted {
         found: String,
@@ -60,6 +63,8 @@ pub enum Ask {
     Parents(Sha),
     /// Is the label commit's tree the expected commit's (an image promoted from a PR)?
     Trees(Sha),
+    /// With `paths`: do the label commit's paths hold the expected commit's objects?
+    Paths(Sha),
 }
 
 /// What the look-up found.
@@ -69,6 +74,9 @@ pub enum LookedUp {
     Parents(Vec<Sha>),
     /// Whether the trees are the same; an unanswered look-up is `false` (fail closed).
     SameTree(bool),
+    /// The paths whose objects differ, as shown to a person; none is the same `{tree}`. An
+    /// unanswered look-up says so here (fail closed).
+    Paths(Vec<String>),
 }
 
 /// What the revision check is judged against.
@@ -82,6 +90,9 @@ pub struct Expect<'a> {
     /// The event the image was built on, and the PR's base head: they name the producer's mistake.
     pub build_event: &'a str,
     pub base_sha: Option<&'a Sha>,
+    /// With `paths`: the image's content at the expected commit; a label commit with the same
+    /// `{tree}` passes.
+    pub content: Option<&'a Content>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +114,8 @@ pub fn ask(label: Option<&str>, e: &Expect) -> Ask {
     };
     match compare(label, expected) {
         _ if e.policy == RevisionCheck::Off || !e.api => Ask::Nothing,
+        // content-addressed: the same files are the same image, whoever built it
+        Verdict::OtherCommit(c) if e.content.is_some() => Ask::Paths(c),
         Verdict::OtherCommit(c) if e.pr_build => Ask::Parents(c),
         Verdict::OtherCommit(c) => Ask::Trees(c),
         _ => Ask::Nothing,
@@ -123,6 +136,9 @@ pub fn judge(label: Option<&str>, e: &Expect, looked: &LookedUp) -> Judged {
             Some(Outcome::MergeCommit(c))
         }
         (Verdict::OtherCommit(c), LookedUp::SameTree(true)) => Some(Outcome::SameTree(c)),
+        (Verdict::OtherCommit(c), LookedUp::Paths(d)) if d.is_empty() => {
+            Some(Outcome::SamePaths(c))
+        }
         _ => None,
     };
     if let Some(o) = passed {
@@ -138,10 +154,17 @@ pub fn judge(label: Option<&str>, e: &Expect, looked: &LookedUp) -> Judged {
         },
         build_sha: None,
     };
+    let advice = match looked {
+        LookedUp::Paths(d) if !d.is_empty() => format!(
+            "its files differ from this commit's at {}: build and push this commit's image (and its `tree-image`)",
+            d.join(", ")
+        ),
+        _ => classify(expected, label, &known).advice,
+    };
     Judged::Mismatch {
         expected: expected.clone(),
         found: shown_label(label),
-        advice: classify(expected, label, &known).advice,
+        advice,
         accepted: e.policy == RevisionCheck::Warn,
     }
 }
@@ -210,6 +233,7 @@ mod tests {
             api: true,
             build_event: "push",
             base_sha: None,
+            content: None,
         };
         let pr = Expect {
             pr_build: true,
@@ -307,6 +331,93 @@ mod tests {
         assert_eq!(
             shown_label(None),
             "no `org.opencontainers.image.revision` label"
+        );
+    }
+
+    #[test]
+    fn judgements_by_paths() {
+        let head = Sha::parse(&"1".repeat(40)).unwrap();
+        let other = Sha::parse(&"3".repeat(40)).unwrap();
+        let content = Content {
+            value: "0123456789abcdef".into(),
+            tag: "tree-0123456789abcdef".into(),
+            objects: vec![("services/api".into(), Some("a".repeat(40)))],
+        };
+        let paths = Expect {
+            expected: Some(&head),
+            policy: RevisionCheck::Fail,
+            pr_build: false,
+            api: true,
+            build_event: "push",
+            base_sha: None,
+            content: Some(&content),
+        };
+        let pr = Expect {
+            pr_build: true,
+            ..paths
+        };
+        let differs = LookedUp::Paths(vec!["`services/api` (aaaa here, bbbb there)".into()]);
+        let o = other.as_str();
+        // (label, expect, what is asked, what it found, judged passed as)
+        type Case<'a> = (Option<&'a str>, Expect<'a>, Ask, LookedUp, Option<Outcome>);
+        let cases: Vec<Case> = vec![
+            (
+                Some(head.as_str()),
+                paths,
+                Ask::Nothing,
+                LookedUp::Nothing,
+                Some(Outcome::Match),
+            ),
+            (
+                Some(o),
+                paths,
+                Ask::Paths(other.clone()),
+                LookedUp::Paths(vec![]),
+                Some(Outcome::SamePaths(other.clone())),
+            ),
+            // on a pull request too: the files decide, not the merge commit's parents
+            (
+                Some(o),
+                pr,
+                Ask::Paths(other.clone()),
+                LookedUp::Paths(vec![]),
+                Some(Outcome::SamePaths(other.clone())),
+            ),
+            (
+                Some(o),
+                paths,
+                Ask::Paths(other.clone()),
+                differs.clone(),
+                None,
+            ),
+            (None, paths, Ask::Nothing, LookedUp::Nothing, None),
+            (
+                Some(o),
+                Expect {
+                    api: false,
+                    ..paths
+                },
+                Ask::Nothing,
+                LookedUp::Nothing,
+                None,
+            ),
+        ];
+        for (i, (label, e, asked, looked, passed)) in cases.into_iter().enumerate() {
+            assert_eq!(ask(label, &e), asked, "case {i}");
+            match (judge(label, &e, &looked), passed) {
+                (Judged::Passed(got), Some(want)) => assert_eq!(got, want, "case {i}"),
+                (Judged::Mismatch { accepted, .. }, None) => assert!(!accepted, "case {i}"),
+                (got, want) => panic!("case {i}: {got:?}, wanted {want:?}"),
+            }
+        }
+        let Judged::Mismatch { advice, .. } = judge(Some(o), &paths, &differs) else {
+            panic!("a mismatch")
+        };
+        assert!(
+            advice.starts_with(
+                "its files differ from this commit's at `services/api` (aaaa here, bbbb there)"
+            ),
+            "{advice}"
         );
     }
 }

@@ -53,6 +53,8 @@ pub enum RevisionShown {
     MergeCommit,
     /// The label commit's tree equals the expected commit's tree (an image promoted from a PR).
     SameTree,
+    /// The label commit's `paths` hold the expected commit's objects (a content-addressed image).
+    SamePaths,
     /// The label differs (or is missing), accepted under `revision-check: warn`.
     MismatchAccepted,
     /// The label differs (or is missing), and the step failed for it.
@@ -592,6 +594,7 @@ fn revision_cell(r: &ImageRow) -> String {
         RevisionShown::Matched => "matched".into(),
         RevisionShown::MergeCommit => "matched as a merge commit".into(),
         RevisionShown::SameTree => "matched by tree".into(),
+        RevisionShown::SamePaths => "matched by paths".into(),
         RevisionShown::MismatchAccepted => match label() {
             Some(l) => format!("⚠️ mismatch {l} (accepted: warn)"),
             None => "⚠️ label missing (accepted: warn)".into(),

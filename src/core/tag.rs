@@ -68,6 +68,8 @@ pub struct Vars {
     pub run_attempt: Option<u64>,
     /// The image's name, for templates that name one image (`local-tag`, `artifact-name`, …).
     pub name: Option<String>,
+    /// The image's `{tree}` (with `paths`), for `tree-tag` and `promote-to`.
+    pub tree: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -184,6 +186,7 @@ fn var_value(template: &str, var: &str, vars: &Vars) -> Result<String, TagError>
         "run_number" => num(vars.run_number),
         "run_attempt" => num(vars.run_attempt),
         "name" => vars.name.clone().ok_or_else(unavailable),
+        "tree" => vars.tree.clone().ok_or_else(unavailable),
         _ => Err(TagError::UnknownVar {
             template: template.into(),
             var: var.into(),
@@ -274,6 +277,7 @@ mod tests {
             run_number: Some(12),
             run_attempt: Some(2),
             name: None,
+            tree: None,
         }
     }
 

@@ -71,6 +71,8 @@ mod tests {
             reference: ImageRef::parse("r.example/acme/api:t").unwrap(),
             tag: "t".into(),
             local: None,
+            paths: vec![],
+            content: None,
         };
         Ok(Done {
             notes: notes.iter().map(|n| n.to_string()).collect(),

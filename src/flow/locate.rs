@@ -51,6 +51,41 @@ pub async fn look_up<W: World>(
     Ok((remote, outcome?))
 }
 
+/// `look_up` of the commit's tag; when it is missing and the image has `paths`, of its
+/// `tree-tag`: the image of the same files. Also the plan of the reference it was found under.
+pub async fn look_up_either<W: World>(
+    p: &Ports<'_, W>,
+    img: &ImagePlan,
+    platform: &Platform,
+    wait: Duration,
+    expect: &Expect<'_>,
+    log: &Log,
+) -> Result<(ImagePlan, RemoteImage, Outcome), (Miss, anyhow::Error)> {
+    let first = look_up(p, img, platform, wait, expect, log).await;
+    let at = match (first, img.at_tree_tag()) {
+        (Ok((remote, outcome)), _) => return Ok((img.clone(), remote, outcome)),
+        (Err((Miss::NotFound, e)), Some(at)) => (e, at),
+        (Err(e), _) => return Err(e),
+    };
+    let (missed, at) = at;
+    log.info(&format!(
+        "{} is not there: looking up the image of the same files, {}",
+        img.reference, at.reference
+    ));
+    // the tag waited for was the commit's: the content's is there already, or not at all
+    match look_up(p, &at, platform, Duration::ZERO, expect, log).await {
+        Ok((remote, outcome)) => Ok((at, remote, outcome)),
+        Err((Miss::NotFound, _)) => Err((
+            Miss::NotFound,
+            missed.context(format!(
+                "neither this commit's tag nor `tree-tag` (`{}`) is in the registry",
+                at.reference
+            )),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 /// The manifest and labels, polling until `wait` is over while the tag is missing.
 pub async fn locate<W: World>(
     p: &Ports<'_, W>,

@@ -6,6 +6,7 @@
 mod artifact;
 mod attest;
 pub mod clean;
+mod content;
 mod daemon;
 mod locate;
 pub mod log;
@@ -15,8 +16,9 @@ mod revision;
 
 pub use artifact::load_artifact;
 pub use attest::attest;
+pub use content::{content_of, objects_at};
 pub use daemon::{apply_tags, materialize};
-pub use locate::{locate, look_up};
+pub use locate::{locate, look_up, look_up_either};
 pub use promote::{promote, same_source};
 pub use revision::check_revision;
 
@@ -70,7 +72,15 @@ pub struct Ports<'a, W: World> {
     /// Commit → tree, as looked up: the revision check and a merged-PR promotion ask for the
     /// same commits, and several images for the same label.
     trees: std::sync::Mutex<Trees>,
+    /// Tree → its entries, as looked up: every path of every image walks the same trees.
+    listings: std::sync::Mutex<Listings>,
 }
+
+/// Tree → its entries, each listed once per step.
+pub type Listings = std::collections::HashMap<
+    String,
+    Arc<tokio::sync::OnceCell<Arc<Vec<crate::model::TreeEntry>>>>,
+>;
 
 impl<'a, W: World> Ports<'a, W> {
     pub fn new(
@@ -83,6 +93,7 @@ impl<'a, W: World> Ports<'a, W> {
             login,
             kit,
             trees: Default::default(),
+            listings: Default::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::core::promote::{MergedPr, PromoteTarget};
 use crate::core::reference::ImageRef;
 use crate::model::{
     ArtifactInfo, DockerError, LocalImage, ManifestFacts, Promoted, RegistryError, RemoteImage,
+    TreeEntry,
 };
 use anyhow::{anyhow, Result};
 use std::future::Future;
@@ -155,6 +156,11 @@ pub trait GitHubApi: Sync {
     /// Clean mode: the branch names, every page.
     fn branches(&self) -> impl Future<Output = Result<Vec<String>>> + Send {
         async { Err(anyhow!("branch listings are not available here")) }
+    }
+    /// A tree's own entries (`git/trees/{sha}`), for walking `paths`.
+    fn git_tree(&self, sha: &str) -> impl Future<Output = Result<Vec<TreeEntry>>> + Send {
+        let _ = sha;
+        async { Err(anyhow!("git trees are not available here")) }
     }
     /// The Sigstore bundles GitHub stores for a digest (`sha256:…`), given to `offer` one at a
     /// time until it returns true; how many were offered.

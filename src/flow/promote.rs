@@ -22,7 +22,7 @@ pub async fn same_source<W: World>(
     log: &Log,
 ) -> Result<Option<Skip>> {
     let label = match revision {
-        Outcome::MergeCommit(c) | Outcome::SameTree(c) => Some(c.clone()),
+        Outcome::MergeCommit(c) | Outcome::SameTree(c) | Outcome::SamePaths(c) => Some(c.clone()),
         _ => label.and_then(|l| Sha::parse(l.trim())),
     };
     let Some(label) = label else {

@@ -1,11 +1,13 @@
 //! Is the image built from the commit we expect? The look-ups the label needs (a merge commit's
 //! parents, two trees), then `core::revision::judge`.
 
+use super::content::objects_at;
 use super::log::Log;
 use super::ports::{GitHubApi, World};
 use super::{Ports, ResolveError};
 use crate::core::promote::same_tree;
 use crate::core::revision::{ask, judge, Ask, Expect, Judged, LookedUp, Outcome};
+use crate::core::tree::differing;
 use crate::core::Sha;
 use anyhow::Result;
 
@@ -30,6 +32,18 @@ pub async fn check_revision<W: World>(
         ),
         // an image promoted from the pull request it was tested on carries that PR's commit:
         // the same tree is the same source (two API calls, only when the plain compare failed)
+        // with `paths`: the label commit's objects at each path against the expected commit's
+        Ask::Paths(other) => {
+            let content = expect.content.expect("asked only with content");
+            let paths: Vec<String> = content.objects.iter().map(|(p, _)| p.clone()).collect();
+            match objects_at(p, &other, &paths).await {
+                Ok(there) => LookedUp::Paths(differing(&there, &content.objects)),
+                // fail closed: the mismatch stands, and says why it could not be compared
+                Err(e) => {
+                    LookedUp::Paths(vec![format!("(their objects could not be read: {e:#})")])
+                }
+            }
+        }
         Ask::Trees(other) => {
             let expected = expect.expected.expect("asked only with an expected commit");
             match trees_match(p, &other, expected).await {
@@ -55,6 +69,7 @@ fn settle(judged: Judged, expect: &Expect<'_>, what: &str, log: &Log) -> Result<
             match &o {
                 Outcome::MergeCommit(merge) => log.info(&format!("{what} is labelled with {merge}, a merge commit whose parents include {expected}")),
                 Outcome::SameTree(other) => log.info(&format!("{what} is labelled with {other}, whose tree is the tree of {expected}: matched by tree")),
+                Outcome::SamePaths(other) => log.info(&format!("{what} is labelled with {other}, whose `paths` hold the same files as at {expected}: matched by paths")),
                 _ => {}
             }
             Ok(o)

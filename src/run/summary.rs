@@ -77,7 +77,11 @@ fn report(runner: &RunnerVars, f: &Finished) -> Report {
     let computed = (f.kind == Kind::Compute).then(|| Computed {
         tag: f.plan.tag.clone(),
         labels: f.labels.lines().map(String::from).collect(),
-        tree: None,
+        // one image's `{tree}`; several images' are in the outputs
+        tree: match f.plan.images.as_slice() {
+            [one] => one.content.as_ref().map(|c| c.value.clone()),
+            _ => None,
+        },
     });
     Report {
         kind: f.kind,

@@ -47,6 +47,11 @@ pub struct World {
     pub commits: HashMap<String, Vec<String>>,
     /// `git/commits/{sha}` → `tree.sha`.
     pub trees: HashMap<String, String>,
+    /// A real git repository whose commits and trees `git/commits` and `git/trees` serve
+    /// (after `trees`), read with `git cat-file` and `git ls-tree`.
+    pub git: Option<PathBuf>,
+    /// Trees `git/trees` lists as `truncated`.
+    pub truncated: Vec<String>,
     pub faults: Vec<Fault>,
     /// The next N blob downloads are cut short.
     pub truncate_blob: usize,
@@ -355,6 +360,33 @@ impl FakeGitHub {
                     ),
                     None => Reply::json(422, json!({"message": "No commit found for SHA"})),
                 },
+                ["repos", "acme", "charon", "git", "commits", sha]
+                    if !w.trees.contains_key(*sha) && w.git.is_some() =>
+                {
+                    match git_commit_tree(w.git.as_ref().unwrap(), sha) {
+                        Some(tree) => Reply::json(
+                            200,
+                            json!({"sha": sha, "node_id": "C_kwDO", "tree": {"sha": tree, "url": format!("https://api.github.com/repos/acme/charon/git/trees/{tree}")},
+                                   "message": "m", "parents": []}),
+                        ),
+                        None => Reply::json(
+                            404,
+                            json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/git/commits#get-a-commit-object"}),
+                        ),
+                    }
+                }
+                ["repos", "acme", "charon", "git", "trees", sha] => {
+                    let listed = w.git.as_ref().and_then(|g| git_tree_json(g, sha));
+                    match listed {
+                        Some(mut v) => {
+                            if w.truncated.iter().any(|t| t == sha) {
+                                v["truncated"] = json!(true);
+                            }
+                            Reply::json(200, v)
+                        }
+                        None => Reply::json(404, json!({"message": "Not Found"})),
+                    }
+                }
                 ["repos", "acme", "charon", "git", "commits", sha] => match w.trees.get(*sha) {
                     Some(tree) => Reply::json(
                         200,
@@ -377,6 +409,15 @@ impl FakeGitHub {
         self.api.requests().len()
     }
 
+    /// Requests whose path holds `part` (e.g. `/git/trees/`).
+    pub fn calls_to(&self, part: &str) -> usize {
+        self.api
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains(part))
+            .count()
+    }
+
     /// The blob host must never see the token.
     pub fn assert_blob_host_got_no_token(&self) {
         for r in self.blob.requests() {
@@ -390,4 +431,51 @@ impl FakeGitHub {
             );
         }
     }
+}
+
+fn git(repo: &std::path::Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8(out.stdout).unwrap())
+}
+
+/// The tree of a commit of the repository, as `git cat-file -p` prints the commit.
+fn git_commit_tree(repo: &std::path::Path, sha: &str) -> Option<String> {
+    if sha.len() != 40 || git(repo, &["cat-file", "-t", sha])?.trim() != "commit" {
+        return None;
+    }
+    let text = git(repo, &["cat-file", "-p", sha])?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("tree "))
+        .map(str::to_string)
+}
+
+/// `git ls-tree` of a tree, in the shape GitHub documents for `GET /repos/{o}/{r}/git/trees/{sha}`:
+/// https://docs.github.com/en/rest/git/trees#get-a-tree
+fn git_tree_json(repo: &std::path::Path, sha: &str) -> Option<Value> {
+    if sha.len() != 40 || git(repo, &["cat-file", "-t", sha])?.trim() != "tree" {
+        return None;
+    }
+    let listing = git(repo, &["ls-tree", "-z", sha])?;
+    let tree: Vec<Value> = listing
+        .split('\0')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            // <mode> SP <type> SP <object> TAB <name>
+            let (meta, name) = l.split_once('\t').unwrap();
+            let m: Vec<&str> = meta.split(' ').collect();
+            json!({"path": name, "mode": m[0], "type": m[1], "sha": m[2],
+                   "url": format!("https://api.github.com/repos/acme/charon/git/{}s/{}", m[1], m[2])})
+        })
+        .collect();
+    Some(
+        json!({"sha": sha, "url": format!("https://api.github.com/repos/acme/charon/git/trees/{sha}"),
+                "tree": tree, "truncated": false}),
+    )
 }

@@ -62,5 +62,6 @@ pub fn template_vars(ctx: &EventContext, pr: Option<u64>) -> Vars {
         run_number: ctx.run_number,
         run_attempt: ctx.run_attempt,
         name: None,
+        tree: None,
     }
 }

@@ -86,6 +86,9 @@ impl GitHubApi for LazyGitHub {
     async fn branches(&self) -> Result<Vec<String>> {
         Ok(self.get().await?.branches().await?)
     }
+    async fn git_tree(&self, sha: &str) -> Result<Vec<crate::model::TreeEntry>> {
+        Ok(self.get().await?.git_tree(sha).await?)
+    }
     async fn attestations(
         &self,
         digest: &str,

@@ -1,0 +1,223 @@
+//! Content-addressed images: `{tree}`, what an image is built from, as a value a shell can
+//! compute too (the contract's one-liner over `git rev-parse`).
+
+use sha2::{Digest, Sha256};
+
+/// One path of `paths` at a commit: its git object id (a tree for a directory, a blob for a
+/// file, a commit for a submodule), or `None` where the path does not exist.
+pub type Object = (String, Option<String>);
+
+/// `{tree}`: the first 16 hex digits of the sha256 of the lines `<path>\t<object>\n`, sorted by
+/// byte order as `LC_ALL=C sort` sorts them, `-` for a missing path.
+pub fn tree_value(objects: &[Object]) -> String {
+    let mut lines: Vec<String> = objects
+        .iter()
+        .map(|(path, object)| format!("{path}\t{}\n", object.as_deref().unwrap_or("-")))
+        .collect();
+    lines.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    let digest = Sha256::digest(lines.concat().as_bytes());
+    hex::encode(digest)[..16].to_string()
+}
+
+/// The paths whose objects differ between two commits (each as `path` with both objects), for
+/// the mismatch's explanation. Both lists are over the same paths, in the same order.
+pub fn differing(a: &[Object], b: &[Object]) -> Vec<String> {
+    let shown = |o: &Option<String>| match o {
+        Some(id) => id[..id.len().min(12)].to_string(),
+        None => "missing".to_string(),
+    };
+    a.iter()
+        .zip(b)
+        .filter(|((_, x), (_, y))| x != y)
+        .map(|((path, x), (_, y))| format!("`{path}` ({} here, {} there)", shown(y), shown(x)))
+        .collect()
+}
+
+/// A path of `paths` as the one-liner takes it: relative to the repository root, plain
+/// components only, so `git rev-parse "$SHA:$p"` and the API walk name the same object.
+pub fn check_path(path: &str) -> Result<(), String> {
+    if path.starts_with('/') {
+        return Err(format!(
+            "`{path}` is absolute: write it relative to the repository root"
+        ));
+    }
+    if path.ends_with('/') {
+        return Err(format!(
+            "`{path}` ends with `/`: write the directory without it (`{}`)",
+            path.trim_end_matches('/')
+        ));
+    }
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(format!(
+            "`{path}` has an empty, `.` or `..` component: write the path from the repository root"
+        ));
+    }
+    if path.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(format!("`{path}` holds a control character or a backslash"));
+    }
+    Ok(())
+}
+
+/// `paths` as given: separated by spaces or lines, each checked, none twice.
+pub fn parse_paths(text: &str) -> Result<Vec<String>, String> {
+    let mut paths: Vec<String> = Vec::new();
+    for p in text.split_whitespace() {
+        check_path(p)?;
+        if paths.iter().any(|q| q == p) {
+            return Err(format!("`{p}` is listed twice"));
+        }
+        paths.push(p.to_string());
+    }
+    Ok(paths)
+}
+
+/// One image's content address at the expected commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    /// `{tree}`.
+    pub value: String,
+    /// `tree-tag` rendered with it.
+    pub tag: String,
+    /// The objects it was computed from, in `paths` order.
+    pub objects: Vec<Object>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn o(path: &str, id: Option<&str>) -> Object {
+        (path.to_string(), id.map(str::to_string))
+    }
+
+    #[test]
+    fn values() {
+        let a = "a".repeat(40);
+        let b = "b".repeat(40);
+        // (objects, the exact text hashed)
+        let cases: Vec<(Vec<Object>, String)> = vec![
+            (
+                vec![o("services/api", Some(&a))],
+                format!("services/api\t{a}\n"),
+            ),
+            (vec![o("gone", None)], "gone\t-\n".into()),
+            // sorted by bytes, whatever the order given: `-` (0x2d) sorts before `/` (0x2f)
+            (
+                vec![o("libs/common", Some(&b)), o("libs-x", Some(&a))],
+                format!("libs-x\t{a}\nlibs/common\t{b}\n"),
+            ),
+            (vec![], String::new()),
+        ];
+        for (objects, text) in cases {
+            let want = &hex::encode(Sha256::digest(text.as_bytes()))[..16];
+            assert_eq!(tree_value(&objects), want, "{objects:?}");
+            assert_eq!(tree_value(&objects).len(), 16);
+        }
+        let swapped = [o("x", Some(&a)), o("y", None)];
+        let back = [o("y", None), o("x", Some(&a))];
+        assert_eq!(tree_value(&swapped), tree_value(&back));
+        assert_ne!(
+            tree_value(&swapped),
+            tree_value(&[o("x", Some(&b)), o("y", None)])
+        );
+    }
+
+    #[test]
+    fn differing_paths_are_named() {
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        let here = [o("api", Some(&a)), o("libs", Some(&a)), o("new", Some(&b))];
+        let there = [o("api", Some(&a)), o("libs", Some(&b)), o("new", None)];
+        assert_eq!(
+            differing(&there, &here),
+            [
+                "`libs` (aaaaaaaaaaaa here, bbbbbbbbbbbb there)",
+                "`new` (bbbbbbbbbbbb here, missing there)"
+            ]
+        );
+        assert!(differing(&here, &here).is_empty());
+    }
+
+    #[test]
+    fn paths_are_plain_and_relative() {
+        assert_eq!(
+            parse_paths("services/api  libs/common\nDockerfile\n").unwrap(),
+            ["services/api", "libs/common", "Dockerfile"]
+        );
+        assert!(parse_paths("").unwrap().is_empty());
+        for bad in ["/etc", "a/", "a//b", "./a", "a/../b", "a a"] {
+            let r = parse_paths(bad);
+            assert!(r.is_err(), "{bad}: {r:?}");
+        }
+        assert!(parse_paths("a a").unwrap_err().contains("twice"));
+    }
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// The contract's one-liner, run by a shell in a real repository, gives what `tree_value`
+    /// gives over the objects `git rev-parse` names.
+    #[test]
+    fn equals_the_shell_one_liner_on_a_real_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q"]);
+        for (f, text) in [
+            ("services/api/main.go", "package main"),
+            ("services/web/index.js", "web"),
+            ("libs/common/a.txt", "common"),
+            ("libs-extra/b.txt", "extra"),
+            ("Dockerfile", "FROM scratch"),
+        ] {
+            std::fs::create_dir_all(d.join(f).parent().unwrap()).unwrap();
+            std::fs::write(d.join(f), text).unwrap();
+        }
+        git(d, &["add", "-A"]);
+        git(d, &["commit", "-q", "-m", "one"]);
+        let sha = git(d, &["rev-parse", "HEAD"]);
+        let paths =
+            "services/api libs/common libs-extra Dockerfile no/such/path services/api/main.go";
+        let script = r#"for p in $PATHS; do printf '%s\t%s\n' "$p" "$(git rev-parse -q --verify "$SHA:$p" || echo -)"; done | LC_ALL=C sort | sha256sum | cut -c1-16"#;
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(d)
+            .env("PATHS", paths)
+            .env("SHA", &sha)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let shell = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let objects: Vec<Object> = parse_paths(paths)
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                let r = Command::new("git")
+                    .arg("-C")
+                    .arg(d)
+                    .args(["rev-parse", "-q", "--verify", &format!("{sha}:{p}")])
+                    .output()
+                    .unwrap();
+                let id = String::from_utf8(r.stdout).unwrap().trim().to_string();
+                (p, r.status.success().then_some(id))
+            })
+            .collect();
+        assert!(objects.iter().any(|(_, o)| o.is_none()), "a missing path");
+        assert_eq!(tree_value(&objects), shell);
+    }
+}
