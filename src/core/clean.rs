@@ -171,7 +171,8 @@ fn capture(var: &str, value: &str, sha_length: usize, c: &Captures) -> Option<Ca
             c.sha.get_or_insert_with(|| value.to_string());
         }
         "sha" if value.len() == 40 && hex(value) => c.sha = Some(value.to_string()),
-        "tree" if (value.len() == 40 || value.len() == 64) && hex(value) => {}
+        // `{tree}` is 16 hex (core::tree); longer forms are read too, never as a branch
+        "tree" if matches!(value.len(), 16 | 40 | 64) && hex(value) => {}
         "run_id" | "run_number" | "run_attempt" => {
             number(value)?;
         }

@@ -37,6 +37,7 @@ fn tags_are_read_through_our_templates_pr_tag_first() {
             },
         ),
         (format!("tree-{}", &HEX64[..40]), Recognised::Tree),
+        (format!("tree-{}", &HEX64[..16]), Recognised::Tree),
         (
             format!("sha256-{HEX64}.sig"),
             Recognised::Referrer {
@@ -85,6 +86,12 @@ fn other_templates_are_read_too() {
             names: vec!["x".into(), "x1".into()]
         }
     );
+    // a 16-hex `{tree}` tag is a tree tag even when `{short_sha}` is 16 long: never a branch
+    let t16 = Templates {
+        sha_length: 16,
+        ..templates()
+    };
+    assert_eq!(recognise("tree-0123456789abcdef", &t16), Recognised::Tree);
     // `{name}` cannot be read back: nothing matches
     let t = Templates {
         pr_tag: "{name}-pr-{pr}".into(),
