@@ -134,8 +134,19 @@ pub struct Config {
     pub promote_password: Option<Secret>,
     pub attestation: Attestation,
     pub attestation_workflow: Option<String>,
+    /// Clean mode's inputs (their defaults in other modes, where they are refused).
+    pub clean: CleanInputs,
     /// What a person should know about how the inputs were read (e.g. a repository lower-cased).
     pub notices: Vec<String>,
+}
+
+/// `clean-after` (seconds), `keep` (patterns), `dry-run`, and `tree-tag` (kept by clean mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanInputs {
+    pub clean_after: u64,
+    pub keep: Vec<String>,
+    pub dry_run: bool,
+    pub tree_tag: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -481,6 +492,12 @@ fn tree_tag(v: Option<String>) -> Result<String, InputError> {
 /// Inputs the contract names whose features this version does not have yet: their defaults (as
 /// action.yml passes them) are accepted, anything else is refused before any work starts.
 fn not_built_yet(raw: &RawInputs) -> Result<(), InputError> {
+    let clean = raw
+        .mode
+        .as_deref()
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("clean"));
+    // clean mode is built, with its inputs; `dry-run` in promote mode is not
+    let built_for_clean = ["mode", "dry-run", "clean-after", "keep"];
     let given = [
         ("mode", &raw.mode, "pull", "`clean` mode"),
         (
@@ -509,6 +526,9 @@ fn not_built_yet(raw: &RawInputs) -> Result<(), InputError> {
         let Some(v) = set(value.clone()) else {
             continue;
         };
+        if clean && built_for_clean.contains(&input) {
+            continue;
+        }
         let v = v.trim();
         // `mode` has built values besides its default: only `clean` is missing
         let missing = if input == "mode" {
@@ -519,6 +539,48 @@ fn not_built_yet(raw: &RawInputs) -> Result<(), InputError> {
         if missing {
             return Err(bad(input, format!("`{v}` asks for {feature}, which this version of image-resolver does not have yet: remove `{input}` (or set it to `{default}`)")));
         }
+    }
+    Ok(())
+}
+
+fn clean_inputs(
+    clean_after: &Option<String>,
+    keep: &Option<String>,
+    dry_run: &Option<String>,
+    tree_tag: String,
+) -> Result<CleanInputs, InputError> {
+    use crate::core::clean::{parse_clean_after, parse_keep};
+    Ok(CleanInputs {
+        clean_after: match set(clean_after.clone()) {
+            Some(v) => parse_clean_after(&v).map_err(|e| bad("clean-after", e))?,
+            None => 86_400,
+        },
+        keep: match set(keep.clone()) {
+            Some(v) => parse_keep(&v).map_err(|e| bad("keep", e))?,
+            None => vec!["latest".into()],
+        },
+        dry_run: boolean("dry-run", dry_run.clone(), false)?,
+        tree_tag,
+    })
+}
+
+/// Registries clean mode cannot delete from with the registry API: refused before any work,
+/// so nothing is half removed.
+fn clean_registries(images: &[ImageSpec]) -> Result<(), InputError> {
+    for spec in images {
+        let host = spec.image.registry();
+        let why = match host {
+            "ghcr.io" => "the registry API deletes nothing on `ghcr.io` and clean-up through the GitHub Packages API is not in this version",
+            "docker.io" => "Docker Hub deletes only through its own API, which this version does not use",
+            _ => continue,
+        };
+        return Err(bad(
+            "image",
+            format!(
+                "`{}`: {why}; clean this repository with another tool for now",
+                spec.image.repository
+            ),
+        ));
     }
     Ok(())
 }
@@ -550,8 +612,13 @@ impl Config {
                 ("verify", Mode::Verify),
                 ("compute", Mode::Compute),
                 ("promote", Mode::Promote),
+                ("clean", Mode::Clean),
             ],
         )?;
+        let clean = clean_inputs(&raw.clean_after, &raw.keep, &raw.dry_run, tree_tag.clone())?;
+        if mode == Mode::Clean {
+            clean_registries(&images)?;
+        }
         let promote_source = choice(
             "promote-source",
             raw.promote_source,
@@ -646,6 +713,7 @@ impl Config {
                 ],
             )?,
             attestation_workflow: single_line("attestation-workflow", raw.attestation_workflow)?,
+            clean,
             notices,
         })
     }
@@ -696,14 +764,48 @@ mod tests {
                 "{input}: {default}"
             );
         }
+        // clean mode is built, but not through ghcr.io's Packages API: refused, nothing removed
         let e = config(&[image, ("mode", "clean")]).unwrap_err();
         assert_eq!(
-            (e.input, e.problem.contains("`clean` mode")),
-            ("mode", true),
+            (e.input, e.problem.contains("GitHub Packages API")),
+            ("image", true),
             "{e}"
         );
+        // outside clean mode its inputs stay refused, and so does a promote dry run
         let e = config(&[image, ("dry-run", "true")]).unwrap_err();
         assert_eq!(e.input, "dry-run");
+        let e = config(&[image, ("keep", "v*")]).unwrap_err();
+        assert_eq!(e.input, "keep");
+    }
+
+    #[test]
+    fn clean_mode_reads_its_inputs() {
+        let image = ("image", "localhost:5000/acme/charon");
+        let c = config(&[
+            image,
+            ("mode", "clean"),
+            ("clean-after", "3d"),
+            ("keep", "latest v*"),
+            ("dry-run", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Mode::Clean);
+        assert_eq!(
+            c.clean,
+            CleanInputs {
+                clean_after: 3 * 86_400,
+                keep: vec!["latest".into(), "v*".into()],
+                dry_run: true,
+                tree_tag: "tree-{tree}".into(),
+            }
+        );
+        let e = config(&[image, ("mode", "clean"), ("clean-after", "1w")]).unwrap_err();
+        assert_eq!(e.input, "clean-after");
+        assert!(e.problem.starts_with("`1w` is not a duration"), "{e}");
+        let e = config(&[image, ("mode", "clean"), ("keep", "a:b")]).unwrap_err();
+        assert_eq!(e.input, "keep");
+        let e = config(&[("image", "docker.io/acme/x"), ("mode", "clean")]).unwrap_err();
+        assert!(e.problem.contains("Docker Hub"), "{e}");
     }
 
     #[test]

@@ -210,6 +210,15 @@ pub struct ArtifactInfo {
     pub digest: Option<String>,
 }
 
+/// A manifest as clean mode reads it: its digest, what it holds on to, and its config (an
+/// image's; none for an index), whose `created` dates a branch's image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestFacts {
+    pub digest: String,
+    pub node: crate::core::clean::Node,
+    pub config: Option<String>,
+}
+
 // --- GitHub: git trees
 
 /// One entry of a git tree as `git/trees/{sha}` lists it: a name (never a path: a tree lists

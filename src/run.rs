@@ -4,6 +4,7 @@
 use crate::adapters::ports::{Docker, LazyGitHub, Live, PolicyLogin, Registries};
 use crate::command::{self, Finished, Request};
 use crate::config::{Config, RawInputs};
+use crate::core::clean::Target;
 use crate::core::credentials::CredentialPolicy;
 use crate::core::event::EventContext;
 use crate::core::outputs::Outputs;
@@ -14,7 +15,7 @@ use crate::flow::Ports;
 use crate::retry::Logger;
 use crate::toolkit::{FileCommand, Toolkit, TITLE};
 use anyhow::{Context, Result};
-use event::{describe_event, read_event};
+use event::{describe_event, read_clean_event, read_event};
 use std::path::Path;
 use std::sync::Arc;
 use summary::{write_failure_summary, write_summary};
@@ -209,11 +210,15 @@ async fn resolve(
     runner: &RunnerVars,
     kit: &Toolkit,
 ) -> (Option<EventContext>, Result<Finished>) {
-    let ctx = match read_event(runner) {
+    let read = match cfg.mode {
+        Mode::Clean => read_clean_event(runner).map(|(c, t)| (c, Some(t))),
+        _ => read_event(runner).map(|c| (c, None)),
+    };
+    let (ctx, target) = match read {
         Ok(c) => c,
         Err(e) => return (None, Err(e)),
     };
-    let r = execute(cfg, runner, kit, &ctx).await;
+    let r = execute(cfg, runner, kit, &ctx, target.as_ref()).await;
     (Some(ctx), r)
 }
 
@@ -223,6 +228,7 @@ async fn execute(
     runner: &RunnerVars,
     kit: &Toolkit,
     ctx: &EventContext,
+    clean_target: Option<&Target>,
 ) -> Result<Finished> {
     kit.debug(&describe_event(ctx));
     // every secret the login port hands out is masked as it arrives
@@ -252,6 +258,11 @@ async fn execute(
         Mode::Verify => command::verify::execute(&req, &ports).await,
         Mode::Compute => command::compute::execute(&req, &ports).await,
         Mode::Promote => command::promote::execute(&req, &ports).await,
+        Mode::Clean => {
+            let target =
+                clean_target.ok_or_else(|| anyhow::anyhow!("clean mode without its event"))?;
+            command::clean::execute(&req, &ports, target).await
+        }
     };
     kit.debug(&format!("GitHub API calls: {}", github.calls()));
     finished

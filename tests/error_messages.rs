@@ -33,7 +33,7 @@ fn input_errors() {
         ),
         (
             push().input("image", "ghcr.io/acme/app").input("mode", "deploy"),
-            "::error title=image-resolver%3A Input error::input `mode`: `deploy` is not one of pull, verify, compute, promote",
+            "::error title=image-resolver%3A Input error::input `mode`: `deploy` is not one of pull, verify, compute, promote, clean",
         ),
         (
             push().input("image", "ghcr.io/acme/app").input("allow-forks", "yes"),
@@ -66,6 +66,14 @@ fn input_errors() {
         (
             push().input("images", "ghcr.io/acme/api\nghcr.io/acme/web").input("local-tag", "app:test"),
             "::error title=image-resolver%3A Input error::input `local-tag`: `app:test` would name every image alike: use `{name}` in it, e.g. `{name}:local`",
+        ),
+        (
+            push().input("image", "ghcr.io/acme/app").input("mode", "clean"),
+            "::error title=image-resolver%3A Input error::input `image`: `ghcr.io/acme/app`: the registry API deletes nothing on `ghcr.io` and clean-up through the GitHub Packages API is not in this version; clean this repository with another tool for now",
+        ),
+        (
+            push().input("image", "registry.example.com/acme/app").input("mode", "clean").input("clean-after", "2 days"),
+            "::error title=image-resolver%3A Input error::input `clean-after`: `2 days` is not a duration: use `0`, or a number with `m`, `h` or `d` (`30m`, `24h`, `7d`)",
         ),
     ];
     for (r, want) in cases {

@@ -211,6 +211,8 @@ fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+mod clean;
+
 impl GitHub {
     pub fn new(cfg: GitHubConfig) -> anyhow::Result<GitHub> {
         // reqwest under octocrab: it follows HTTPS_PROXY / HTTP_PROXY / NO_PROXY as the other

@@ -3,6 +3,7 @@
 //! need — and then runs its steps (src/flow/) over the shared ports. After planning nothing
 //! reads the event again. A new mode is one file here and one arm in `run`.
 
+pub mod clean;
 pub mod compute;
 pub mod promote;
 pub mod pull;

@@ -59,6 +59,8 @@ fn not_found(r: &str) -> Result<RemoteImage, RegistryError> {
     })
 }
 
+impl crate::flow::ports::Cleaner for FakeRegistry {}
+
 impl Registry for FakeRegistry {
     async fn inspect(
         &self,
@@ -332,6 +334,7 @@ async fn run_in(
         Mode::Verify => verify::execute(&req, &ports).await,
         Mode::Compute => compute::execute(&req, &ports).await,
         Mode::Promote => promote::execute(&req, &ports).await,
+        Mode::Clean => super::clean::execute(&req, &ports, &Default::default()).await,
     };
     Run {
         results: finished.expect("planned").images,

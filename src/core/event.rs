@@ -93,6 +93,8 @@ pub struct Payload {
     pub deleted: Field,
     #[serde(rename = "ref")]
     pub ref_: Field,
+    /// `closed`, `opened`, …: clean mode's pull-request events.
+    pub action: Field,
 }
 
 impl Payload {

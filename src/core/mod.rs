@@ -1,4 +1,5 @@
 //! The pure core: no I/O. Everything here is a function of its arguments, so it is tested with tables.
+pub mod clean;
 pub mod credentials;
 pub mod event;
 pub mod mismatch;

@@ -62,6 +62,8 @@ pub struct ImageOutputs {
     pub promote_skipped: String,
     pub attestation: String,
     pub attestation_signer: String,
+    /// Clean mode: `repository:tag` of each tag removed (or, dry, that would be).
+    pub removed: Vec<String>,
     /// With `paths`: `{tree}` and `repository:` the rendered `tree-tag`.
     pub tree: String,
     pub tree_image: String,
@@ -166,6 +168,12 @@ impl Outputs {
         if keyed {
             out.images = images_json(results);
         }
+        // every image's, with `images` too: their union at the top
+        out.removed = results
+            .iter()
+            .flat_map(|r| r.removed.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join("\n");
         if let [one] = results {
             out.tag = one.tag.clone();
             out.image = one.image.clone();
@@ -232,6 +240,7 @@ fn images_json(results: &[ImageOutputs]) -> String {
                 "image-id": r.image_id, "local-image": r.local_image, "source": r.source.as_str(),
                 "revision": r.revision, "promoted": r.promoted_lines(),
                 "promote-skipped": r.promote_skipped, "attestation": r.attestation,
+                "removed": r.removed,
                 "tree": r.tree, "tree-image": r.tree_image,
             });
             (r.name.clone(), v)

@@ -17,6 +17,7 @@ pub enum Mode {
     Verify,
     Compute,
     Promote,
+    Clean,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

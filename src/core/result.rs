@@ -1,6 +1,7 @@
 //! One image's result, whatever the command: typed outcomes, and through `Shown` the two views
 //! the step gives of it — its outputs and its summary row.
 
+use super::clean::Cleaned;
 use super::outputs::{revision_output, ImageOutputs, PromotedTarget, Source};
 use super::plan::{ImagePlan, Scope};
 use super::promote::Skip;
@@ -73,6 +74,8 @@ pub struct Done {
     pub promotion: Promotion,
     /// What a reader of the summary should know (a fork's image, a verified signer, …).
     pub notes: Vec<String>,
+    /// Clean mode: what was removed and kept.
+    pub cleaned: Option<Cleaned>,
     pub elapsed: Duration,
     /// With `paths`: `{tree}` at the expected commit and `tree-tag`, as planned.
     pub content: Option<Content>,
@@ -94,6 +97,7 @@ impl Done {
             attestation: Attestation::NotChecked,
             promotion: Promotion::NotAsked,
             notes: Vec::new(),
+            cleaned: None,
             elapsed: Duration::ZERO,
             content: img.content.clone(),
         }
@@ -153,6 +157,11 @@ impl Shown for Done {
             promote_skipped: skipped.into(),
             attestation: self.attestation.as_str().into(),
             attestation_signer: signer,
+            removed: self
+                .cleaned
+                .as_ref()
+                .map(|c| c.removed.clone())
+                .unwrap_or_default(),
             tree: self
                 .content
                 .as_ref()
@@ -186,6 +195,7 @@ impl Shown for Done {
             revision: shown(&self.revision),
             label: self.label.clone(),
             elapsed: Some(self.elapsed),
+            cleaned: self.cleaned.clone(),
             ..ImageRow::new(self.reference.shown())
         }
     }

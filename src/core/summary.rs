@@ -31,6 +31,7 @@ pub enum Kind {
     Resolve,
     Promote,
     Compute,
+    Clean,
 }
 
 /// Compute mode: what was computed for the build.
@@ -85,6 +86,8 @@ pub struct ImageRow {
     pub promote_skipped: Option<String>,
     /// The notice that says so, in words.
     pub skip_notice: Option<String>,
+    /// Clean mode: each tag removed or kept, and why.
+    pub cleaned: Option<crate::core::clean::Cleaned>,
 }
 
 impl ImageRow {
@@ -105,6 +108,7 @@ impl ImageRow {
             targets: Vec::new(),
             promote_skipped: None,
             skip_notice: None,
+            cleaned: None,
         }
     }
 }
@@ -216,6 +220,9 @@ pub fn render(report: &Report) -> String {
     if report.kind == Kind::Promote {
         s.push_str(&targets(report));
     }
+    if report.kind == Kind::Clean {
+        s.push_str(&cleaned(report));
+    }
     for r in report.images.iter().filter(|r| r.error.is_some()) {
         let error = prose(r.error.as_deref().unwrap_or_default());
         if report.images.len() == 1 {
@@ -270,6 +277,53 @@ fn computed(report: &Report) -> String {
             c.labels.len(),
             lines.join("\n")
         );
+    }
+    s
+}
+
+/// Tags listed per repository and fate; the rest are counted.
+const MAX_LISTED: usize = 200;
+
+/// Clean mode: per repository, the tags removed and kept with why, and the bytes freed.
+fn cleaned(report: &Report) -> String {
+    let mut s = String::new();
+    for r in &report.images {
+        let Some(c) = &r.cleaned else { continue };
+        let who = r.name.as_deref().unwrap_or(&r.reference);
+        let verb = if c.dry_run {
+            "would be removed"
+        } else {
+            "removed"
+        };
+        let removed = c.fates.iter().filter(|f| f.1).count();
+        let _ = write!(
+            s,
+            "**{}**: {removed} tag(s) {verb}, {} kept; {} manifest(s) deleted, {} no longer referenced\n\n",
+            text(who),
+            c.fates.len() - removed,
+            c.deleted,
+            super::size::human(c.bytes)
+        );
+        for (gone, title) in [(true, "Removed"), (false, "Kept")] {
+            let list: Vec<&(String, bool, String)> =
+                c.fates.iter().filter(|f| f.1 == gone).collect();
+            if list.is_empty() {
+                continue;
+            }
+            let _ = write!(
+                s,
+                "<details{}><summary>{title} ({})</summary>\n\n| tag | why |\n|---|---|\n",
+                if gone { " open" } else { "" },
+                list.len()
+            );
+            for (tag, _, why) in list.iter().take(MAX_LISTED) {
+                let _ = writeln!(s, "| {} | {} |", code(tag), prose(why));
+            }
+            if list.len() > MAX_LISTED {
+                let _ = writeln!(s, "\n… and {} more", list.len() - MAX_LISTED);
+            }
+            s.push_str("\n</details>\n\n");
+        }
     }
     s
 }
@@ -341,7 +395,15 @@ fn pinned_line(row: &ImageRow) -> String {
 
 fn verdict_line(report: &Report, outcome: Outcome) -> String {
     let promote = report.kind == Kind::Promote;
+    let dry = report
+        .images
+        .iter()
+        .any(|r| r.cleaned.as_ref().is_some_and(|c| c.dry_run));
     let (icon, word) = match outcome {
+        Outcome::Resolved if report.kind == Kind::Clean && dry => {
+            ("✅", "Clean-up planned (dry run)")
+        }
+        Outcome::Resolved if report.kind == Kind::Clean => ("✅", "Cleaned"),
         Outcome::Resolved if promote => ("✅", "Promoted"),
         Outcome::Resolved => ("✅", "Resolved"),
         Outcome::Warning if report.partly_promoted() => ("⚠️", "Promoted"),

@@ -5,6 +5,7 @@
 
 mod artifact;
 mod attest;
+pub mod clean;
 mod content;
 mod daemon;
 mod locate;

@@ -4,12 +4,14 @@
 //! both, in src/model.rs and src/core.
 
 use super::log::Log;
+use crate::core::clean::PrState;
 use crate::core::credentials::Auth;
 use crate::core::platform::Platform;
 use crate::core::promote::{MergedPr, PromoteTarget};
 use crate::core::reference::ImageRef;
 use crate::model::{
-    ArtifactInfo, DockerError, LocalImage, Promoted, RegistryError, RemoteImage, TreeEntry,
+    ArtifactInfo, DockerError, LocalImage, ManifestFacts, Promoted, RegistryError, RemoteImage,
+    TreeEntry,
 };
 use anyhow::{anyhow, Result};
 use std::future::Future;
@@ -50,6 +52,67 @@ pub trait Registry: Sync {
     }
 }
 
+/// Clean mode's port calls not offered by a port: an error, never a silent nothing.
+fn not_here<T>(repository: &str) -> Result<T, RegistryError> {
+    Err(RegistryError::Protocol {
+        reference: repository.to_string(),
+        detail: "clean-up is not available here".into(),
+    })
+}
+
+/// Clean mode's registry calls, by repository (`host/path`, no tag).
+pub trait Cleaner: Sync {
+    /// Every tag, all pages read; any page unreadable fails the list.
+    fn tags(
+        &self,
+        repository: &str,
+        log: &Log,
+    ) -> impl Future<Output = Result<Vec<String>, RegistryError>> + Send {
+        let _ = log;
+        std::future::ready(not_here(repository))
+    }
+    /// A manifest's digest, children, subject and config, by tag or digest.
+    fn facts(
+        &self,
+        repository: &str,
+        reference: &str,
+        log: &Log,
+    ) -> impl Future<Output = Result<ManifestFacts, RegistryError>> + Send {
+        let _ = (reference, log);
+        std::future::ready(not_here(repository))
+    }
+    /// An image config's `created`, Unix seconds.
+    fn created(
+        &self,
+        repository: &str,
+        config: &str,
+        log: &Log,
+    ) -> impl Future<Output = Result<Option<i64>, RegistryError>> + Send {
+        let _ = (config, log);
+        std::future::ready(not_here(repository))
+    }
+    /// Removes a tag whose digest stays.
+    fn untag(
+        &self,
+        repository: &str,
+        tag: &str,
+        log: &Log,
+    ) -> impl Future<Output = Result<(), RegistryError>> + Send {
+        let _ = (tag, log);
+        std::future::ready(not_here(repository))
+    }
+    /// Deletes a manifest (and with it every tag it still has); one already gone is deleted.
+    fn delete(
+        &self,
+        repository: &str,
+        digest: &str,
+        log: &Log,
+    ) -> impl Future<Output = Result<(), RegistryError>> + Send {
+        let _ = (digest, log);
+        std::future::ready(not_here(repository))
+    }
+}
+
 pub trait GitHubApi: Sync {
     fn find_pull_request(
         &self,
@@ -80,6 +143,19 @@ pub trait GitHubApi: Sync {
     fn commit_tree(&self, sha: &str) -> impl Future<Output = Result<String>> + Send {
         let _ = sha;
         async { Err(anyhow!("commit trees are not available here")) }
+    }
+    /// Clean mode: the open pull requests' numbers, every page.
+    fn open_pull_requests(&self) -> impl Future<Output = Result<Vec<u64>>> + Send {
+        async { Err(anyhow!("pull request listings are not available here")) }
+    }
+    /// Clean mode: one pull request's state.
+    fn pull_request_state(&self, number: u64) -> impl Future<Output = Result<PrState>> + Send {
+        let _ = number;
+        async { Err(anyhow!("pull request look-ups are not available here")) }
+    }
+    /// Clean mode: the branch names, every page.
+    fn branches(&self) -> impl Future<Output = Result<Vec<String>>> + Send {
+        async { Err(anyhow!("branch listings are not available here")) }
     }
     /// A tree's own entries (`git/trees/{sha}`), for walking `paths`.
     fn git_tree(&self, sha: &str) -> impl Future<Output = Result<Vec<TreeEntry>>> + Send {
@@ -130,7 +206,7 @@ pub trait Daemon: Sync {
 
 /// The ports one step runs over, as types: the real ones (`Live`), or a test's fakes.
 pub trait World {
-    type Registry: Registry;
+    type Registry: Registry + Cleaner;
     type GitHub: GitHubApi;
     type Daemon: Daemon;
     type Login: Login;

@@ -1,5 +1,6 @@
 //! The event the runner wrote: read within bounds, turned into the core's context.
 
+use crate::core::clean::Target;
 use crate::core::event::{from_event, EventContext, Obj, Payload, PrNumber, RunnerEnv};
 use crate::env::RunnerVars;
 use anyhow::{anyhow, bail, Context, Result};
@@ -9,6 +10,45 @@ use std::io::Read;
 const MAX_EVENT: u64 = 64 << 20;
 
 pub fn read_event(runner: &RunnerVars) -> Result<EventContext> {
+    let (env, payload) = read_payload(runner)?;
+    Ok(from_event(&env, &payload)?)
+}
+
+/// Clean mode's event: what it cleans, and the context the summary links. A push that deleted
+/// a branch is its input here, not an error.
+pub fn read_clean_event(runner: &RunnerVars) -> Result<(EventContext, Target)> {
+    let (env, payload) = read_payload(runner)?;
+    let pr = payload.pull_request.get().and_then(|p| p.number.num());
+    let target = Target::of_event(
+        &env.event_name,
+        payload.action.str().as_deref(),
+        pr,
+        payload.deleted.bool() == Some(true),
+        env.ref_name
+            .clone()
+            .or_else(|| payload.ref_.str())
+            .as_deref(),
+    )
+    .map_err(|e| anyhow!("{e}: is GITHUB_EVENT_PATH the file the runner wrote?"))?;
+    let ctx = match from_event(&env, &payload) {
+        Ok(ctx) => ctx,
+        // no commit to link (a deleted branch): the run's own context
+        Err(_) => {
+            let manual = RunnerEnv {
+                event_name: String::new(),
+                sha: None,
+                ..env.clone()
+            };
+            EventContext {
+                event_name: env.event_name.clone(),
+                ..from_event(&manual, &Payload::default())?
+            }
+        }
+    };
+    Ok((ctx, target))
+}
+
+fn read_payload(runner: &RunnerVars) -> Result<(RunnerEnv, Payload)> {
     let name = runner.github_event_name.clone().ok_or_else(|| anyhow!("GITHUB_EVENT_NAME is not set: run this as a GitHub Actions step, or export it as the runner would"))?;
     let needs_payload = matches!(
         name.as_str(),
@@ -34,7 +74,7 @@ pub fn read_event(runner: &RunnerVars) -> Result<EventContext> {
         run_number: RunnerVars::num(&runner.github_run_number),
         run_attempt: RunnerVars::num(&runner.github_run_attempt),
     };
-    Ok(from_event(&env, &payload)?)
+    Ok((env, payload))
 }
 
 /// A regular file of at most 64 MiB: a FIFO would block forever, `/dev/zero` never end.

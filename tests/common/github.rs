@@ -61,6 +61,53 @@ pub struct World {
     pub attestations: HashMap<String, Vec<Attestation>>,
     /// The attestations list's page size, whatever `per_page` asks (to exercise `Link`).
     pub attestations_page: Option<usize>,
+    /// Clean mode: every pull request by number (`state`, `closed_at`); `pulls?state=open`
+    /// lists the open ones a page at a time, `pulls/{n}` answers one.
+    pub pulls: std::collections::BTreeMap<u64, Value>,
+    /// Clean mode: the branches `branches` lists, a page at a time.
+    pub branches: Vec<String>,
+    /// Page size of those listings, whatever `per_page` asks (to exercise `Link`).
+    pub list_page: Option<usize>,
+}
+
+/// A pull request as `pulls/{n}` gives it: open, or closed at `closed_at` (RFC 3339).
+pub fn pull_json(number: u64, closed_at: Option<&str>) -> Value {
+    json!({"number": number, "state": if closed_at.is_some() { "closed" } else { "open" },
+           "closed_at": closed_at, "merged_at": null, "title": "t",
+           "head": {"ref": format!("b{number}"), "sha": "0".repeat(40)},
+           "base": {"ref": "main", "repo": {"full_name": "acme/charon"}}})
+}
+
+/// One page of `items` (`page` from 1) with GitHub's `Link: rel="next"` when more follow.
+fn page_of(
+    items: Vec<Value>,
+    q: &HashMap<String, String>,
+    size: Option<usize>,
+    host: &str,
+    route: &str,
+) -> Reply {
+    let per_page: usize = q.get("per_page").and_then(|n| n.parse().ok()).unwrap_or(30);
+    let per_page = size.unwrap_or(per_page).max(1);
+    let page: usize = q
+        .get("page")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let start = (page - 1) * per_page;
+    let more = start + per_page < items.len();
+    let list: Vec<Value> = items.into_iter().skip(start).take(per_page).collect();
+    let mut reply = Reply::json(200, Value::Array(list));
+    if more {
+        let sep = if route.contains('?') { '&' } else { '?' };
+        reply = reply.header(
+            "link",
+            &format!(
+                "<http://{host}/api/v3{route}{sep}per_page={per_page}&page={}>; rel=\"next\"",
+                page + 1
+            ),
+        );
+    }
+    reply
 }
 
 pub struct FakeGitHub {
@@ -251,6 +298,37 @@ impl FakeGitHub {
                         ));
                     }
                     reply
+                }
+                ["repos", "acme", "charon", "pulls"] if !q.contains_key("head") => {
+                    let open: Vec<Value> = w
+                        .pulls
+                        .values()
+                        .filter(|p| p["state"] == "open")
+                        .map(|p| json!({"number": p["number"], "state": "open"}))
+                        .collect();
+                    let host = r.headers.get("host").cloned().unwrap_or_default();
+                    page_of(
+                        open,
+                        &q,
+                        w.list_page,
+                        &host,
+                        "/repos/acme/charon/pulls?state=open",
+                    )
+                }
+                ["repos", "acme", "charon", "pulls", n] => {
+                    match n.parse::<u64>().ok().and_then(|n| w.pulls.get(&n)) {
+                        Some(p) => Reply::json(200, p.clone()),
+                        None => Reply::json(404, json!({"message": "Not Found"})),
+                    }
+                }
+                ["repos", "acme", "charon", "branches"] => {
+                    let list: Vec<Value> = w
+                        .branches
+                        .iter()
+                        .map(|b| json!({"name": b, "commit": {"sha": "0".repeat(40)}, "protected": false}))
+                        .collect();
+                    let host = r.headers.get("host").cloned().unwrap_or_default();
+                    page_of(list, &q, w.list_page, &host, "/repos/acme/charon/branches")
                 }
                 ["repos", "acme", "charon", "pulls"] => {
                     let head = q.get("head").cloned().unwrap_or_default();

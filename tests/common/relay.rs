@@ -17,6 +17,10 @@ pub enum Mode {
     LyingHead,
     /// Request bodies reach the registry at this many bytes a second: a throttled uplink.
     SlowUpload(usize),
+    /// Every request whose path holds this answers 502, as a failing proxy does.
+    BadGateway(&'static str),
+    /// `DELETE` answers 405 UNSUPPORTED, as distribution does without `delete: enabled`.
+    NoDelete,
 }
 
 #[derive(Clone, Debug)]
@@ -123,6 +127,31 @@ fn relay(client: TcpStream, upstream: &str, seen: &Mutex<Vec<Seen>>, mode: Mode,
             status: 403,
         });
         return;
+    }
+    if mode == Mode::NoDelete && method == "DELETE" {
+        let body =
+            r#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#;
+        let _ = write!(client_w, "HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        seen.lock().unwrap().push(Seen {
+            method,
+            path,
+            status: 405,
+        });
+        return;
+    }
+    if let Mode::BadGateway(part) = mode {
+        if path.contains(part) {
+            let _ = write!(
+                client_w,
+                "HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+            );
+            seen.lock().unwrap().push(Seen {
+                method,
+                path,
+                status: 502,
+            });
+            return;
+        }
     }
     if mode == Mode::LyingHead && method == "HEAD" && path.contains("/manifests/") {
         let _ = write!(client_w, "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/vnd.oci.image.manifest.v1+json\r\ndocker-content-digest: {claim}\r\ncontent-length: 500\r\n\r\n");

@@ -77,6 +77,15 @@ impl GitHubApi for LazyGitHub {
     async fn commit_tree(&self, sha: &str) -> Result<String> {
         Ok(self.get().await?.commit_tree(sha).await?)
     }
+    async fn open_pull_requests(&self) -> Result<Vec<u64>> {
+        Ok(self.get().await?.open_pull_requests().await?)
+    }
+    async fn pull_request_state(&self, number: u64) -> Result<crate::core::clean::PrState> {
+        Ok(self.get().await?.pull_request_state(number).await?)
+    }
+    async fn branches(&self) -> Result<Vec<String>> {
+        Ok(self.get().await?.branches().await?)
+    }
     async fn git_tree(&self, sha: &str) -> Result<Vec<crate::model::TreeEntry>> {
         Ok(self.get().await?.git_tree(sha).await?)
     }

@@ -3,9 +3,10 @@
 use crate::adapters::registry::{self, Promoted, RegistryConfig, RegistryError, RemoteImage};
 use crate::core::platform::Platform;
 use crate::core::promote::PromoteTarget;
-use crate::core::reference::{is_loopback_registry, ImageRef};
+use crate::core::reference::{is_loopback_registry, registry_of, ImageRef};
 use crate::flow::log::Log;
-use crate::flow::ports::{Login, Registry};
+use crate::flow::ports::{Cleaner, Login, Registry};
+use crate::model::ManifestFacts;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
@@ -128,6 +129,46 @@ impl<L: Login> Registry for Registries<L> {
         self.client(source.registry(), log)
             .await?
             .promote(source, &list, &|m: &str| log.info(m))
+            .await
+    }
+}
+
+/// Clean mode's calls, each through the repository's registry client.
+impl<L: Login> Cleaner for Registries<L> {
+    async fn tags(&self, repository: &str, log: &Log) -> Result<Vec<String>, RegistryError> {
+        let client = self.client(registry_of(repository), log).await?;
+        client.tags(repository, &|m: &str| log.info(m)).await
+    }
+    async fn facts(
+        &self,
+        repository: &str,
+        reference: &str,
+        log: &Log,
+    ) -> Result<ManifestFacts, RegistryError> {
+        let client = self.client(registry_of(repository), log).await?;
+        client
+            .facts(repository, reference, &|m: &str| log.info(m))
+            .await
+    }
+    async fn created(
+        &self,
+        repository: &str,
+        config: &str,
+        log: &Log,
+    ) -> Result<Option<i64>, RegistryError> {
+        let client = self.client(registry_of(repository), log).await?;
+        client
+            .created(repository, config, &|m: &str| log.info(m))
+            .await
+    }
+    async fn untag(&self, repository: &str, tag: &str, log: &Log) -> Result<(), RegistryError> {
+        let client = self.client(registry_of(repository), log).await?;
+        client.untag(repository, tag, &|m: &str| log.info(m)).await
+    }
+    async fn delete(&self, repository: &str, digest: &str, log: &Log) -> Result<(), RegistryError> {
+        let client = self.client(registry_of(repository), log).await?;
+        client
+            .delete(repository, digest, &|m: &str| log.info(m))
             .await
     }
 }
