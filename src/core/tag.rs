@@ -74,9 +74,9 @@ pub struct Vars {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TagError {
-    #[error("template `{template}` uses `{{{var}}}`, which this event does not provide")]
+    #[error("template `{template}` uses `{{{var}}}`, {}", unavailable_why(var))]
     Unavailable { template: String, var: String },
-    #[error("template `{template}` has unknown variable `{{{var}}}` (known: pr, branch, sha, short_sha, run_id, run_number, run_attempt, name)")]
+    #[error("template `{template}` has unknown variable `{{{var}}}` (known: pr, branch, sha, short_sha, run_id, run_number, run_attempt, name, tree)")]
     UnknownVar { template: String, var: String },
     #[error("template `{0}` has an unclosed `{{`")]
     Unclosed(String),
@@ -84,6 +84,15 @@ pub enum TagError {
     EmptyBranch(String),
     #[error("template `{template}` renders `{tag}`, which is not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})")]
     Invalid { template: String, tag: String },
+}
+
+/// `{tree}` is missing for another reason than the event: it exists only with `paths`, and only
+/// where the image's files are known (the commit's own tag is rendered before they are).
+fn unavailable_why(var: &str) -> &'static str {
+    match var {
+        "tree" => "which exists only with `paths`, in `tree-tag`, `promote-to` and `local-tag`",
+        _ => "which this event does not provide",
+    }
 }
 
 enum Piece<'a> {
@@ -362,6 +371,11 @@ mod tests {
         );
         let e = render("x-{nope}", &v, None, Sanitize::Strict).unwrap_err();
         assert!(matches!(e, TagError::UnknownVar { .. }), "{e}");
+        let e = render("pr-{tree}", &Vars::default(), None, Sanitize::Strict).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "template `pr-{tree}` uses `{tree}`, which exists only with `paths`, in `tree-tag`, `promote-to` and `local-tag`"
+        );
         let e = render("x-{pr", &v, None, Sanitize::Strict).unwrap_err();
         assert!(matches!(e, TagError::Unclosed(_)), "{e}");
         let e = render("{branch}-{short_sha}", &v, Some("$()"), Sanitize::Strict).unwrap_err();
