@@ -62,13 +62,17 @@ fn manifest() -> Vec<u8> {
     .into_bytes()
 }
 
-fn serve(mut s: TcpStream, host: &str, part: Part, how: Misbehaviour) {
+/// The request line's method and path, and its `Authorization` value (empty when none); `None`
+/// when the client closed before sending anything.
+fn request_head(s: &TcpStream) -> Option<(String, String, String)> {
     let mut reader = BufReader::new(s.try_clone().unwrap());
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
+        return None;
     }
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
     let mut auth = String::new();
     loop {
         let mut h = String::new();
@@ -81,14 +85,34 @@ fn serve(mut s: TcpStream, host: &str, part: Part, how: Misbehaviour) {
             }
         }
     }
-    let reply = |s: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]| {
-        let mut head = format!("HTTP/1.1 {status}\r\nconnection: close\r\n");
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
-        let _ = s.write_all(head.as_bytes());
+    Some((method, path, auth))
+}
+
+/// One whole answer, then the connection closes; a HEAD's answer has the length but no body.
+fn respond(
+    s: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    with_body: bool,
+) {
+    let mut head = format!("HTTP/1.1 {status}\r\nconnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    let _ = s.write_all(head.as_bytes());
+    if with_body {
         let _ = s.write_all(body);
+    }
+}
+
+fn serve(mut s: TcpStream, host: &str, part: Part, how: Misbehaviour) {
+    let Some((_, path, auth)) = request_head(&s) else {
+        return;
+    };
+    let reply = |s: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]| {
+        respond(s, status, headers, body, true)
     };
     let misbehave = |s: &mut TcpStream, body: &[u8], digest: Option<String>| {
         let mut head = String::from("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/vnd.oci.image.manifest.v1+json\r\n");
@@ -319,36 +343,11 @@ fn forged_serve(
     forgery: &Forgery,
     hits: &std::sync::atomic::AtomicUsize,
 ) {
-    let mut reader = BufReader::new(s.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+    let Some((method, path, auth)) = request_head(&s) else {
         return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let path = parts.next().unwrap_or("").to_string();
-    let mut auth = String::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            if k.eq_ignore_ascii_case("authorization") {
-                auth = v.trim().to_string();
-            }
-        }
-    }
+    };
     let reply = |s: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]| {
-        let mut head = format!("HTTP/1.1 {status}\r\nconnection: close\r\n");
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
-        let _ = s.write_all(head.as_bytes());
-        if method != "HEAD" {
-            let _ = s.write_all(body);
-        }
+        respond(s, status, headers, body, method != "HEAD")
     };
     if *forgery == Forgery::EchoAuthorization {
         if auth.is_empty() {
