@@ -73,7 +73,7 @@ fn the_action_image_runs_like_the_runner_runs_it() {
     );
     assert!(
         o.summary
-            .starts_with("#### image-resolver\n\n✅ **Resolved**"),
+            .starts_with("✅ **Resolved**"),
         "{}",
         o.summary
     );

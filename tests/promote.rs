@@ -683,7 +683,7 @@ fn the_promote_summary_lists_each_target() {
     let short = &digest["sha256:".len().."sha256:".len() + 12];
     assert!(
         o.summary.starts_with(&format!(
-            "#### image-resolver\n\n✅ **Promoted** `{repo}@sha256:{short}…` to 2 targets"
+            "✅ **Promoted** `{repo}@sha256:{short}…` to 2 targets"
         )),
         "{}",
         o.summary

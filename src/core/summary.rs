@@ -20,9 +20,6 @@ pub enum Outcome {
 
 pub use super::outputs::{PromotedTarget, Source, TargetState};
 
-/// The heading every summary opens with, so it stands apart from other actions' summaries.
-pub const HEADING: &str = "#### image-resolver";
-
 /// What the step was asked to do: the verdict's verb.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Kind {
@@ -180,7 +177,7 @@ impl Report {
 /// The summary's Markdown.
 pub fn render(report: &Report) -> String {
     let outcome = report.shown_outcome();
-    let mut s = format!("{HEADING}\n\n");
+    let mut s = String::new();
     if let [row] = report.images.as_slice() {
         if row.pinned
             && outcome == Outcome::Resolved
@@ -846,11 +843,9 @@ mod tests {
         }
     }
 
-    /// The verdict: the line after the heading.
+    /// The verdict: the summary's first line.
     fn first_line(s: &str) -> &str {
-        let mut lines = s.lines();
-        assert_eq!(lines.next(), Some(HEADING), "{s}");
-        lines.find(|l| !l.is_empty()).unwrap()
+        s.lines().next().unwrap()
     }
 
     #[test]
@@ -1044,7 +1039,7 @@ mod tests {
         };
         assert_eq!(
             render(&report(Outcome::Resolved, vec![pinned.clone()])),
-            format!("{HEADING}\n\n✅ **Resolved** `ghcr.io/acme/charon@sha256:3f2a9c1d0011…` by digest, already present locally, in 420 ms\n")
+            format!("✅ **Resolved** `ghcr.io/acme/charon@sha256:3f2a9c1d0011…` by digest, already present locally, in 420 ms\n")
         );
         // a failure still gets the whole story
         let failed = ImageRow {
