@@ -71,12 +71,7 @@ fn the_action_image_runs_like_the_runner_runs_it() {
         (o.out("revision"), o.out("pr-number")),
         (head.as_str(), "42")
     );
-    assert!(
-        o.summary
-            .starts_with("✅ **Resolved**"),
-        "{}",
-        o.summary
-    );
+    assert!(o.summary.starts_with("✅ **Resolved**"), "{}", o.summary);
     let shown = o
         .stdout
         .replace(&format!("::add-mask::{}", github::TOKEN), "");

@@ -114,11 +114,7 @@ fn three_images_in_verify_mode_with_one_failing() {
         errors[0]
     );
     // the summary shows all three
-    assert!(
-        o.summary.starts_with("❌"),
-        "{}",
-        o.summary
-    );
+    assert!(o.summary.starts_with("❌"), "{}", o.summary);
     for r in [&a, &b, &c] {
         assert!(
             o.summary.contains(r.rsplit('/').next().unwrap()),

@@ -503,8 +503,7 @@ mod through_the_binary {
             o.stdout
         );
         assert!(
-            o.summary.starts_with("⚠️")
-                && o.summary.contains("Attestation invalid"),
+            o.summary.starts_with("⚠️") && o.summary.contains("Attestation invalid"),
             "{}",
             o.summary
         );

@@ -57,6 +57,82 @@ fn assert_no_secrets(o: &Outcome, secrets: &[&str], standin: &StandIn) {
     }
 }
 
+/// A stand-in in front of an image published at `path` on the open registry, and the login it
+/// takes. Each phase starts from a clean request log, runs the binary with that login, checks that
+/// neither the secret nor a token it handed out was printed, and logs what the phase cost.
+struct Site {
+    standin: StandIn,
+    path: String,
+    image: String,
+    digest: String,
+    user: String,
+    secret: String,
+}
+
+impl Site {
+    fn start(s: &Stack, path: String, auth: Auth, quirks: Quirks) -> Site {
+        let digest = publish(s, &path);
+        let (user, secret) = match &auth {
+            Auth::Bearer { user, password, .. } | Auth::Basic { user, password, .. } => {
+                (user.clone(), password.clone())
+            }
+        };
+        let standin = StandIn::start(&s.registry, auth, quirks);
+        let image = format!("{}/{path}", standin.host);
+        Site {
+            standin,
+            path,
+            image,
+            digest,
+            user,
+            secret,
+        }
+    }
+
+    fn run(&self, what: &str, r: Run) -> Outcome {
+        self.standin.clear();
+        let o = r
+            .input("image", &self.image)
+            .input("registry-username", &self.user)
+            .input("registry-password", &self.secret)
+            .run();
+        assert_no_secrets(&o, &[&self.secret], &self.standin);
+        cost(&self.standin, what);
+        o
+    }
+
+    /// Verify mode finds the published digest.
+    fn verify(&self, what: &str) {
+        let o = self.run(what, push().input("mode", "verify"));
+        o.ok();
+        assert_eq!(o.out("digest"), self.digest);
+    }
+
+    /// Pull mode: the daemon, handed the same login, holds the image.
+    fn pull(&self, s: &Stack, what: &str) {
+        self.run(what, push()).ok();
+        assert!(s.image_id(&format!("{}:{}", self.image, tag())).is_some());
+    }
+
+    /// Promote mode, with no daemon to lean on.
+    fn promote(&self, what: &str, targets: &str) -> Outcome {
+        self.run(
+            what,
+            push()
+                .input("mode", "promote")
+                .input("promote-to", targets)
+                .var("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        )
+    }
+
+    /// A successful request whose path starts with `path`, authenticated as the login's user.
+    fn authed(&self, path: &str) -> bool {
+        self.standin.seen().iter().any(|r| {
+            r.path.starts_with(path) && r.auth == format!("Basic {}", self.user) && r.status == 200
+        })
+    }
+}
+
 /// Azure Container Registry, after Microsoft's "Azure Container Registry authentication"
 /// (learn.microsoft.com/azure/container-registry/container-registry-authentication, "Individual
 /// login with Microsoft Entra ID": `az acr login --expose-token` gives a refresh token used with
@@ -67,79 +143,53 @@ fn assert_no_secrets(o: &Outcome, secrets: &[&str], standin: &StandIn) {
 #[test]
 fn acr_refresh_token_exchange_verify_pull_promote() {
     let s = stack();
-    const USER: &str = "00000000-0000-0000-0000-000000000000";
-    const REFRESH: &str = "acr-refresh-eyJhbGciOiJSUzI1NiJ9-standin-5f0c";
-    let path = format!("team/{}", unique("acr"));
-    let digest = publish(&s, &path);
-    let acr = StandIn::start(
-        &s.registry,
+    let acr = Site::start(
+        &s,
+        format!("team/{}", unique("acr")),
         Auth::Bearer {
             realm: "/oauth2/token".into(),
             service: String::new(),
             field: "access_token",
-            user: USER.into(),
-            password: REFRESH.into(),
+            user: "00000000-0000-0000-0000-000000000000".into(),
+            password: "acr-refresh-eyJhbGciOiJSUzI1NiJ9-standin-5f0c".into(),
             anonymous_pull: false,
         },
         Quirks::default(),
     );
-    let image = format!("{}/{path}", acr.host);
-    let login = |r: Run| {
-        r.input("image", &image)
-            .input("registry-username", USER)
-            .input("registry-password", REFRESH)
-    };
+    let path = &acr.path;
 
-    let o = login(push()).input("mode", "verify").run();
-    o.ok();
-    assert_eq!(o.out("digest"), digest);
-    assert_no_secrets(&o, &[REFRESH], &acr);
-    cost(&acr, "acr verify");
-    one_token_per_scope(&acr);
+    acr.verify("acr verify");
+    one_token_per_scope(&acr.standin);
     assert_eq!(
-        acr.token_scopes(),
+        acr.standin.token_scopes(),
         vec![vec![format!("repository:{path}:pull")]],
         "verify asks for one pull token"
     );
     assert!(
-        acr.seen().len() <= 6,
+        acr.standin.seen().len() <= 6,
         "verify: bounded requests: {:#?}",
-        acr.seen()
+        acr.standin.seen()
     );
 
     // pull mode: the daemon pulls through the same exchange with the credentials it is handed
-    acr.clear();
-    let o = login(push()).run();
-    o.ok();
-    assert_eq!(o.out("source"), "registry");
-    assert!(s.image_id(&format!("{image}:{}", tag())).is_some());
+    acr.pull(&s, "acr pull");
     assert!(
-        acr.seen()
-            .iter()
-            .any(|r| r.path.starts_with("/oauth2/token")
-                && r.auth == format!("Basic {USER}")
-                && r.status == 200),
+        acr.authed("/oauth2/token"),
         "the daemon exchanged the refresh token: {:#?}",
-        acr.seen()
+        acr.standin.seen()
     );
-    assert_no_secrets(&o, &[REFRESH], &acr);
-    cost(&acr, "acr pull");
 
     // promote to another repository of the same registry: pull,push on the target, both
     // repositories in the mount's token
-    acr.clear();
-    let target = format!("{image}-prod");
-    let o = login(push())
-        .input("mode", "promote")
-        .input("promote-to", &target)
-        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run();
+    let target = format!("{}-prod", acr.image);
+    let o = acr.promote("acr promote", &target);
     o.ok();
-    assert_eq!(o.out("promoted"), format!("{target}:{}@{digest}", tag()));
-    assert_no_secrets(&o, &[REFRESH], &acr);
-    cost(&acr, "acr promote");
-    one_token_per_scope(&acr);
-    let sets = acr.token_scopes();
+    assert_eq!(
+        o.out("promoted"),
+        format!("{target}:{}@{}", tag(), acr.digest)
+    );
+    one_token_per_scope(&acr.standin);
+    let sets = acr.standin.token_scopes();
     let mut mount = vec![
         format!("repository:{path}-prod:pull,push"),
         format!("repository:{path}:pull"),
@@ -150,11 +200,15 @@ fn acr_refresh_token_exchange_verify_pull_promote() {
         "{sets:?}"
     );
     assert!(sets.contains(&mount), "a mount token for both: {sets:?}");
-    assert!(acr.count("POST", "mount=") >= 1, "{:#?}", acr.seen());
     assert!(
-        acr.seen().len() <= 30,
+        acr.standin.count("POST", "mount=") >= 1,
+        "{:#?}",
+        acr.standin.seen()
+    );
+    assert!(
+        acr.standin.seen().len() <= 30,
         "promote: bounded requests: {:#?}",
-        acr.seen()
+        acr.standin.seen()
     );
 }
 
@@ -165,52 +219,41 @@ fn acr_refresh_token_exchange_verify_pull_promote() {
 #[test]
 fn gar_access_token_verify_and_promote() {
     let s = stack();
-    const TOKEN: &str = "ya29.a0Af-standin-access-token-93d1";
-    let path = format!("acme-project/images/{}", unique("gar"));
-    let digest = publish(&s, &path);
-    let gar = StandIn::start(
-        &s.registry,
+    let gar = Site::start(
+        &s,
+        format!("acme-project/images/{}", unique("gar")),
         Auth::Bearer {
             realm: "/v2/token".into(),
             service: String::new(),
             field: "token",
             user: "oauth2accesstoken".into(),
-            password: TOKEN.into(),
+            password: "ya29.a0Af-standin-access-token-93d1".into(),
             anonymous_pull: false,
         },
         Quirks::default(),
     );
-    let image = format!("{}/{path}", gar.host);
-    let login = |r: Run| {
-        r.input("image", &image)
-            .input("registry-username", "oauth2accesstoken")
-            .input("registry-password", TOKEN)
-            .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    };
-    let o = login(push()).input("mode", "verify").run();
-    o.ok();
-    assert_eq!(o.out("digest"), digest);
-    assert_no_secrets(&o, &[TOKEN], &gar);
-    cost(&gar, "gar verify");
+    gar.verify("gar verify");
     // a new tag in the same repository: the manifest alone, under a pull,push token
-    gar.clear();
-    let o = login(push())
-        .input("mode", "promote")
-        .input("promote-to", &format!("{image}:stable"))
-        .run();
+    let o = gar.promote("gar promote", &format!("{}:stable", gar.image));
     o.ok();
-    assert_eq!(o.out("promoted"), format!("{image}:stable@{digest}"));
-    assert_no_secrets(&o, &[TOKEN], &gar);
-    cost(&gar, "gar promote");
-    one_token_per_scope(&gar);
-    assert!(
-        gar.token_scopes()
-            .contains(&vec![format!("repository:{path}:pull,push")]),
-        "{:?}",
-        gar.token_scopes()
+    assert_eq!(
+        o.out("promoted"),
+        format!("{}:stable@{}", gar.image, gar.digest)
     );
-    assert_eq!(gar.count("POST", "/blobs/uploads/"), 0, "no blob moves");
-    assert_eq!(gar.count("PUT", "/manifests/stable"), 1);
+    one_token_per_scope(&gar.standin);
+    assert!(
+        gar.standin
+            .token_scopes()
+            .contains(&vec![format!("repository:{}:pull,push", gar.path)]),
+        "{:?}",
+        gar.standin.token_scopes()
+    );
+    assert_eq!(
+        gar.standin.count("POST", "/blobs/uploads/"),
+        0,
+        "no blob moves"
+    );
+    assert_eq!(gar.standin.count("PUT", "/manifests/stable"), 1);
 }
 
 /// Harbor with a robot account, after Harbor's "Create Project Robot Accounts"
@@ -221,35 +264,23 @@ fn gar_access_token_verify_and_promote() {
 #[test]
 fn harbor_robot_account_as_given_verify_pull_promote() {
     let s = stack();
-    const ROBOT: &str = "robot$ci+deployer";
-    const SECRET: &str = "hArb0r-robot-secret-standin-4e2b";
-    let path = format!("ci/{}", unique("harbor"));
-    let digest = publish(&s, &path);
-    let harbor = StandIn::start(
-        &s.registry,
+    let harbor = Site::start(
+        &s,
+        format!("ci/{}", unique("harbor")),
         Auth::Bearer {
             realm: "/service/token".into(),
             service: "harbor-registry".into(),
             field: "token",
-            user: ROBOT.into(),
-            password: SECRET.into(),
+            user: "robot$ci+deployer".into(),
+            password: "hArb0r-robot-secret-standin-4e2b".into(),
             anonymous_pull: false,
         },
         Quirks::default(),
     );
-    let image = format!("{}/{path}", harbor.host);
-    let login = |r: Run| {
-        r.input("image", &image)
-            .input("registry-username", ROBOT)
-            .input("registry-password", SECRET)
-    };
-    let o = login(push()).input("mode", "verify").run();
-    o.ok();
-    assert_eq!(o.out("digest"), digest);
-    assert_no_secrets(&o, &[SECRET], &harbor);
-    cost(&harbor, "harbor verify");
+    harbor.verify("harbor verify");
     // the name reached the token service whole: `$` and `+` untouched by env, config and Basic
     let tokens: Vec<_> = harbor
+        .standin
         .seen()
         .into_iter()
         .filter(|r| r.path.starts_with("/service/token"))
@@ -258,40 +289,26 @@ fn harbor_robot_account_as_given_verify_pull_promote() {
     assert!(
         tokens
             .iter()
-            .all(|r| r.auth == format!("Basic {ROBOT}") && r.status == 200),
+            .all(|r| r.auth == "Basic robot$ci+deployer" && r.status == 200),
         "{tokens:#?}"
     );
 
     // the daemon's auth carries the same name
-    harbor.clear();
-    let o = login(push()).run();
-    o.ok();
-    assert!(s.image_id(&format!("{image}:{}", tag())).is_some());
+    harbor.pull(&s, "harbor pull");
     assert!(
-        harbor
-            .seen()
-            .iter()
-            .any(|r| r.path.starts_with("/service/token")
-                && r.auth == format!("Basic {ROBOT}")
-                && r.status == 200),
+        harbor.authed("/service/token"),
         "{:#?}",
-        harbor.seen()
+        harbor.standin.seen()
     );
-    assert_no_secrets(&o, &[SECRET], &harbor);
-    cost(&harbor, "harbor pull");
 
-    harbor.clear();
-    let target = format!("{}/ci/{}", harbor.host, unique("harbor-release"));
-    let o = login(push())
-        .input("mode", "promote")
-        .input("promote-to", &target)
-        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run();
+    let target = format!("{}/ci/{}", harbor.standin.host, unique("harbor-release"));
+    let o = harbor.promote("harbor promote", &target);
     o.ok();
-    assert_eq!(o.out("promoted"), format!("{target}:{}@{digest}", tag()));
-    assert_no_secrets(&o, &[SECRET], &harbor);
-    cost(&harbor, "harbor promote");
-    one_token_per_scope(&harbor);
+    assert_eq!(
+        o.out("promoted"),
+        format!("{target}:{}@{}", tag(), harbor.digest)
+    );
+    one_token_per_scope(&harbor.standin);
 }
 
 /// Amazon ECR, after AWS's "Private registry authentication in Amazon ECR"
@@ -302,58 +319,33 @@ fn harbor_robot_account_as_given_verify_pull_promote() {
 #[test]
 fn ecr_basic_auth_and_a_missing_repository_named_before_any_write() {
     let s = stack();
-    const PASSWORD: &str = "eyJwYXlsb2FkIjoi-ecr-standin-password-0a7e";
-    let path = format!("app/{}", unique("ecr"));
-    let digest = publish(&s, &path);
     let missing = format!("app/{}", unique("ecr-not-created"));
-    let ecr = StandIn::start(
-        &s.registry,
+    let ecr = Site::start(
+        &s,
+        format!("app/{}", unique("ecr")),
         Auth::Basic {
             realm: "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/".into(),
             user: "AWS".into(),
-            password: PASSWORD.into(),
+            password: "eyJwYXlsb2FkIjoi-ecr-standin-password-0a7e".into(),
         },
         Quirks {
             missing: vec![missing.clone()],
             ..Default::default()
         },
     );
-    let image = format!("{}/{path}", ecr.host);
-    let login = |r: Run| {
-        r.input("image", &image)
-            .input("registry-username", "AWS")
-            .input("registry-password", PASSWORD)
-    };
-    let o = login(push()).input("mode", "verify").run();
-    o.ok();
-    assert_eq!(o.out("digest"), digest);
-    assert_no_secrets(&o, &[PASSWORD], &ecr);
-    cost(&ecr, "ecr verify");
-    assert!(ecr.seen().len() <= 6, "{:#?}", ecr.seen());
+    ecr.verify("ecr verify");
+    assert!(ecr.standin.seen().len() <= 6, "{:#?}", ecr.standin.seen());
 
-    ecr.clear();
-    let o = login(push()).run();
-    o.ok();
-    assert!(s.image_id(&format!("{image}:{}", tag())).is_some());
-    assert!(
-        ecr.seen()
-            .iter()
-            .any(|r| r.auth == "Basic AWS" && r.status == 200),
-        "{:#?}",
-        ecr.seen()
-    );
-    assert_no_secrets(&o, &[PASSWORD], &ecr);
-    cost(&ecr, "ecr pull");
+    ecr.pull(&s, "ecr pull");
+    assert!(ecr.authed("/"), "{:#?}", ecr.standin.seen());
 
     // the first target exists, the second was never created: nothing is written to either
-    ecr.clear();
-    let good = format!("{image}:prod");
-    let bad = format!("{}/{missing}:prod", ecr.host);
-    let o = login(push())
-        .input("mode", "promote")
-        .input("promote-to", &format!("{good}\n{bad}"))
-        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run();
+    let good = format!("{}:prod", ecr.image);
+    let bad = format!("{}/{missing}:prod", ecr.standin.host);
+    let o = ecr.promote(
+        "ecr promote to a missing repository",
+        &format!("{good}\n{bad}"),
+    );
     o.failed();
     let e = o.error();
     eprintln!("{e}");
@@ -365,19 +357,17 @@ fn ecr_basic_auth_and_a_missing_repository_named_before_any_write() {
         "{e}"
     );
     assert!(!e.contains("404 (not found) during the copy"), "{e}");
-    assert_eq!(ecr.writes(), 0, "nothing written: {:#?}", ecr.seen());
-    assert_no_secrets(&o, &[PASSWORD], &ecr);
-    cost(&ecr, "ecr promote to a missing repository");
+    assert_eq!(
+        ecr.standin.writes(),
+        0,
+        "nothing written: {:#?}",
+        ecr.standin.seen()
+    );
 
     // with the repository there, the same promotion writes
-    ecr.clear();
-    let o = login(push())
-        .input("mode", "promote")
-        .input("promote-to", &good)
-        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run();
+    let o = ecr.promote("ecr promote", &good);
     o.ok();
-    assert_eq!(o.out("promoted"), format!("{good}@{digest}"));
+    assert_eq!(o.out("promoted"), format!("{good}@{}", ecr.digest));
 }
 
 /// Docker Hub, after Docker's "Docker Hub usage and rate limits" (docs.docker.com/docker-hub/usage/:
@@ -533,58 +523,42 @@ fn docker_hub_rate_limit_is_named_with_the_login_and_not_retried() {
 #[test]
 fn a_robot_username_over_plain_basic_verify_pull_promote() {
     let s = stack();
-    const ROBOT: &str = "robot$ci+deployer";
-    const SECRET: &str = "basic-robot-secret-standin-77aa";
-    let path = format!("ci/{}", unique("basic-robot"));
-    let digest = publish(&s, &path);
-    let reg = StandIn::start(
-        &s.registry,
+    let reg = Site::start(
+        &s,
+        format!("ci/{}", unique("basic-robot")),
         Auth::Basic {
             realm: "registry".into(),
-            user: ROBOT.into(),
-            password: SECRET.into(),
+            user: "robot$ci+deployer".into(),
+            password: "basic-robot-secret-standin-77aa".into(),
         },
         Quirks::default(),
     );
-    let image = format!("{}/{path}", reg.host);
-    let login = |r: Run| {
-        r.input("image", &image)
-            .input("registry-username", ROBOT)
-            .input("registry-password", SECRET)
-    };
-    let o = login(push()).input("mode", "verify").run();
-    o.ok();
-    assert_eq!(o.out("digest"), digest);
-    assert_no_secrets(&o, &[SECRET], &reg);
-    cost(&reg, "basic robot verify");
-    let authed: Vec<_> = reg.seen().into_iter().filter(|r| r.status == 200).collect();
+    reg.verify("basic robot verify");
+    let authed: Vec<_> = reg
+        .standin
+        .seen()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .collect();
     assert!(
-        !authed.is_empty() && authed.iter().all(|r| r.auth == format!("Basic {ROBOT}")),
+        !authed.is_empty() && authed.iter().all(|r| r.auth == "Basic robot$ci+deployer"),
         "{authed:#?}"
     );
-    assert!(reg.seen().len() <= 6, "{:#?}", reg.seen());
+    assert!(reg.standin.seen().len() <= 6, "{:#?}", reg.standin.seen());
 
-    reg.clear();
-    let o = login(push()).run();
-    o.ok();
-    assert!(s.image_id(&format!("{image}:{}", tag())).is_some());
+    reg.pull(&s, "basic robot pull");
     assert!(reg
+        .standin
         .seen()
         .iter()
-        .any(|r| r.path.contains("/blobs/") && r.auth == format!("Basic {ROBOT}")));
-    assert_no_secrets(&o, &[SECRET], &reg);
-    cost(&reg, "basic robot pull");
+        .any(|r| r.path.contains("/blobs/") && r.auth == "Basic robot$ci+deployer"));
 
-    reg.clear();
-    let target = format!("{image}-release");
-    let o = login(push())
-        .input("mode", "promote")
-        .input("promote-to", &target)
-        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .run();
+    let target = format!("{}-release", reg.image);
+    let o = reg.promote("basic robot promote", &target);
     o.ok();
-    assert_eq!(o.out("promoted"), format!("{target}:{}@{digest}", tag()));
-    assert_no_secrets(&o, &[SECRET], &reg);
-    cost(&reg, "basic robot promote");
-    assert!(reg.seen().len() <= 30, "{:#?}", reg.seen());
+    assert_eq!(
+        o.out("promoted"),
+        format!("{target}:{}@{}", tag(), reg.digest)
+    );
+    assert!(reg.standin.seen().len() <= 30, "{:#?}", reg.standin.seen());
 }

@@ -55,9 +55,7 @@ fn workflow_run_push_pulls_tags_and_reports() {
     );
     assert!(o[0].stdout.contains("::group::Registry") && o[0].stdout.contains("::endgroup::"));
     assert!(
-        o[0].summary
-            .starts_with("✅ **Resolved**")
-            && o[0].summary.contains("from the registry"),
+        o[0].summary.starts_with("✅ **Resolved**") && o[0].summary.contains("from the registry"),
         "{}",
         o[0].summary
     );
