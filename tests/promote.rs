@@ -336,7 +336,7 @@ fn a_denied_push_names_the_target_and_what_was_written() {
 // ---- through the binary: `mode: promote` ----
 
 use common::github::{merged_pr_json, pr_json, FakeGitHub, World, TOKEN};
-use common::{push_event, sha, Outcome, Run};
+use common::{merged_promotion, push_event, sha, Outcome};
 
 /// Whether `reference` exists (the open or the auth registry).
 fn exists(s: &Stack, reference: &str) -> bool {
@@ -451,21 +451,13 @@ fn merged_setup(seed: u8, pulls: Vec<serde_json::Value>, same_tree: bool, pushed
 }
 
 fn run_merged(m: &Merged) -> Outcome {
-    Run::new(
-        "push",
-        json!({"ref": "refs/heads/main", "after": m.merge, "deleted": false, "repository": {"full_name": "acme/charon"}}),
-    )
-    .input("image", &m.repo)
-    .input("mode", "promote")
-    .input("promote-source", "merged-pr")
-    .input("promote-to", &format!("{}:latest\n{}:sha-{{short_sha}}", m.repo, m.repo))
-    .input("github-token", TOKEN)
-    .var("GITHUB_SHA", &m.merge)
-    .var("GITHUB_REF_NAME", "main")
-    .var("GITHUB_REF", "refs/heads/main")
-    .var("GITHUB_API_URL", &m.gh.api_url())
-    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    .run()
+    merged_promotion(&m.merge, &m.gh)
+        .input("image", &m.repo)
+        .input(
+            "promote-to",
+            &format!("{}:latest\n{}:sha-{{short_sha}}", m.repo, m.repo),
+        )
+        .run()
 }
 
 #[test]
@@ -608,21 +600,10 @@ fn a_partial_promotion_is_a_warning_and_each_image_says_why() {
         trees,
         ..Default::default()
     });
-    let o = Run::new(
-        "push",
-        json!({"ref": "refs/heads/main", "after": merge, "deleted": false, "repository": {"full_name": "acme/charon"}}),
-    )
-    .input("images", &format!("api={api}\nweb={web}"))
-    .input("mode", "promote")
-    .input("promote-source", "merged-pr")
-    .input("promote-to", &format!("{base}-{{name}}:latest"))
-    .input("github-token", TOKEN)
-    .var("GITHUB_SHA", &merge)
-    .var("GITHUB_REF_NAME", "main")
-    .var("GITHUB_REF", "refs/heads/main")
-    .var("GITHUB_API_URL", &gh.api_url())
-    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    .run();
+    let o = merged_promotion(&merge, &gh)
+        .input("images", &format!("api={api}\nweb={web}"))
+        .input("promote-to", &format!("{base}-{{name}}:latest"))
+        .run();
     o.ok();
     let v: serde_json::Value = serde_json::from_str(o.out("images")).unwrap();
     assert_eq!(v["api"]["promote-skipped"], "", "{v}");

@@ -5,7 +5,6 @@ mod common;
 
 use common::github::{merged_pr_json, FakeGitHub, World, TOKEN};
 use common::*;
-use serde_json::json;
 
 const HEAD: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
 const MERGE: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432";
@@ -170,21 +169,10 @@ fn promoted_and_skipped() {
         trees,
         ..Default::default()
     });
-    let o = Run::new(
-        "push",
-        json!({"ref": "refs/heads/main", "after": MERGE, "deleted": false, "repository": {"full_name": "acme/charon"}}),
-    )
-    .input("image", &merged)
-    .input("mode", "promote")
-    .input("promote-source", "merged-pr")
-    .input("promote-to", &format!("{merged}:latest"))
-    .input("github-token", TOKEN)
-    .var("GITHUB_SHA", MERGE)
-    .var("GITHUB_REF_NAME", "main")
-    .var("GITHUB_REF", "refs/heads/main")
-    .var("GITHUB_API_URL", &gh.api_url())
-    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    .run();
+    let o = merged_promotion(MERGE, &gh)
+        .input("image", &merged)
+        .input("promote-to", &format!("{merged}:latest"))
+        .run();
     o.ok();
     assert_eq!(
         keep("skipped", &o),
@@ -267,21 +255,13 @@ fn promoted_in_part() {
         trees,
         ..Default::default()
     });
-    let o = Run::new(
-        "push",
-        json!({"ref": "refs/heads/main", "after": MERGE, "deleted": false, "repository": {"full_name": "acme/charon"}}),
-    )
-    .input("images", &format!("api={api}\nweb={web}"))
-    .input("mode", "promote")
-    .input("promote-source", "merged-pr")
-    .input("promote-to", &format!("{}/acme/{{name}}-release:latest", s.registry))
-    .input("github-token", TOKEN)
-    .var("GITHUB_SHA", MERGE)
-    .var("GITHUB_REF_NAME", "main")
-    .var("GITHUB_REF", "refs/heads/main")
-    .var("GITHUB_API_URL", &gh.api_url())
-    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    .run();
+    let o = merged_promotion(MERGE, &gh)
+        .input("images", &format!("api={api}\nweb={web}"))
+        .input(
+            "promote-to",
+            &format!("{}/acme/{{name}}-release:latest", s.registry),
+        )
+        .run();
     o.ok();
     assert_eq!(
         keep("promoted-partly", &o),

@@ -470,6 +470,24 @@ pub fn push_event(head: &str) -> Run {
     push_on(head, "main")
 }
 
+/// Promote mode on a `push` to `main` of `merge`, the commit that merged a pull request
+/// (`promote-source: merged-pr`), with `gh` as the GitHub API; no daemon. Add `image(s)` and
+/// `promote-to`.
+pub fn merged_promotion(merge: &str, gh: &github::FakeGitHub) -> Run {
+    Run::new(
+        "push",
+        json!({"ref": "refs/heads/main", "after": merge, "deleted": false, "repository": {"full_name": "acme/charon"}}),
+    )
+    .input("mode", "promote")
+    .input("promote-source", "merged-pr")
+    .input("github-token", github::TOKEN)
+    .var("GITHUB_SHA", merge)
+    .var("GITHUB_REF_NAME", "main")
+    .var("GITHUB_REF", "refs/heads/main")
+    .var("GITHUB_API_URL", &gh.api_url())
+    .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+}
+
 /// What one run of a table must give.
 pub enum Want {
     /// Success, with these outputs (name, value).
