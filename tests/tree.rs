@@ -211,30 +211,20 @@ fn a_truncated_tree_or_an_unknown_commit_is_an_error_naming_it() {
     let root = git(r.path(), &["rev-parse", &format!("{}^{{tree}}", r.one)]);
     gh.world.lock().unwrap().truncated.push(root.clone());
     let repo = format!("{}/it/{}", stack().registry, unique("tree-trunc"));
-    let o = run(&r.one, &gh)
-        .input("image", &repo)
-        .input("mode", "compute")
-        .input("paths", "services/api")
-        .run();
-    o.failed();
-    assert!(
-        o.error()
-            .contains(&format!("tree `{root}` is listed as truncated")),
-        "{}",
-        o.error()
-    );
+    let fails_with = |sha: &str, want: &str| {
+        let o = run(sha, &gh)
+            .input("image", &repo)
+            .input("mode", "compute")
+            .input("paths", "services/api")
+            .run();
+        o.failed();
+        assert!(o.error().contains(want), "{}", o.error());
+    };
+    fails_with(&r.one, &format!("tree `{root}` is listed as truncated"));
     let stranger = "5".repeat(40);
-    let o = run(&stranger, &gh)
-        .input("image", &repo)
-        .input("mode", "compute")
-        .input("paths", "services/api")
-        .run();
-    o.failed();
-    assert!(
-        o.error()
-            .contains(&format!("commit `{stranger}` is not in `acme/charon`")),
-        "{}",
-        o.error()
+    fails_with(
+        &stranger,
+        &format!("commit `{stranger}` is not in `acme/charon`"),
     );
 }
 
