@@ -527,7 +527,7 @@ fn promotion_checks_every_index_child_before_writing() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(from.promote(&source, &targets, &|_| {}))
+        .block_on(from.promote(&source, &targets, false, &|_| {}))
         .unwrap_err()
         .to_string();
     assert!(

@@ -65,7 +65,7 @@ fn promote(
             reference: image(t),
         })
         .collect();
-    block(src.promote(&image(source), &targets, &log)).map_err(|e| e.to_string())
+    block(src.promote(&image(source), &targets, false, &log)).map_err(|e| e.to_string())
 }
 
 /// One image pushed as `it/<unique>:v1` to the open registry (the daemon pushes directly; its
@@ -94,7 +94,9 @@ fn same_repository_is_one_manifest_put_and_a_rerun_writes_nothing() {
         out,
         vec![Promoted {
             reference: format!("{repo}:latest@{digest}"),
-            written: true
+            written: true,
+            blobs: Default::default(),
+            referrers: Default::default(),
         }]
     );
     assert_eq!(relay.count("PUT", "/manifests/"), 1, "{:?}", relay.seen());
