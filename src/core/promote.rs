@@ -373,8 +373,17 @@ impl Carried {
     }
 }
 
+/// `1 blob`, `2 blobs`.
+fn count(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
 /// What one target received, or on a dry run would receive, for the summary and the log:
-/// "`r:t`: written (2 blobs mounted, 1 already there); 2 referrers carried (1 already there)".
+/// "`r:t` written: 2 blobs mounted, 1 blob already there; 2 referrers carried, 1 already there".
 pub fn target_line(
     target: &str,
     state: &str,
@@ -382,39 +391,41 @@ pub fn target_line(
     referrers: &Carried,
     dry: bool,
 ) -> String {
-    let mut s = format!("`{target}`: {state}");
-    let moved = |n: usize, what: &str| (n > 0).then(|| format!("{n} {what}"));
+    let mut s = format!("`{target}` {state}");
     let (mount, copy) = if dry {
         ("to mount", "to copy")
     } else {
         ("mounted", "copied")
     };
     let parts: Vec<String> = [
-        moved(blobs.mounted, &format!("blob(s) {mount}")),
-        moved(blobs.copied, &format!("blob(s) {copy}")),
-        moved(blobs.present, "blob(s) already there"),
+        (blobs.mounted, mount),
+        (blobs.copied, copy),
+        (blobs.present, "already there"),
     ]
     .into_iter()
-    .flatten()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, how)| format!("{} {how}", count(n, "blob")))
     .collect();
     if !parts.is_empty() {
-        s.push_str(&format!(" ({})", parts.join(", ")));
+        s.push_str(&format!(": {}", parts.join(", ")));
     }
     if referrers.total() + referrers.kept > 0 {
         let verb = if dry { "to carry" } else { "carried" };
-        s.push_str(&format!("; {} referrer(s) {verb}", referrers.total()));
-        let mut more = Vec::new();
+        s.push_str(if parts.is_empty() { ": " } else { "; " });
+        s.push_str(&format!("{} {verb}", count(referrers.total(), "referrer")));
         if referrers.present > 0 {
-            more.push(format!("{} already there", referrers.present));
+            s.push_str(&format!(", {} already there", referrers.present));
         }
         if referrers.kept > 0 {
-            more.push(format!(
-                "{} cosign tag(s) the target holds with other content, left as they are",
-                referrers.kept
+            s.push_str(&format!(
+                ", {} the target holds with other content left as {}",
+                count(referrers.kept, "cosign tag"),
+                if referrers.kept == 1 {
+                    "it is"
+                } else {
+                    "they are"
+                }
             ));
-        }
-        if !more.is_empty() {
-            s.push_str(&format!(" ({})", more.join(", ")));
         }
     }
     s
@@ -423,6 +434,44 @@ pub fn target_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_line_says_what_it_received() {
+        let blobs = Blobs {
+            present: 1,
+            mounted: 2,
+            copied: 0,
+        };
+        let carried = Carried {
+            written: 1,
+            present: 1,
+            kept: 0,
+        };
+        assert_eq!(
+            target_line("r/a:1", "written", &blobs, &carried, false),
+            "`r/a:1` written: 2 blobs mounted, 1 blob already there; 2 referrers carried, 1 already there"
+        );
+        let one = Carried {
+            written: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            target_line("r/a:1", "would be written", &Blobs::default(), &one, true),
+            "`r/a:1` would be written: 1 referrer to carry"
+        );
+        let kept = Carried {
+            kept: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            target_line("r/a:1", "already there", &Blobs::default(), &kept, false),
+            "`r/a:1` already there: 0 referrers carried, 1 cosign tag the target holds with other content left as it is"
+        );
+        assert_eq!(
+            referrers_tag(&format!("sha256:{}", "a".repeat(64))),
+            format!("sha256-{}", "a".repeat(64))
+        );
+    }
     use serde_json::json;
 
     fn vars() -> Vars {
