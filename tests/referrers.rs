@@ -566,7 +566,7 @@ fn registry_bundle_is_judged(world: World, what: &str, logged: &str) {
     .run();
     o.ok();
     assert_eq!(o.out("attestation"), "invalid", "{what}");
-    summary_has(&o, "(from the registry) is invalid");
+    summary_has(&o, "is invalid (from the registry)");
     assert!(gh.api_calls() >= 1, "{what}: the API was asked first");
     assert!(
         o.stdout.contains(logged),

@@ -68,7 +68,7 @@ pub async fn attest_image<W: World>(
         Err(e @ provenance::Unproven::Invalid { .. }) => (
             Attestation::Invalid,
             format!(
-                "the attestation of `{digest}` ({}) is invalid: {e}",
+                "the attestation of `{digest}` is invalid ({}): {e}",
                 from.words()
             ),
         ),

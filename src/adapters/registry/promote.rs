@@ -132,6 +132,19 @@ impl Registry {
             .manifest(&src.path, &src.reference, &[scope(&src.path, "pull")], log)
             .await
             .map_err(|e| self.error(source, e))?;
+        // an index's children are checked before anything else is asked of any server
+        if is_index(&root) {
+            #[derive(serde::Deserialize)]
+            struct Index {
+                manifests: Vec<Descriptor>,
+            }
+            let idx: Index = serde_json::from_slice(&root.bytes)
+                .map_err(|e| self.error(source, Raw::Protocol(format!("bad image index: {e}"))))?;
+            for child in &idx.manifests {
+                checked_digest("index child digest", &child.digest)
+                    .map_err(|e| self.error(source, e))?;
+            }
+        }
         // the referrers are read before anything is written: a hostile index (a child that is
         // no digest) stops the step with every target untouched
         let elsewhere = targets.iter().any(|t| !self.same_repository(&src.path, t));
