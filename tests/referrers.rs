@@ -600,3 +600,42 @@ fn a_bundle_in_the_registry_is_judged_when_the_api_is_rate_limited() {
         "the GitHub API could not give the attestations",
     );
 }
+
+#[test]
+fn a_dry_run_needs_only_read_access() {
+    let s = stack();
+    // anonymous tokens are pull-only, as on ghcr.io and Docker Hub for public repositories
+    let public = StandIn::start(
+        &s.registry,
+        Auth::Bearer {
+            realm: "/token".into(),
+            service: String::new(),
+            field: "token",
+            user: "ci".into(),
+            password: PASSWORD.into(),
+            anonymous_pull: true,
+        },
+        Quirks::default(),
+    );
+    let src = source(&s, 0xc7, "dry-public");
+    let dst = format!("it/{}", unique("dry-public-dst"));
+    public.clear();
+    let o = push_event(&src.head)
+        .input("image", &format!("{}/{}", public.host, src.path))
+        .input("mode", "promote")
+        .input("promote-to", &format!("{}/{dst}:latest", public.host))
+        .input("dry-run", "true")
+        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run();
+    o.ok();
+    summary_has(
+        &o,
+        "would be written: 2 blobs to mount; 2 referrers to carry",
+    );
+    assert_eq!(public.writes(), 0, "{:?}", public.seen());
+    let asked: Vec<String> = public.token_scopes().into_iter().flatten().collect();
+    assert!(
+        !asked.is_empty() && asked.iter().all(|s| s.ends_with(":pull")),
+        "{asked:?}"
+    );
+}

@@ -73,8 +73,19 @@ struct Copier<'a> {
     tpath: &'a str,
     /// Same registry, other repository: try a cross-repository mount first.
     mount: bool,
+    /// A dry run: the target is only read, with a pull token.
+    dry: bool,
     counts: Counts,
     log: &'a (dyn Fn(&str) + Sync),
+}
+
+/// What a target is asked for: a dry run needs only to read it.
+fn access(dry_run: bool) -> &'static str {
+    if dry_run {
+        "pull"
+    } else {
+        "pull,push"
+    }
 }
 
 fn is_index(m: &Manifest) -> bool {
@@ -160,7 +171,7 @@ impl Registry {
         let mut current = Vec::with_capacity(targets.len());
         for t in targets {
             let at = locate(&t.reference);
-            let push = [scope(&at.path, "pull,push")];
+            let push = [scope(&at.path, access(dry_run))];
             let dest = t.registry;
             let read = dest
                 .again(log, "target manifest", || {
@@ -255,7 +266,7 @@ impl Registry {
     ) -> Result<(bool, Blobs), Raw> {
         let dest = t.registry;
         let at = locate(&t.reference);
-        let push = [scope(&at.path, "pull,push")];
+        let push = [scope(&at.path, access(dry_run))];
         // read back, not taken from a HEAD: only bytes that hash to the digest count as there
         let current = match held {
             Some(h) => h,
@@ -276,6 +287,7 @@ impl Registry {
             dest,
             tpath: &at.path,
             mount: same_registry,
+            dry: dry_run,
             counts: Counts::default(),
             log,
         };
@@ -339,6 +351,7 @@ impl Registry {
             dest,
             tpath: &at.path,
             mount: self.session.same_registry(&dest.session),
+            dry: dry_run,
             counts: Counts::default(),
             log,
         };
@@ -629,7 +642,7 @@ impl Copier<'_> {
     }
 
     fn push(&self) -> [String; 1] {
-        [scope(self.tpath, "pull,push")]
+        [scope(self.tpath, access(self.dry))]
     }
 
     fn pull(&self) -> [String; 1] {
