@@ -207,7 +207,7 @@ impl Reg {
     }
 
     /// A cosign-style signature under `sha256-<hex>.sig`; its digest.
-    fn cosign_sig(&self, path: &str, subject: &str) -> String {
+    fn cosign_sig(&self, path: &str, subject: &str, signature: &str) -> String {
         let payload =
             json!({"critical": {"image": {"docker-manifest-digest": subject}}}).to_string();
         let (config, config_size) = self.blob(path, b"{\"architecture\":\"\",\"os\":\"\"}");
@@ -219,7 +219,7 @@ impl Reg {
             "layers": [{
                 "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
                 "digest": layer, "size": layer_size,
-                "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQ=="},
+                "annotations": {"dev.cosignproject.cosign/signature": signature},
             }],
         }))
         .unwrap();
@@ -273,7 +273,7 @@ fn source(s: &Stack, seed: u8, what: &str) -> Source {
         br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}"#,
     );
     open.fallback(&path, &digest, vec![d]);
-    let sig = open.cosign_sig(&path, &digest);
+    let sig = open.cosign_sig(&path, &digest, "MEUCIQ==");
     Source {
         head,
         path,
@@ -637,5 +637,40 @@ fn a_dry_run_needs_only_read_access() {
     assert!(
         !asked.is_empty() && asked.iter().all(|s| s.ends_with(":pull")),
         "{asked:?}"
+    );
+}
+
+#[test]
+fn a_target_keeps_its_own_signature_and_referrers_index_entries() {
+    let s = stack();
+    let src = source(&s, 0xc8, "own-src");
+    let dst = format!("it/{}", unique("own-dst"));
+    let open = Reg::open(&s);
+    // the target already holds the image, its own cosign signature and its own referrer
+    let o = promote(&s, &src, &format!("{}/{dst}:latest", s.registry)).run();
+    o.ok();
+    let sig_tag = format!("{}.sig", src.digest.replace(':', "-"));
+    open.cosign_sig(&dst, &src.digest, "MEYCIQD=");
+    let (theirs, d) = open.attach(&dst, &src.digest, "application/spdx+json", b"{\"own\":1}");
+    open.fallback(&dst, &src.digest, vec![d]);
+    let own_sig = digest_of(&open.get(&dst, &sig_tag).unwrap());
+
+    let o = promote(&s, &src, &format!("{}/{dst}:latest", s.registry)).run();
+    o.ok();
+    summary_has(
+        &o,
+        "1 cosign tag the target holds with other content left as it is",
+    );
+    assert_eq!(
+        digest_of(&open.get(&dst, &sig_tag).unwrap()),
+        own_sig,
+        "not overwritten"
+    );
+    let mut want = vec![theirs, src.bundle.clone()];
+    want.sort();
+    assert_eq!(
+        open.listed(&dst, &src.digest).unwrap().0,
+        want,
+        "merged, nothing dropped"
     );
 }
