@@ -65,6 +65,12 @@ pub enum Referrers {
     Api { page: usize },
     /// A hostile API: an index whose one child is `../../../v2/x/manifests/latest`.
     Hostile,
+    /// No API, but the route answers `303 See Other` to this base URL plus the path, as ghcr.io
+    /// sends it to github.com's (rate-limited) web UI.
+    Elsewhere(String),
+    /// No API, but the route answers `200` with an empty index whatever was pushed (the false
+    /// positive that made sigstore-js check `OCI-Subject` instead).
+    EmptyOk,
 }
 
 #[derive(Clone, Debug)]
@@ -654,7 +660,7 @@ fn answer(
     a.headers.extend(limit_headers);
     // a registry with the referrers API indexes the manifest by its subject and says so
     if let (Some(subject), Some(d), Some(n)) = (subject, descriptor, &name) {
-        if quirks.referrers != Referrers::None && (200..300).contains(&a.status) {
+        if matches!(quirks.referrers, Referrers::Api { .. }) && (200..300).contains(&a.status) {
             let mut s = st.lock().unwrap();
             let list = s.referrers.entry((n.clone(), subject.clone())).or_default();
             if !list.iter().any(|e| e["digest"] == d["digest"]) {
@@ -700,6 +706,14 @@ fn referrers(
     };
     let mut a = match how {
         Referrers::None => return None,
+        Referrers::Elsewhere(base) => {
+            return Some(Answer {
+                status: 303,
+                headers: vec![("location".into(), format!("{base}{path}"))],
+                body: Vec::new(),
+            })
+        }
+        Referrers::EmptyOk => json(200, index(Vec::new())),
         Referrers::Hostile => json(
             200,
             index(vec![serde_json::json!({

@@ -355,8 +355,10 @@ impl Registry {
             counts: Counts::default(),
             log,
         };
-        // what the target's fallback index must list: descriptors of the very bytes checked
+        // what the target's fallback index must list: descriptors of the very bytes checked;
+        // and those the target said it indexed itself (`OCI-Subject` on their PUT)
         let mut indexed: Vec<serde_json::Value> = Vec::new();
+        let mut by_api: HashSet<String> = HashSet::new();
         for r in referrers {
             let put_as = match &r.via {
                 Via::Tag(tag) => tag.as_str(),
@@ -396,7 +398,9 @@ impl Registry {
                         } else {
                             c.blobs(&m).await?;
                         }
-                        c.put(put_as, &m).await?;
+                        if c.put(put_as, &m).await? {
+                            by_api.insert(m.digest.clone());
+                        }
                     }
                     carried.written += 1;
                     m
@@ -406,13 +410,26 @@ impl Registry {
                 indexed.push(descriptor(r, &m));
             }
         }
-        if !indexed.is_empty() {
+        // a registry with the referrers API indexes a pushed manifest by its `subject` (and
+        // says so); one that only seems to have the API (a 200 with an empty index, as some
+        // do) must not keep the referrers from being found: what its API does not list goes
+        // into the fallback index too
+        let unlisted = indexed
+            .iter()
+            .any(|d| d["digest"].as_str().is_some_and(|d| !by_api.contains(d)));
+        if unlisted {
             let push = c.push();
             let api = dest
                 .referrers_api(&at.path, &root.digest, None, &push, log)
-                .await?;
-            // a registry with the referrers API indexes a pushed manifest by its `subject`
-            if api.is_none() {
+                .await?
+                .unwrap_or_default();
+            let served: HashSet<&str> = api.iter().map(|r| r.digest.as_str()).collect();
+            let missing = indexed.iter().any(|d| {
+                d["digest"]
+                    .as_str()
+                    .is_some_and(|d| !by_api.contains(d) && !served.contains(d))
+            });
+            if missing {
                 c.fallback_index(&root.digest, indexed, dry_run).await?;
             }
         }
@@ -584,7 +601,7 @@ impl Copier<'_> {
             bytes: bytes.into(),
             media_type: OCI_INDEX.into(),
         };
-        self.put(&tag, &m).await
+        self.put(&tag, &m).await.map(|_| ())
     }
 
     /// A dry run's look at the target: which blobs (and children) it lacks, read only.
@@ -867,8 +884,9 @@ impl Copier<'_> {
         Ok(())
     }
 
-    /// The manifest's bytes under `reference` (a tag, or a child's digest).
-    async fn put(&self, reference: &str, m: &Manifest) -> Result<(), Raw> {
+    /// The manifest's bytes under `reference` (a tag, or a child's digest). True when the
+    /// registry answered `OCI-Subject`: it indexed the manifest's `subject` (referrers API).
+    async fn put(&self, reference: &str, m: &Manifest) -> Result<bool, Raw> {
         let dest = &self.dest.session;
         let url = dest.url(&format!("/v2/{}/manifests/{reference}", self.tpath));
         let push = self.push();
@@ -892,7 +910,7 @@ impl Copier<'_> {
                     Some(h) if h.starts_with("sha256:") && h != m.digest => Err(Raw::Integrity(
                         format!("the registry stored the manifest as {h}, not {}", m.digest),
                     )),
-                    _ => Ok(()),
+                    _ => Ok(res.headers().contains_key("oci-subject")),
                 }
             })
             .await

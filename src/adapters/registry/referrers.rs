@@ -143,14 +143,16 @@ impl Registry {
             .referrers_api(path, digest, artifact_type, &pull, log)
             .await?
         {
-            Some(found) => {
+            // an empty answer may be a route that only looks like the API (some registries
+            // answer 200 to anything): the fallback index is read too
+            Some(found) if !found.is_empty() => {
                 log(&format!(
                     "{path}: {} referrer(s) of {digest} (referrers API)",
                     found.len()
                 ));
                 found
             }
-            None => {
+            _ => {
                 let found = self.fallback_index(path, digest, &pull, log).await?;
                 let found: Vec<Referrer> = found
                     .into_iter()
@@ -159,7 +161,7 @@ impl Registry {
                     })
                     .collect();
                 log(&format!(
-                    "{path}: no referrers API; {} referrer(s) of {digest} in its `{}` index",
+                    "{path}: no referrers API (or none listed); {} referrer(s) of {digest} in its `{}` index",
                     found.len(),
                     referrers_tag(digest)
                 ));
@@ -256,11 +258,19 @@ impl Registry {
             .session
             .send(scopes, |c| c.get(url.clone()).header("accept", OCI_INDEX))
             .await?;
+        // a registry without the API may send it elsewhere: ghcr.io redirects it to
+        // github.com's web UI (rate-limited, the digest cut off)
+        if res.url().origin() != url.origin() {
+            return Ok((None, false, None));
+        }
         match res.status().as_u16() {
             200 => {}
-            // no such route: distribution 2.8 answers `404 page not found`
-            404 | 405 => return Ok((None, false, None)),
-            _ => return Err(self.session.status_error(res).await),
+            // faults that may pass, and a used-up quota, are what they are
+            429 | 500..=599 => return Err(self.session.status_error(res).await),
+            // no such route: distribution 2.8 answers `404 page not found`, others 400, 405,
+            // 406, a redirect, or (Harbor 2.7) a 401 without a challenge; a refusal that is
+            // real meets the fallback tag's read next
+            _ => return Ok((None, false, None)),
         }
         let filtered = res
             .headers()
@@ -289,6 +299,14 @@ impl Registry {
             Err(Raw::NotFound | Raw::NameUnknown) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
+        // a registry that reads `sha256-<hex>` as the digest itself (GitLab's) serves the
+        // subject: its children are no referrers
+        if m.digest == digest {
+            log(&format!(
+                "{path}:{tag} is the subject itself, not a referrers index"
+            ));
+            return Ok(Vec::new());
+        }
         let Some(entries) = index_entries(&m.bytes) else {
             log(&format!(
                 "{path}:{tag} is not an image index: not read as a referrers index"
