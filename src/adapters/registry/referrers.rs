@@ -171,6 +171,9 @@ impl Registry {
         if tags {
             for suffix in COSIGN_SUFFIXES {
                 let tag = format!("{}{suffix}", referrers_tag(digest));
+                if !self.tagged(path, &tag, &pull, log).await? {
+                    continue;
+                }
                 match self.manifest(path, &tag, &pull, log).await {
                     Ok(m) => {
                         log(&format!("{path}:{tag}: {}", m.digest));
@@ -215,7 +218,7 @@ impl Registry {
             pages += 1;
             if pages > MAX_PAGES {
                 return Err(Raw::Protocol(format!(
-                    "the referrers of {digest} run past {MAX_PAGES} pages"
+                    "the referrers of `{digest}` run past {MAX_PAGES} pages"
                 )));
             }
             let (entries, filtered, link) = retry(
@@ -231,7 +234,7 @@ impl Registry {
                     return Ok(None);
                 }
                 return Err(Raw::Protocol(format!(
-                    "page {pages} of the referrers of {digest} is not an image index"
+                    "page {pages} of the referrers of `{digest}` is not an image index"
                 )));
             };
             for e in entries {
@@ -245,7 +248,7 @@ impl Registry {
             }
             if out.len() > MAX_REFERRERS {
                 return Err(Raw::Protocol(format!(
-                    "more than {MAX_REFERRERS} referrers of {digest}: refused rather than held"
+                    "more than {MAX_REFERRERS} referrers of `{digest}`: refused rather than held"
                 )));
             }
             next = link.filter(|n| *n != url);
@@ -285,6 +288,40 @@ impl Registry {
         Ok((index_entries(&body), filtered, link))
     }
 
+    /// Whether `tag` exists, asked with a `HEAD`: Docker Hub counts a manifest `GET` against
+    /// the pull rate limit, a `HEAD` not, and most digests have no signature tags.
+    async fn tagged(
+        &self,
+        path: &str,
+        tag: &str,
+        scopes: &[String],
+        log: Log<'_>,
+    ) -> Result<bool, Raw> {
+        let url = self.session.url(&format!("/v2/{path}/manifests/{tag}"));
+        let accept = super::session::MANIFEST_TYPES.join(", ");
+        retry(
+            &self.policy(),
+            &format!("manifest HEAD {path}:{tag}"),
+            log,
+            Raw::fault,
+            || async {
+                let res = self
+                    .session
+                    .send(scopes, |c| c.head(url.clone()).header("accept", &accept))
+                    .await?;
+                match res.status().as_u16() {
+                    200 => Ok(true),
+                    404 => Ok(false),
+                    _ => match self.session.status_error(res).await {
+                        Raw::NotFound | Raw::NameUnknown => Ok(false),
+                        e => Err(e),
+                    },
+                }
+            },
+        )
+        .await
+    }
+
     /// The OCI 1.1 fallback: the index tagged `sha256-<hex>`; none there is no referrer.
     async fn fallback_index(
         &self,
@@ -294,6 +331,9 @@ impl Registry {
         log: Log<'_>,
     ) -> Result<Vec<Referrer>, Raw> {
         let tag = referrers_tag(digest);
+        if !self.tagged(path, &tag, scopes, log).await? {
+            return Ok(Vec::new());
+        }
         let m = match self.manifest(path, &tag, scopes, log).await {
             Ok(m) => m,
             Err(Raw::NotFound | Raw::NameUnknown) => return Ok(Vec::new()),
@@ -319,7 +359,7 @@ impl Registry {
             .collect::<Result<Vec<_>, _>>()?;
         if found.len() > MAX_REFERRERS {
             return Err(Raw::Protocol(format!(
-                "more than {MAX_REFERRERS} referrers of {digest}: refused rather than held"
+                "more than {MAX_REFERRERS} referrers of `{digest}`: refused rather than held"
             )));
         }
         Ok(found)
@@ -370,7 +410,7 @@ impl Registry {
             }
             let a: Artifact = serde_json::from_slice(&m.bytes).map_err(|e| {
                 fail(Raw::Protocol(format!(
-                    "bundle manifest {} is not an image manifest: {}",
+                    "bundle manifest `{}` is not an image manifest: {}",
                     r.digest,
                     one_line(&e.to_string())
                 )))
