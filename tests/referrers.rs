@@ -715,3 +715,38 @@ fn a_referrers_route_that_redirects_away_or_lists_nothing_is_no_referrers_api() 
         "the redirect was followed, and not believed"
     );
 }
+
+#[test]
+fn bundles_in_the_registry_are_fetched_at_most_thirty_two_per_digest() {
+    let s = stack();
+    let relay = common::relay::Relay::start(&s.registry, common::relay::Mode::Forward);
+    let head = sha(0xca);
+    let path = format!("it/{}", unique("many-bundles"));
+    let tag = format!("main-{}", &head[..7]);
+    let digest = s.publish(&format!("{}/{path}", s.registry), &tag, Some(&head));
+    let open = Reg::open(&s);
+    let entries: Vec<Value> = (0..33)
+        .map(|i| {
+            open.attach(&path, &digest, BUNDLE, format!("{{\"n\":{i}}}").as_bytes())
+                .1
+        })
+        .collect();
+    open.fallback(&path, &digest, entries);
+    let gh = FakeGitHub::start(World::default());
+    relay.clear();
+    let o = Run::new(
+        "workflow_run",
+        common::workflow_run("push", &head, "main", None, false),
+    )
+    .input("image", &format!("{}/{path}", relay.host))
+    .input("mode", "verify")
+    .input("attestation", "warn")
+    .input("github-token", TOKEN)
+    .var("GITHUB_API_URL", &gh.api_url())
+    .run();
+    o.ok();
+    assert_eq!(o.out("attestation"), "invalid");
+    summary_has(&o, "32 attestation(s), none valid");
+    // the image's config, then one layer per bundle judged: the 33rd is not fetched
+    assert_eq!(relay.count("GET", "/blobs/"), 1 + 32, "{:?}", relay.seen());
+}
