@@ -750,3 +750,69 @@ fn bundles_in_the_registry_are_fetched_at_most_thirty_two_per_digest() {
     // the image's config, then one layer per bundle judged: the 33rd is not fetched
     assert_eq!(relay.count("GET", "/blobs/"), 1 + 32, "{:?}", relay.seen());
 }
+
+#[test]
+fn a_fallback_tag_that_serves_the_subject_itself_lists_no_referrers() {
+    let s = stack();
+    let gitlab = StandIn::start(
+        &s.registry,
+        Auth::Basic {
+            realm: "gitlab".into(),
+            user: "ci".into(),
+            password: PASSWORD.into(),
+        },
+        Quirks {
+            dash_is_digest: true,
+            ..Default::default()
+        },
+    );
+    // a two-platform index: served in place of its fallback tag, its children would pass for
+    // referrers
+    let path = format!("it/{}", unique("dashed"));
+    let open = Reg::open(&s);
+    let v2 = "application/vnd.docker.distribution.manifest.v2+json";
+    let entries: Vec<Value> = [("amd64", 0xcb), ("arm64", 0xcc)]
+        .iter()
+        .map(|(arch, seed)| {
+            let d = s.publish(&format!("{}/{path}", s.registry), arch, Some(&sha(*seed)));
+            let m = open.get(&path, &d).unwrap();
+            json!({"mediaType": v2, "digest": d, "size": m.len(),
+                   "platform": {"os": "linux", "architecture": arch}})
+        })
+        .collect();
+    let list = "application/vnd.docker.distribution.manifest.list.v2+json";
+    let index =
+        serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": list, "manifests": entries}))
+            .unwrap();
+    open.put(&path, "multi", list, &index);
+    let digest = digest_of(&index);
+    // the quirk holds: the fallback tag reads as the index
+    let via = Reg::of(&gitlab.host);
+    assert_eq!(
+        via.get(&path, &digest.replace(':', "-")),
+        Some(index.clone())
+    );
+
+    use image_resolver::adapters::registry::{Registry, RegistryConfig};
+    let reg = Registry::new(RegistryConfig {
+        registry: gitlab.host.clone(),
+        plain_http: true,
+        credentials: Some(("ci".into(), PASSWORD.into())),
+        retries: 1,
+    });
+    let found = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(
+            reg.referrers(&format!("{}/{path}", gitlab.host), &digest, None, &|m| {
+                println!("{m}")
+            }),
+        )
+        .unwrap();
+    assert_eq!(
+        found,
+        Vec::new(),
+        "the index's children are not its referrers"
+    );
+}

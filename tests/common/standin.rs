@@ -53,6 +53,9 @@ pub struct Quirks {
     /// OCI 1.1 support do: a manifest with a `subject` pushed through the stand-in is indexed
     /// (and its `PUT` answered with `OCI-Subject`).
     pub referrers: Referrers,
+    /// A manifest asked for as `sha256-<64 hex>` is served as the digest `sha256:<hex>`, as
+    /// GitLab's registry does: the referrers fallback tag then answers with the subject itself.
+    pub dash_is_digest: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -656,6 +659,13 @@ fn answer(
         }
         d
     });
+    let dashed = quirks
+        .dash_is_digest
+        .then(|| path.split_once("/manifests/sha256-"))
+        .flatten()
+        .filter(|(_, hex)| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|(before, hex)| format!("{before}/manifests/sha256:{hex}"));
+    let path = dashed.as_deref().unwrap_or(path);
     let mut a = forward(&upstream, method, path, headers, body);
     a.headers.extend(limit_headers);
     // a registry with the referrers API indexes the manifest by its subject and says so
