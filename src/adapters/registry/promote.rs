@@ -215,16 +215,17 @@ impl Registry {
                     let referrers = match carried {
                         Ok(c) => c,
                         Err(e) => {
-                            // the target holds the digest now: it is listed with the others
-                            let mut written: Vec<String> =
+                            // the target holds the digest (unless a dry run only found it
+                            // would): it is listed with the others
+                            let mut holding: Vec<String> =
                                 done.into_iter().map(|p| p.reference).collect();
-                            if !dry_run || !written.is_empty() {
-                                written.push(reference);
+                            if !(dry_run && written) {
+                                holding.push(reference);
                             }
                             return Err(RegistryError::Promote {
                                 target: t.reference.to_string(),
                                 reason: format!("carrying its referrers: {}", reason(e, t)),
-                                written,
+                                written: holding,
                             });
                         }
                     };
