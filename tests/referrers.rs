@@ -816,3 +816,47 @@ fn a_fallback_tag_that_serves_the_subject_itself_lists_no_referrers() {
         "the index's children are not its referrers"
     );
 }
+
+#[test]
+fn a_referrer_the_target_refuses_fails_the_step_naming_the_target_that_holds_the_digest() {
+    let s = stack();
+    let strict = StandIn::start(
+        &s.registry,
+        Auth::Basic {
+            realm: "strict".into(),
+            user: "ci".into(),
+            password: PASSWORD.into(),
+        },
+        Quirks {
+            deny_digest_puts: true,
+            ..Default::default()
+        },
+    );
+    let src = source(&s, 0xcd, "refused-src");
+    let dst = format!("it/{}", unique("refused-dst"));
+    let o = push_event(&src.head)
+        .input("image", &src.repo)
+        .input("mode", "promote")
+        .input("promote-to", &format!("{}/{dst}:latest", strict.host))
+        .input("promote-username", "ci")
+        .input("promote-password", PASSWORD)
+        .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run();
+    o.failed();
+    let e = o.error();
+    assert!(
+        e.contains(&format!(
+            "promoting to `{}/{dst}:latest` failed: carrying its referrers",
+            strict.host
+        )) && e.contains("lack push permission")
+            && e.contains(&format!(
+                "already holding the digest: {}/{dst}:latest@{}",
+                strict.host, src.digest
+            )),
+        "{e}"
+    );
+    assert_eq!(
+        digest_of(&Reg::open(&s).get(&dst, "latest").unwrap()),
+        src.digest
+    );
+}

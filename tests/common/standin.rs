@@ -56,6 +56,8 @@ pub struct Quirks {
     /// A manifest asked for as `sha256-<64 hex>` is served as the digest `sha256:<hex>`, as
     /// GitLab's registry does: the referrers fallback tag then answers with the subject itself.
     pub dash_is_digest: bool,
+    /// A manifest `PUT` by digest (a referrer, a child) answers `403 DENIED`; by tag it passes.
+    pub deny_digest_puts: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -659,6 +661,9 @@ fn answer(
         }
         d
     });
+    if quirks.deny_digest_puts && method == "PUT" && path.contains("/manifests/sha256:") {
+        return error(403, "DENIED", "requested access to the resource is denied");
+    }
     let dashed = quirks
         .dash_is_digest
         .then(|| path.split_once("/manifests/sha256-"))
