@@ -496,8 +496,8 @@ fn not_built_yet(raw: &RawInputs) -> Result<(), InputError> {
         .mode
         .as_deref()
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("clean"));
-    // clean mode is built, with its inputs; `dry-run` in promote mode is not
-    let built_for_clean = ["mode", "dry-run", "clean-after", "keep"];
+    // clean mode is built, with its inputs; `dry-run` (promote and clean) is checked by mode
+    let built_for_clean = ["mode", "clean-after", "keep"];
     let given = [
         ("mode", &raw.mode, "pull", "`clean` mode"),
         (
@@ -506,7 +506,6 @@ fn not_built_yet(raw: &RawInputs) -> Result<(), InputError> {
             "any",
             "refusing self-hosted runners' attestations",
         ),
-        ("dry-run", &raw.dry_run, "false", "dry runs"),
         ("clean-after", &raw.clean_after, "24h", "`clean` mode"),
         ("keep", &raw.keep, "latest", "`clean` mode"),
         (
@@ -616,6 +615,12 @@ impl Config {
             ],
         )?;
         let clean = clean_inputs(&raw.clean_after, &raw.keep, &raw.dry_run, tree_tag.clone())?;
+        if clean.dry_run && !matches!(mode, Mode::Promote | Mode::Clean) {
+            return Err(bad(
+                "dry-run",
+                "`true` applies to `mode: promote` and `mode: clean` only, where something is written: remove `dry-run` here (or set it to `false`)",
+            ));
+        }
         if mode == Mode::Clean {
             clean_registries(&images)?;
         }
@@ -771,9 +776,18 @@ mod tests {
             ("image", true),
             "{e}"
         );
-        // outside clean mode its inputs stay refused, and so does a promote dry run
+        // outside clean mode its inputs stay refused; a dry run is for promote and clean modes
         let e = config(&[image, ("dry-run", "true")]).unwrap_err();
         assert_eq!(e.input, "dry-run");
+        assert!(e.problem.contains("`mode: promote`"), "{e}");
+        let c = config(&[
+            image,
+            ("mode", "promote"),
+            ("promote-to", "ghcr.io/acme/charon:next"),
+            ("dry-run", "true"),
+        ])
+        .unwrap();
+        assert!(c.clean.dry_run);
         let e = config(&[image, ("keep", "v*")]).unwrap_err();
         assert_eq!(e.input, "keep");
     }

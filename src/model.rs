@@ -160,8 +160,13 @@ impl RegistryError {
 pub struct Promoted {
     /// `repository:tag@digest`
     pub reference: String,
-    /// False when the target already held the digest and was left untouched.
+    /// False when the target already held the digest and was left untouched (on a dry run:
+    /// true when it would be written).
     pub written: bool,
+    /// How its blobs got there (would get there).
+    pub blobs: crate::core::promote::Blobs,
+    /// The source digest's referrers at this target.
+    pub referrers: crate::core::promote::Carried,
 }
 
 // --- Docker daemon

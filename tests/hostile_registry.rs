@@ -527,14 +527,15 @@ fn promotion_checks_every_index_child_before_writing() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(from.promote(&source, &targets, &|_| {}))
+        .block_on(from.promote(&source, &targets, false, &|_| {}))
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("integrity check failed") && e.contains("index child digest `prod`"),
         "{e}"
     );
-    assert!(e.contains("no target was written"), "{e}");
+    // found on the source, before any target is asked (or its referrers looked for)
+    assert!(e.contains("Nothing from this answer was used"), "{e}");
     assert_eq!(tags(&s.registry, &path), Vec::<String>::new());
     // not even the valid child: nothing is written before every child is checked
     assert_eq!(src.layer_gets.load(std::sync::atomic::Ordering::SeqCst), 0);

@@ -65,7 +65,7 @@ fn promote(
             reference: image(t),
         })
         .collect();
-    block(src.promote(&image(source), &targets, &log)).map_err(|e| e.to_string())
+    block(src.promote(&image(source), &targets, false, &log)).map_err(|e| e.to_string())
 }
 
 /// One image pushed as `it/<unique>:v1` to the open registry (the daemon pushes directly; its
@@ -94,7 +94,9 @@ fn same_repository_is_one_manifest_put_and_a_rerun_writes_nothing() {
         out,
         vec![Promoted {
             reference: format!("{repo}:latest@{digest}"),
-            written: true
+            written: true,
+            blobs: Default::default(),
+            referrers: Default::default(),
         }]
     );
     assert_eq!(relay.count("PUT", "/manifests/"), 1, "{:?}", relay.seen());
@@ -150,6 +152,30 @@ fn cross_repository_mounts_and_copies_when_the_mount_is_declined() {
     assert_eq!(relay.count("PATCH", "/blobs/uploads/"), 2, "{seen:?}");
     assert_eq!(relay.count("PUT", "digest=sha256"), 2, "{seen:?}");
     assert_eq!(digest_of(&reg, &declined, &amd64()), digest);
+}
+
+/// Issue 27: looking for referrers costs a digest without any one `GET` of the referrers route
+/// and a `HEAD` per tag scheme (never a manifest `GET`, which Docker Hub counts as a pull), and
+/// writes nothing more than the image.
+#[test]
+fn looking_for_referrers_costs_five_reads_and_writes_nothing_when_there_are_none() {
+    let s = stack();
+    let relay = Relay::start(&s.registry, Mode::Forward);
+    let (repo, digest) = source(&s, &relay.host, "noref");
+    let reg = registry(&relay.host, None);
+    relay.clear();
+    let target = format!("{}/it/{}:v1", relay.host, unique("noref-dst"));
+    let out = promote(&reg, &format!("{repo}@{digest}"), &[(&reg, target)]).unwrap();
+    assert_eq!(out[0].referrers, Default::default());
+    let seen = relay.seen();
+    assert_eq!(relay.count("GET", "/referrers/"), 1, "{seen:?}");
+    assert_eq!(relay.count("HEAD", "/manifests/sha256-"), 4, "{seen:?}");
+    assert_eq!(relay.count("GET", "/manifests/sha256-"), 0, "{seen:?}");
+    assert_eq!(
+        relay.count("PUT", "/manifests/"),
+        1,
+        "only the image: {seen:?}"
+    );
 }
 
 #[test]

@@ -20,7 +20,7 @@ use crate::core::tag::Vars;
 use crate::core::Sha;
 use crate::flow::log::Log;
 use crate::flow::ports::{GitHubApi, World};
-use crate::flow::{attest, each_image, look_up, promote, same_source, Ports};
+use crate::flow::{attest_image, each_image, look_up, promote, same_source, Ports};
 use anyhow::{anyhow, bail, Result};
 
 pub async fn execute<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Finished> {
@@ -56,6 +56,8 @@ pub async fn plan<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Promo
             from,
             targets,
             base,
+            // one `dry-run` input for promote and clean modes
+            dry_run: cfg.clean.dry_run,
         });
     }
     let targets = match &from {
@@ -87,6 +89,7 @@ pub async fn plan<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Promo
         from,
         targets,
         base,
+        dry_run: cfg.clean.dry_run,
     })
 }
 
@@ -221,7 +224,9 @@ async fn one<W: World>(
     done.label = remote.labels.get(REVISION_LABEL).cloned();
     done.revision = revision;
     // provenance before anything is promoted
-    let (attestation, note) = attest(p, &plan.checks, &remote.digest, log).await?;
+    let repository = Some(img.reference.repository.as_str());
+    let (attestation, note) =
+        attest_image(p, &plan.checks, repository, &remote.digest, log).await?;
     done.attestation = attestation;
     done.notes.extend(note);
     if let Some((number, pushed)) = merged {
@@ -233,8 +238,10 @@ async fn one<W: World>(
     }
     let repository = &img.reference.repository;
     let targets = &plan.targets[i];
-    let written = promote(p, repository, &remote.digest, targets, log).await?;
-    done.promotion = Promotion::Promoted(written);
+    let dry = plan.dry_run;
+    let (written, lines) = promote(p, repository, &remote.digest, targets, dry, log).await?;
+    done.promotion = Promotion::of(written, dry);
+    done.notes.extend(lines);
     Ok(done)
 }
 
@@ -273,12 +280,17 @@ async fn from_tree<W: World>(
     done.source = Source::Registry;
     done.label = remote.labels.get(REVISION_LABEL).cloned();
     done.revision = revision;
-    let (attestation, note) = attest(p, &plan.checks, &remote.digest, log).await?;
+    let repository = Some(img.reference.repository.as_str());
+    let (attestation, note) =
+        attest_image(p, &plan.checks, repository, &remote.digest, log).await?;
     done.attestation = attestation;
     done.notes.extend(note);
     let repository = &img.reference.repository;
-    let written = promote(p, repository, &remote.digest, &plan.targets[i], log).await?;
-    done.promotion = Promotion::Promoted(written);
+    let dry = plan.dry_run;
+    let targets = &plan.targets[i];
+    let (written, lines) = promote(p, repository, &remote.digest, targets, dry, log).await?;
+    done.promotion = Promotion::of(written, dry);
+    done.notes.extend(lines);
     Ok(done)
 }
 

@@ -14,7 +14,8 @@ use crate::core::tag::Vars;
 use crate::flow::log::Log;
 use crate::flow::ports::{Daemon, World};
 use crate::flow::{
-    apply_tags, attest, each_image, load_artifact, look_up_either, materialize, Ports, ResolveError,
+    apply_tags, attest_image, each_image, load_artifact, look_up_either, materialize, Ports,
+    ResolveError,
 };
 use anyhow::{anyhow, Result};
 
@@ -137,7 +138,8 @@ async fn one<W: World>(
     done.label = remote.labels.get(REVISION_LABEL).cloned();
     done.revision = revision;
     // provenance before anything is pulled or tagged
-    let (attestation, note) = attest(p, &plan.checks, &remote.digest, log).await?;
+    let repo = Some(img.reference.repository.as_str());
+    let (attestation, note) = attest_image(p, &plan.checks, repo, &remote.digest, log).await?;
     done.attestation = attestation;
     done.notes.extend(note);
     let checks_platform = plan.checks.platform.as_ref();

@@ -8,7 +8,7 @@ use crate::core::result::{Done, Failed};
 use crate::core::revision::REVISION_LABEL;
 use crate::core::summary::Kind;
 use crate::flow::ports::World;
-use crate::flow::{attest, each_image, look_up_either, Ports};
+use crate::flow::{attest_image, each_image, look_up_either, Ports};
 use anyhow::Result;
 
 pub async fn execute<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Finished> {
@@ -39,7 +39,9 @@ pub async fn run<W: World>(plan: &VerifyPlan, p: &Ports<'_, W>) -> Vec<Result<Do
             done.source = Source::Registry;
             done.label = remote.labels.get(REVISION_LABEL).cloned();
             done.revision = revision;
-            let (attestation, note) = attest(p, &plan.checks, &remote.digest, &log).await?;
+            let repo = Some(at.reference.repository.as_str());
+            let (attestation, note) =
+                attest_image(p, &plan.checks, repo, &remote.digest, &log).await?;
             done.attestation = attestation;
             done.notes.extend(note);
             Ok(done)

@@ -193,6 +193,8 @@ pub struct PromotePlan {
     pub from: PromoteFrom,
     /// Per image, in plan order: `promote-to` rendered for it.
     pub targets: Vec<Vec<PromoteTarget>>,
+    /// `dry-run: true`: resolve and verify, write nothing, say what each target would receive.
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

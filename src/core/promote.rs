@@ -306,9 +306,172 @@ pub fn same_tree(label_tree: &str, pushed_tree: &str) -> Result<(), Skip> {
     }
 }
 
+/// One referrer of a digest: a manifest that names it as its `subject` (found through the
+/// OCI referrers API or the `sha256-<hex>` fallback index), or a cosign-style tag
+/// (`sha256-<hex>.sig`, `.att`, `.sbom`) that names it by its tag alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    /// `sha256:` and 64 lower-case hex, checked before it was kept.
+    pub digest: String,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub size: u64,
+    /// The descriptor's annotations, as the index gave them (carried into a fallback index).
+    pub annotations: std::collections::BTreeMap<String, String>,
+    pub via: Via,
+}
+
+/// Where a referrer was found, which is also how a target receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Via {
+    /// `GET /v2/<name>/referrers/<digest>`.
+    Api,
+    /// The OCI 1.1 fallback index tagged `sha256-<hex>`.
+    FallbackIndex,
+    /// A cosign-style tag (its name): the manifest is carried under the same tag.
+    Tag(String),
+}
+
+impl Referrer {
+    /// Sigstore bundles as actions/attest (`push-to-registry: true`) and cosign 3 store them:
+    /// `application/vnd.dev.sigstore.bundle.v0.3+json`, or the older `…bundle+json;version=0.x`.
+    pub fn is_sigstore_bundle(&self) -> bool {
+        self.artifact_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with(SIGSTORE_BUNDLE_PREFIX))
+    }
+}
+
+pub const SIGSTORE_BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+
+/// `sha256:<hex>` → `sha256-<hex>`: the fallback index's tag (and the stem of cosign's tags).
+pub fn referrers_tag(digest: &str) -> String {
+    digest.replacen(':', "-", 1)
+}
+
+/// The blobs a target needed: there already, linked by a cross-repository mount, or copied
+/// (on a dry run: that a mount or a copy would bring).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Blobs {
+    pub present: usize,
+    pub mounted: usize,
+    pub copied: usize,
+}
+
+/// The source's referrers at one target: written by this step (on a dry run: that would be),
+/// there already, and cosign tags the target holds with other content (left as they are).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Carried {
+    pub written: usize,
+    pub present: usize,
+    pub kept: usize,
+}
+
+impl Carried {
+    pub fn total(&self) -> usize {
+        self.written + self.present
+    }
+}
+
+/// `1 blob`, `2 blobs`.
+fn count(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+/// What one target received, or on a dry run would receive, for the summary and the log:
+/// "`r:t` written: 2 blobs mounted, 1 blob already there; 2 referrers carried, 1 already there".
+pub fn target_line(
+    target: &str,
+    state: &str,
+    blobs: &Blobs,
+    referrers: &Carried,
+    dry: bool,
+) -> String {
+    let mut s = format!("`{target}` {state}");
+    let (mount, copy) = if dry {
+        ("to mount", "to copy")
+    } else {
+        ("mounted", "copied")
+    };
+    let parts: Vec<String> = [
+        (blobs.mounted, mount),
+        (blobs.copied, copy),
+        (blobs.present, "already there"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, how)| format!("{} {how}", count(n, "blob")))
+    .collect();
+    if !parts.is_empty() {
+        s.push_str(&format!(": {}", parts.join(", ")));
+    }
+    if referrers.total() + referrers.kept > 0 {
+        let verb = if dry { "to carry" } else { "carried" };
+        s.push_str(if parts.is_empty() { ": " } else { "; " });
+        s.push_str(&format!("{} {verb}", count(referrers.total(), "referrer")));
+        if referrers.present > 0 {
+            s.push_str(&format!(", {} already there", referrers.present));
+        }
+        if referrers.kept > 0 {
+            s.push_str(&format!(
+                ", {} the target holds with other content left as {}",
+                count(referrers.kept, "cosign tag"),
+                if referrers.kept == 1 {
+                    "it is"
+                } else {
+                    "they are"
+                }
+            ));
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_line_says_what_it_received() {
+        let blobs = Blobs {
+            present: 1,
+            mounted: 2,
+            copied: 0,
+        };
+        let carried = Carried {
+            written: 1,
+            present: 1,
+            kept: 0,
+        };
+        assert_eq!(
+            target_line("r/a:1", "written", &blobs, &carried, false),
+            "`r/a:1` written: 2 blobs mounted, 1 blob already there; 2 referrers carried, 1 already there"
+        );
+        let one = Carried {
+            written: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            target_line("r/a:1", "would be written", &Blobs::default(), &one, true),
+            "`r/a:1` would be written: 1 referrer to carry"
+        );
+        let kept = Carried {
+            kept: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            target_line("r/a:1", "already there", &Blobs::default(), &kept, false),
+            "`r/a:1` already there: 0 referrers carried, 1 cosign tag the target holds with other content left as it is"
+        );
+        assert_eq!(
+            referrers_tag(&format!("sha256:{}", "a".repeat(64))),
+            format!("sha256-{}", "a".repeat(64))
+        );
+    }
     use serde_json::json;
 
     fn vars() -> Vars {

@@ -42,6 +42,24 @@ impl Attestation {
     }
 }
 
+/// Where the attestation bundles judged came from, for the summary's note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleSource {
+    /// `GET /repos/{owner}/{repo}/attestations/{digest}`.
+    GitHubApi,
+    /// The image's repository: Sigstore bundle referrers (actions/attest `push-to-registry`).
+    Registry,
+}
+
+impl BundleSource {
+    pub fn words(&self) -> &'static str {
+        match self {
+            BundleSource::GitHubApi => "from the GitHub API",
+            BundleSource::Registry => "from the registry",
+        }
+    }
+}
+
 /// What promote mode did with the image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Promotion {
@@ -52,6 +70,19 @@ pub enum Promotion {
     Promoted(Vec<PromotedTarget>),
     /// Nothing written, by design; the step still succeeds.
     Skipped(Skip),
+    /// `dry-run: true`: every target and what it would receive; nothing written.
+    DryRun(Vec<PromotedTarget>),
+}
+
+impl Promotion {
+    /// The targets as promote mode left them, or on a dry run as it found them.
+    pub fn of(targets: Vec<PromotedTarget>, dry_run: bool) -> Promotion {
+        if dry_run {
+            Promotion::DryRun(targets)
+        } else {
+            Promotion::Promoted(targets)
+        }
+    }
 }
 
 /// One image done.
@@ -135,7 +166,9 @@ pub trait Shown {
 impl Shown for Done {
     fn outputs(&self) -> Option<ImageOutputs> {
         let (promoted, skipped) = match &self.promotion {
-            Promotion::Promoted(p) => (p.clone(), ""),
+            // on a dry run only the targets already there hold the digest (`promoted` drops
+            // those that would be written)
+            Promotion::Promoted(p) | Promotion::DryRun(p) => (p.clone(), ""),
             Promotion::Skipped(s) => (Vec::new(), s.as_str()),
             Promotion::NotAsked => (Vec::new(), ""),
         };
@@ -177,7 +210,7 @@ impl Shown for Done {
 
     fn row(&self, scope: Scope) -> ImageRow {
         let (targets, skipped) = match &self.promotion {
-            Promotion::Promoted(t) => (t.clone(), None),
+            Promotion::Promoted(t) | Promotion::DryRun(t) => (t.clone(), None),
             Promotion::Skipped(s) => (Vec::new(), Some(s.as_str().to_string())),
             Promotion::NotAsked => (Vec::new(), None),
         };
@@ -196,6 +229,7 @@ impl Shown for Done {
             label: self.label.clone(),
             elapsed: Some(self.elapsed),
             cleaned: self.cleaned.clone(),
+            dry_run: matches!(self.promotion, Promotion::DryRun(_)),
             ..ImageRow::new(self.reference.shown())
         }
     }

@@ -85,6 +85,8 @@ pub struct ImageRow {
     pub skip_notice: Option<String>,
     /// Clean mode: each tag removed or kept, and why.
     pub cleaned: Option<crate::core::clean::Cleaned>,
+    /// Promote mode's dry run: the targets say what would be written.
+    pub dry_run: bool,
 }
 
 impl ImageRow {
@@ -106,6 +108,7 @@ impl ImageRow {
             promote_skipped: None,
             skip_notice: None,
             cleaned: None,
+            dry_run: false,
         }
     }
 }
@@ -396,11 +399,16 @@ fn verdict_line(report: &Report, outcome: Outcome) -> String {
         .images
         .iter()
         .any(|r| r.cleaned.as_ref().is_some_and(|c| c.dry_run));
+    let promote_dry = report.images.iter().any(|r| r.dry_run);
     let (icon, word) = match outcome {
         Outcome::Resolved if report.kind == Kind::Clean && dry => {
             ("✅", "Clean-up planned (dry run)")
         }
         Outcome::Resolved if report.kind == Kind::Clean => ("✅", "Cleaned"),
+        Outcome::Resolved if promote && promote_dry => ("✅", "Promotion planned (dry run)"),
+        Outcome::Warning if promote && promote_dry => {
+            ("⚠️", "Promotion planned (dry run) with a warning")
+        }
         Outcome::Resolved if promote => ("✅", "Promoted"),
         Outcome::Resolved => ("✅", "Resolved"),
         Outcome::Warning if report.partly_promoted() => ("⚠️", "Promoted"),

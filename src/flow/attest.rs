@@ -1,18 +1,30 @@
 //! The GitHub attestation of a digest, before anything is pulled, tagged or promoted.
 
 use super::log::Log;
-use super::ports::{GitHubApi, World};
+use super::ports::{GitHubApi, Registry, World};
 use super::Ports;
 use crate::core::plan::{AttestationPolicy, Checks};
-use crate::core::result::Attestation;
+use crate::core::result::{Attestation, BundleSource};
 use crate::provenance;
 use anyhow::{bail, Result};
 
 /// `verified`, or under `attestation: fail` an error, under `warn` a warning; with the note the
-/// summary shows.
+/// summary shows. Bundles from the GitHub API only (an artifact's digest is in no registry).
 pub async fn attest<W: World>(
     p: &Ports<'_, W>,
     checks: &Checks,
+    digest: &str,
+    log: &Log,
+) -> Result<(Attestation, Option<String>)> {
+    attest_image(p, checks, None, digest, log).await
+}
+
+/// As `attest`, for an image in `repository` (`host/path`): when the GitHub API has no bundle
+/// for the digest or cannot answer, the bundles stored in the registry beside it.
+pub async fn attest_image<W: World>(
+    p: &Ports<'_, W>,
+    checks: &Checks,
+    repository: Option<&str>,
     digest: &str,
     log: &Log,
 ) -> Result<(Attestation, Option<String>)> {
@@ -25,9 +37,11 @@ pub async fn attest<W: World>(
     };
     // one bundle at a time: each is judged and dropped before the next is fetched
     let mut verdict = provenance::Verdict::new(digest, &policy);
-    p.github
+    let api = p
+        .github
         .attestations(digest, &mut |b| verdict.offer(b))
-        .await?;
+        .await;
+    let from = registry_fallback(p, repository, digest, api, &mut verdict, log).await?;
     let (found, problem) = match verdict.finish() {
         Ok(v) => {
             let place = match v.log_index {
@@ -36,22 +50,27 @@ pub async fn attest<W: World>(
             };
             let commit = v.commit.as_deref().unwrap_or("an unnamed commit");
             log.info(&format!(
-                "attestation of {digest} verified: signed by {} from {commit} ({place})",
+                "attestation of {digest} verified ({}): signed by {} from {commit} ({place})",
+                from.words(),
                 v.signer
             ));
             let note = format!(
-                "Attestation verified: signed by `{}`, built from `{commit}` ({place}).",
+                "Attestation verified ({}): signed by `{}`, built from `{commit}` ({place}).",
+                from.words(),
                 v.signer
             );
             return Ok((Attestation::Verified { signer: v.signer }, Some(note)));
         }
         Err(provenance::Unproven::Missing) => (
             Attestation::Missing,
-            format!("no attestation of `{digest}` in `{}`: attest the build with actions/attest-build-provenance (`push-to-registry: true`), and give this job `attestations: read`", checks.repository),
+            format!("no attestation of `{digest}` in `{}`: attest the build with actions/attest-build-provenance (`push-to-registry: true`), and give this job `attestations: read`{}", checks.repository, repository.map_or(String::new(), |r| format!("; `{r}` holds no Sigstore bundle of it either"))),
         ),
         Err(e @ provenance::Unproven::Invalid { .. }) => (
             Attestation::Invalid,
-            format!("the attestation of `{digest}` is invalid: {e}"),
+            format!(
+                "the attestation of `{digest}` is invalid ({}): {e}",
+                from.words()
+            ),
         ),
     };
     if checks.attestation == AttestationPolicy::Fail {
@@ -60,4 +79,48 @@ pub async fn attest<W: World>(
     log.warning(&format!("{problem} (attestation: warn)"));
     let note = format!("Attestation {}: {problem}.", found.as_str());
     Ok((found, Some(note)))
+}
+
+/// The registry as a second source of bundles: asked when the GitHub API offered none (404, an
+/// empty list) or could not answer (rate limit, another organisation's repository, 5xx after
+/// retries). Where the judged bundles came from; the API's error stands when the registry has
+/// no bundle either (or none can be read there).
+async fn registry_fallback<W: World>(
+    p: &Ports<'_, W>,
+    repository: Option<&str>,
+    digest: &str,
+    api: Result<usize>,
+    verdict: &mut provenance::Verdict<'_>,
+    log: &Log,
+) -> Result<BundleSource> {
+    let api_error = match api {
+        Ok(n) if n > 0 => return Ok(BundleSource::GitHubApi),
+        Ok(_) => None,
+        Err(e) => Some(e),
+    };
+    let stands = |e: Option<anyhow::Error>| e.map_or(Ok(BundleSource::GitHubApi), Err);
+    let Some(repository) = repository else {
+        return stands(api_error);
+    };
+    log.info(&match &api_error {
+        Some(e) => format!("the GitHub API could not give the attestations ({e:#}): looking for Sigstore bundles stored in `{repository}`"),
+        None => format!("the GitHub API has no attestation of {digest}: looking for Sigstore bundles stored in `{repository}`"),
+    });
+    match p
+        .registry
+        .bundles(repository, digest, &mut |b| verdict.offer(b), log)
+        .await
+    {
+        Ok(n) if n > 0 => Ok(BundleSource::Registry),
+        Ok(_) => {
+            log.info(&format!("no Sigstore bundle of {digest} in `{repository}`"));
+            stands(api_error)
+        }
+        Err(e) => {
+            log.warning(&format!(
+                "the Sigstore bundles stored in `{repository}` could not be read: {e}"
+            ));
+            stands(api_error)
+        }
+    }
 }

@@ -7,7 +7,7 @@ use super::log::Log;
 use crate::core::clean::PrState;
 use crate::core::credentials::Auth;
 use crate::core::platform::Platform;
-use crate::core::promote::{MergedPr, PromoteTarget};
+use crate::core::promote::{MergedPr, PromoteTarget, Referrer};
 use crate::core::reference::ImageRef;
 use crate::model::{
     ArtifactInfo, DockerError, LocalImage, ManifestFacts, Promoted, RegistryError, RemoteImage,
@@ -34,14 +34,16 @@ pub trait Registry: Sync {
         platform: &Platform,
         log: &Log,
     ) -> impl Future<Output = Result<RemoteImage, RegistryError>> + Send;
-    /// Writes the manifest `source` (`repository@digest`) under each target, digest unchanged.
+    /// Writes the manifest `source` (`repository@digest`) under each target, digest unchanged,
+    /// with the source digest's referrers; `dry_run`: reads only, and says what it would write.
     fn promote(
         &self,
         source: &ImageRef,
         targets: &[PromoteTarget],
+        dry_run: bool,
         log: &Log,
     ) -> impl Future<Output = Result<Vec<Promoted>, RegistryError>> + Send {
-        let _ = (targets, log);
+        let _ = (targets, dry_run, log);
         let reference = source.to_string();
         async move {
             Err(RegistryError::Protocol {
@@ -49,6 +51,36 @@ pub trait Registry: Sync {
                 detail: "promotion is not available here".into(),
             })
         }
+    }
+    /// The referrers of `digest` in `repository` (`host/path`): the OCI referrers API, else the
+    /// `sha256-<hex>` fallback index and cosign's tags; with `artifact_type`, only that type.
+    fn referrers(
+        &self,
+        repository: &str,
+        digest: &str,
+        artifact_type: Option<&str>,
+        log: &Log,
+    ) -> impl Future<Output = Result<Vec<Referrer>, RegistryError>> + Send {
+        let _ = (digest, artifact_type, log);
+        std::future::ready(Err(RegistryError::Protocol {
+            reference: repository.to_string(),
+            detail: "referrers are not available here".into(),
+        }))
+    }
+    /// The Sigstore bundles stored as referrers of `digest` in `repository`, given to `offer`
+    /// one at a time until it returns true; how many were offered.
+    fn bundles(
+        &self,
+        repository: &str,
+        digest: &str,
+        offer: &mut (dyn FnMut(&[u8]) -> bool + Send),
+        log: &Log,
+    ) -> impl Future<Output = Result<usize, RegistryError>> + Send {
+        let _ = (digest, offer, log);
+        std::future::ready(Err(RegistryError::Protocol {
+            reference: repository.to_string(),
+            detail: "bundles in the registry are not available here".into(),
+        }))
     }
 }
 

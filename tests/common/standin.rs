@@ -49,6 +49,33 @@ pub struct Quirks {
     /// Manifest `GET`s allowed before every further one answers `429 TOOMANYREQUESTS` with
     /// `ratelimit-remaining: 0` (Docker Hub).
     pub pulls: Option<usize>,
+    /// Speak the OCI referrers API (`GET /v2/<name>/referrers/<digest>`), as registries with
+    /// OCI 1.1 support do: a manifest with a `subject` pushed through the stand-in is indexed
+    /// (and its `PUT` answered with `OCI-Subject`).
+    pub referrers: Referrers,
+    /// A manifest asked for as `sha256-<64 hex>` is served as the digest `sha256:<hex>`, as
+    /// GitLab's registry does: the referrers fallback tag then answers with the subject itself.
+    pub dash_is_digest: bool,
+    /// A manifest `PUT` by digest (a referrer, a child) answers `403 DENIED`; by tag it passes.
+    pub deny_digest_puts: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Referrers {
+    /// No referrers API: the path goes to the registry behind (distribution 2.8: 404).
+    #[default]
+    None,
+    /// The API, from the manifests with a `subject` pushed through here; `page` entries a page,
+    /// the rest behind `Link: …; rel="next"`.
+    Api { page: usize },
+    /// A hostile API: an index whose one child is `../../../v2/x/manifests/latest`.
+    Hostile,
+    /// No API, but the route answers `303 See Other` to this base URL plus the path, as ghcr.io
+    /// sends it to github.com's (rate-limited) web UI.
+    Elsewhere(String),
+    /// No API, but the route answers `200` with an empty index whatever was pushed (the false
+    /// positive that made sigstore-js check `OCI-Subject` instead).
+    EmptyOk,
 }
 
 #[derive(Clone, Debug)]
@@ -75,6 +102,8 @@ struct State {
     pulls_left: Option<usize>,
     /// `CONNECT` targets asked of the stand-in as an HTTPS proxy.
     connects: Vec<String>,
+    /// Referrers API: (repository, subject digest) → descriptors of the manifests naming it.
+    referrers: HashMap<(String, String), Vec<serde_json::Value>>,
 }
 
 pub struct StandIn {
@@ -111,6 +140,7 @@ impl StandIn {
             tokens: HashMap::new(),
             token_scopes: Vec::new(),
             connects: Vec::new(),
+            referrers: HashMap::new(),
         }));
         let tls = names.map(Tls::for_names);
         let config = tls.as_ref().map(|t| Arc::new(server_config(t)));
@@ -292,7 +322,7 @@ fn grants(scope: &str) -> Vec<(String, String)> {
 /// The repository a `/v2/<name>/(manifests|blobs|tags)/…` path names.
 fn repository(path: &str) -> Option<String> {
     let p = path.split('?').next()?.strip_prefix("/v2/")?;
-    for marker in ["/manifests/", "/blobs/", "/tags/"] {
+    for marker in ["/manifests/", "/blobs/", "/tags/", "/referrers/"] {
         if let Some(i) = p.rfind(marker) {
             return Some(p[..i].to_string());
         }
@@ -611,9 +641,142 @@ fn answer(
             ));
         }
     }
+    if quirks.referrers != Referrers::None {
+        if let Some(a) = referrers(st, &quirks.referrers, method, path, &name) {
+            return a;
+        }
+    }
+    let subject = (method == "PUT" && path.contains("/manifests/"))
+        .then(|| subject_of(&body))
+        .flatten();
+    let descriptor = subject.as_ref().map(|_| {
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let mut d = serde_json::json!({
+            "mediaType": v["mediaType"],
+            "digest": sha256_of(&body),
+            "size": body.len(),
+        });
+        if let Some(t) = v["artifactType"].as_str() {
+            d["artifactType"] = t.into();
+        }
+        d
+    });
+    if quirks.deny_digest_puts && method == "PUT" && path.contains("/manifests/sha256:") {
+        return error(403, "DENIED", "requested access to the resource is denied");
+    }
+    let dashed = quirks
+        .dash_is_digest
+        .then(|| path.split_once("/manifests/sha256-"))
+        .flatten()
+        .filter(|(_, hex)| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|(before, hex)| format!("{before}/manifests/sha256:{hex}"));
+    let path = dashed.as_deref().unwrap_or(path);
     let mut a = forward(&upstream, method, path, headers, body);
     a.headers.extend(limit_headers);
+    // a registry with the referrers API indexes the manifest by its subject and says so
+    if let (Some(subject), Some(d), Some(n)) = (subject, descriptor, &name) {
+        if matches!(quirks.referrers, Referrers::Api { .. }) && (200..300).contains(&a.status) {
+            let mut s = st.lock().unwrap();
+            let list = s.referrers.entry((n.clone(), subject.clone())).or_default();
+            if !list.iter().any(|e| e["digest"] == d["digest"]) {
+                list.push(d);
+            }
+            a.headers.push(("oci-subject".into(), subject));
+        }
+    }
     a
+}
+
+fn sha256_of(b: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
+}
+
+/// The `subject.digest` of a manifest body, if it has one.
+fn subject_of(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v["subject"]["digest"].as_str().map(String::from)
+}
+
+/// `GET /v2/<name>/referrers/<digest>[?artifactType=…&page=N]`: the index of what was pushed
+/// through here naming the digest; `None` for any other request.
+fn referrers(
+    st: &Mutex<State>,
+    how: &Referrers,
+    method: &str,
+    path: &str,
+    name: &Option<String>,
+) -> Option<Answer> {
+    let route = path.split('?').next()?;
+    let (_, digest) = route.split_once("/referrers/")?;
+    if method != "GET" {
+        return Some(error(405, "UNSUPPORTED", "referrers are read-only"));
+    }
+    let index = |manifests: Vec<serde_json::Value>| {
+        serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        })
+    };
+    let mut a = match how {
+        Referrers::None => return None,
+        Referrers::Elsewhere(base) => {
+            return Some(Answer {
+                status: 303,
+                headers: vec![("location".into(), format!("{base}{path}"))],
+                body: Vec::new(),
+            })
+        }
+        Referrers::EmptyOk => json(200, index(Vec::new())),
+        Referrers::Hostile => json(
+            200,
+            index(vec![serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": "../../../v2/x/manifests/latest",
+                "size": 2,
+                "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            })]),
+        ),
+        Referrers::Api { page } => {
+            let q = query(path);
+            let filter = q
+                .iter()
+                .find(|(k, _)| k == "artifactType")
+                .map(|(_, v)| v.clone());
+            let at: usize = q
+                .iter()
+                .find(|(k, _)| k == "page")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let all: Vec<serde_json::Value> = st
+                .lock()
+                .unwrap()
+                .referrers
+                .get(&(name.clone().unwrap_or_default(), digest.to_string()))
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| filter.as_deref().is_none_or(|f| d["artifactType"] == f))
+                .collect();
+            let page = (*page).max(1);
+            let this: Vec<_> = all.iter().skip(at * page).take(page).cloned().collect();
+            let mut a = json(200, index(this));
+            if (at + 1) * page < all.len() {
+                a.headers.push((
+                    "link".into(),
+                    format!("<{route}?page={}>; rel=\"next\"", at + 1),
+                ));
+            }
+            if filter.is_some() {
+                a.headers
+                    .push(("oci-filters-applied".into(), "artifactType".into()));
+            }
+            a
+        }
+    };
+    a.headers[0].1 = "application/vnd.oci.image.index.v1+json".into();
+    Some(a)
 }
 
 /// The request to the open registry behind, without our credentials; its answer read whole,

@@ -2,7 +2,7 @@
 
 use crate::adapters::registry::{self, Promoted, RegistryConfig, RegistryError, RemoteImage};
 use crate::core::platform::Platform;
-use crate::core::promote::PromoteTarget;
+use crate::core::promote::{PromoteTarget, Referrer};
 use crate::core::reference::{is_loopback_registry, registry_of, ImageRef};
 use crate::flow::log::Log;
 use crate::flow::ports::{Cleaner, Login, Registry};
@@ -105,6 +105,7 @@ impl<L: Login> Registry for Registries<L> {
         &self,
         source: &ImageRef,
         targets: &[PromoteTarget],
+        dry_run: bool,
         log: &Log,
     ) -> Result<Vec<Promoted>, RegistryError> {
         // each target through its registry's client: the source's credentials on the source's
@@ -128,7 +129,34 @@ impl<L: Login> Registry for Registries<L> {
             .collect();
         self.client(source.registry(), log)
             .await?
-            .promote(source, &list, &|m: &str| log.info(m))
+            .promote(source, &list, dry_run, &|m: &str| log.info(m))
+            .await
+    }
+
+    async fn referrers(
+        &self,
+        repository: &str,
+        digest: &str,
+        artifact_type: Option<&str>,
+        log: &Log,
+    ) -> Result<Vec<Referrer>, RegistryError> {
+        let client = self.client(registry_of(repository), log).await?;
+        client
+            .referrers(repository, digest, artifact_type, &|m: &str| log.info(m))
+            .await
+    }
+
+    async fn bundles(
+        &self,
+        repository: &str,
+        digest: &str,
+        offer: &mut (dyn FnMut(&[u8]) -> bool + Send),
+        log: &Log,
+    ) -> Result<usize, RegistryError> {
+        let client = self.client(registry_of(repository), log).await?;
+        let max = crate::provenance::MAX_BUNDLE_BYTES;
+        client
+            .bundles(repository, digest, max, offer, &|m: &str| log.info(m))
             .await
     }
 }

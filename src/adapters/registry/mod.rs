@@ -3,6 +3,7 @@
 
 mod clean;
 mod promote;
+mod referrers;
 mod session;
 
 pub use crate::model::Promoted;

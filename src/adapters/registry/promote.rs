@@ -7,10 +7,17 @@
 //! blob as a stream, then `PUT ?digest=`. Every registry Docker pushes to accepts it; chunked
 //! uploads with `Content-Range` hit per-registry chunk-size rules (ghcr.io refuses chunks over
 //! 4 MiB), and a monolithic `PUT` with the body is optional in older registries.
+//!
+//! The source digest's referrers travel with it to every other repository: each referrer's
+//! manifest (and blobs) by digest, indexed by a target's referrers API when it has one, else
+//! listed in the target's `sha256-<hex>` fallback index; cosign's tags copied as tags. A dry
+//! run reads what each target holds and writes nothing.
 
-use super::session::{checked_digest, scope, Manifest, Raw, Session};
+use super::referrers::OCI_INDEX;
+use super::session::{checked_digest, scope, sha256, Manifest, Raw, Session, MAX_MANIFEST};
 use super::{locate, Descriptor, ImageManifest, Promoted, Registry, RegistryError};
 use crate::adapters::limits::{self, BodyError, Sent};
+use crate::core::promote::{referrers_tag, Blobs, Carried, Referrer, Via};
 use crate::core::reference::ImageRef;
 use crate::retry::retry;
 use futures_util::{StreamExt, TryStreamExt};
@@ -49,6 +56,16 @@ struct Counts {
     copied: AtomicUsize,
 }
 
+impl Counts {
+    fn blobs(&self) -> Blobs {
+        Blobs {
+            present: self.present.load(Ordering::Relaxed),
+            mounted: self.mounted.load(Ordering::Relaxed),
+            copied: self.copied.load(Ordering::Relaxed),
+        }
+    }
+}
+
 struct Copier<'a> {
     src: &'a Registry,
     spath: &'a str,
@@ -56,8 +73,19 @@ struct Copier<'a> {
     tpath: &'a str,
     /// Same registry, other repository: try a cross-repository mount first.
     mount: bool,
+    /// A dry run: the target is only read, with a pull token.
+    dry: bool,
     counts: Counts,
     log: &'a (dyn Fn(&str) + Sync),
+}
+
+/// What a target is asked for: a dry run needs only to read it.
+fn access(dry_run: bool) -> &'static str {
+    if dry_run {
+        "pull"
+    } else {
+        "pull,push"
+    }
 }
 
 fn is_index(m: &Manifest) -> bool {
@@ -92,12 +120,15 @@ fn on_source(e: Raw) -> Raw {
 
 impl Registry {
     /// Writes the manifest `source` (`repository@sha256:…`, already verified) under each target,
-    /// in order. A target already holding the digest is left untouched. On the first failure the
-    /// error names that target and lists those that hold the digest already.
+    /// in order, and carries its referrers to each target in another repository. A target
+    /// already holding the digest is left untouched. On the first failure the error names that
+    /// target and lists those that hold the digest already. `dry_run`: every target is read and
+    /// nothing is written; each `Promoted` says what a real run would write.
     pub async fn promote(
         &self,
         image: &ImageRef,
         targets: &[Target<'_>],
+        dry_run: bool,
         log: &(dyn Fn(&str) + Sync),
     ) -> Result<Vec<Promoted>, RegistryError> {
         let source = &image.to_string();
@@ -112,12 +143,35 @@ impl Registry {
             .manifest(&src.path, &src.reference, &[scope(&src.path, "pull")], log)
             .await
             .map_err(|e| self.error(source, e))?;
+        // an index's children are checked before anything else is asked of any server
+        if is_index(&root) {
+            #[derive(serde::Deserialize)]
+            struct Index {
+                manifests: Vec<Descriptor>,
+            }
+            let idx: Index = serde_json::from_slice(&root.bytes)
+                .map_err(|e| self.error(source, Raw::Protocol(format!("bad image index: {e}"))))?;
+            for child in &idx.manifests {
+                checked_digest("index child digest", &child.digest)
+                    .map_err(|e| self.error(source, e))?;
+            }
+        }
+        // the referrers are read before anything is written: a hostile index (a child that is
+        // no digest) stops the step with every target untouched
+        let elsewhere = targets.iter().any(|t| !self.same_repository(&src.path, t));
+        let referrers = if elsewhere {
+            self.find_referrers(&src.path, &root.digest, None, true, log)
+                .await
+                .map_err(|e| self.error(source, e))?
+        } else {
+            Vec::new()
+        };
         // every target read before any is written: a repository the registry will not create
         // on push (ECR answers NAME_UNKNOWN) stops the step with nothing written anywhere
         let mut current = Vec::with_capacity(targets.len());
         for t in targets {
             let at = locate(&t.reference);
-            let push = [scope(&at.path, "pull,push")];
+            let push = [scope(&at.path, access(dry_run))];
             let dest = t.registry;
             let read = dest
                 .again(log, "target manifest", || {
@@ -138,18 +192,49 @@ impl Registry {
         }
         let mut done: Vec<Promoted> = Vec::new();
         for (t, held) in targets.iter().zip(current) {
-            match self.promote_one(&src.path, &root, t, held, log).await {
-                Ok(written) => {
+            match self
+                .promote_one(&src.path, &root, t, held, dry_run, log)
+                .await
+            {
+                Ok((written, blobs)) => {
                     let reference = format!("{}@{}", t.reference, root.digest);
-                    log(&if written {
-                        format!("promoted {reference}")
-                    } else {
-                        format!(
+                    log(&match (written, dry_run) {
+                        (true, false) => format!("promoted {reference}"),
+                        (true, true) => format!("dry run: {reference} would be written"),
+                        (false, _) => format!(
                             "{} already holds {}: left untouched",
                             t.reference, root.digest
-                        )
+                        ),
                     });
-                    done.push(Promoted { reference, written });
+                    let carried = if self.same_repository(&src.path, t) {
+                        Ok(Carried::default())
+                    } else {
+                        self.carry(&src.path, &root, t, &referrers, dry_run, log)
+                            .await
+                    };
+                    let referrers = match carried {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // the target holds the digest (unless a dry run only found it
+                            // would): it is listed with the others
+                            let mut holding: Vec<String> =
+                                done.into_iter().map(|p| p.reference).collect();
+                            if !(dry_run && written) {
+                                holding.push(reference);
+                            }
+                            return Err(RegistryError::Promote {
+                                target: t.reference.to_string(),
+                                reason: format!("carrying its referrers: {}", reason(e, t)),
+                                written: holding,
+                            });
+                        }
+                    };
+                    done.push(Promoted {
+                        reference,
+                        written,
+                        blobs,
+                        referrers,
+                    });
                 }
                 Err(e) => {
                     return Err(RegistryError::Promote {
@@ -163,19 +248,26 @@ impl Registry {
         Ok(done)
     }
 
-    /// True when written, false when the target held the digest already. `held`: what the
-    /// target was read to hold before any write (`None` when that read failed: read again).
+    /// The target is the source's own repository: blobs and referrers are there already.
+    fn same_repository(&self, spath: &str, t: &Target<'_>) -> bool {
+        self.session.same_registry(&t.registry.session) && locate(&t.reference).path == spath
+    }
+
+    /// True when written (on a dry run: when it would be), false when the target held the
+    /// digest already; with how its blobs got there. `held`: what the target was read to hold
+    /// before any write (`None` when that read failed: read again).
     async fn promote_one(
         &self,
         spath: &str,
         root: &Manifest,
         t: &Target<'_>,
         held: Option<Option<String>>,
+        dry_run: bool,
         log: &(dyn Fn(&str) + Sync),
-    ) -> Result<bool, Raw> {
+    ) -> Result<(bool, Blobs), Raw> {
         let dest = t.registry;
         let at = locate(&t.reference);
-        let push = [scope(&at.path, "pull,push")];
+        let push = [scope(&at.path, access(dry_run))];
         // read back, not taken from a HEAD: only bytes that hash to the digest count as there
         let current = match held {
             Some(h) => h,
@@ -187,7 +279,7 @@ impl Registry {
             }
         };
         if current.as_deref() == Some(root.digest.as_str()) {
-            return Ok(false);
+            return Ok((false, Blobs::default()));
         }
         let same_registry = self.session.same_registry(&dest.session);
         let c = Copier {
@@ -196,10 +288,17 @@ impl Registry {
             dest,
             tpath: &at.path,
             mount: same_registry,
+            dry: dry_run,
             counts: Counts::default(),
             log,
         };
         // the same repository holds every blob and child already: only the tag is new
+        if dry_run {
+            if !(same_registry && spath == at.path) {
+                c.survey(root).await?;
+            }
+            return Ok((true, c.counts.blobs()));
+        }
         if !(same_registry && spath == at.path) {
             if is_index(root) {
                 c.children(root).await?;
@@ -226,7 +325,124 @@ impl Registry {
                 t.reference, back.digest, root.digest
             )));
         }
-        Ok(true)
+        Ok((true, c.counts.blobs()))
+    }
+
+    /// The source's referrers at target `t` (another repository): each referrer's manifest by
+    /// digest (a cosign tag under its tag), present ones left as they are; then, where the
+    /// target has no referrers API, its fallback index made to list them.
+    async fn carry(
+        &self,
+        spath: &str,
+        root: &Manifest,
+        t: &Target<'_>,
+        referrers: &[Referrer],
+        dry_run: bool,
+        log: &(dyn Fn(&str) + Sync),
+    ) -> Result<Carried, Raw> {
+        let mut carried = Carried::default();
+        if referrers.is_empty() {
+            return Ok(carried);
+        }
+        let dest = t.registry;
+        let at = locate(&t.reference);
+        let c = Copier {
+            src: self,
+            spath,
+            dest,
+            tpath: &at.path,
+            mount: self.session.same_registry(&dest.session),
+            dry: dry_run,
+            counts: Counts::default(),
+            log,
+        };
+        // what the target's fallback index must list: descriptors of the very bytes checked;
+        // and those the target said it indexed itself (`OCI-Subject` on their PUT)
+        let mut indexed: Vec<serde_json::Value> = Vec::new();
+        let mut by_api: HashSet<String> = HashSet::new();
+        for r in referrers {
+            let put_as = match &r.via {
+                Via::Tag(tag) => tag.as_str(),
+                Via::Api | Via::FallbackIndex => r.digest.as_str(),
+            };
+            let there = c.target_manifest(put_as).await?;
+            let m = match there {
+                Some(m) if m.digest == r.digest => {
+                    carried.present += 1;
+                    m
+                }
+                Some(m) => {
+                    // a cosign tag of the target's own (its own signatures): never overwritten
+                    log(&format!(
+                        "{}:{put_as} holds {}, not the source's {}: left as it is",
+                        t.reference.repository, m.digest, r.digest
+                    ));
+                    carried.kept += 1;
+                    continue;
+                }
+                None => {
+                    let m = match self.manifest(spath, &r.digest, &c.pull(), log).await {
+                        Ok(m) => m,
+                        // listed in a fallback index but deleted since: nothing to carry
+                        Err(Raw::NotFound) => {
+                            log(&format!(
+                                "referrer {} is listed but not in the source: skipped",
+                                r.digest
+                            ));
+                            continue;
+                        }
+                        Err(e) => return Err(on_source(e)),
+                    };
+                    if !dry_run {
+                        if is_index(&m) {
+                            c.children(&m).await?;
+                        } else {
+                            c.blobs(&m).await?;
+                        }
+                        if c.put(put_as, &m).await? {
+                            by_api.insert(m.digest.clone());
+                        }
+                    }
+                    carried.written += 1;
+                    m
+                }
+            };
+            if !matches!(r.via, Via::Tag(_)) {
+                indexed.push(descriptor(r, &m));
+            }
+        }
+        // a registry with the referrers API indexes a pushed manifest by its `subject` (and
+        // says so); one that only seems to have the API (a 200 with an empty index, as some
+        // do) must not keep the referrers from being found: what its API does not list goes
+        // into the fallback index too
+        let unlisted = indexed
+            .iter()
+            .any(|d| d["digest"].as_str().is_some_and(|d| !by_api.contains(d)));
+        if unlisted {
+            let push = c.push();
+            let api = dest
+                .referrers_api(&at.path, &root.digest, None, &push, log)
+                .await?
+                .unwrap_or_default();
+            let served: HashSet<&str> = api.iter().map(|r| r.digest.as_str()).collect();
+            let missing = indexed.iter().any(|d| {
+                d["digest"]
+                    .as_str()
+                    .is_some_and(|d| !by_api.contains(d) && !served.contains(d))
+            });
+            if missing {
+                c.fallback_index(&root.digest, indexed, dry_run).await?;
+            }
+        }
+        log(&format!(
+            "{}: referrers {} {}, present {}, left as they are {}",
+            t.reference,
+            if dry_run { "to write" } else { "written" },
+            carried.written,
+            carried.present,
+            carried.kept
+        ));
+        Ok(carried)
     }
 
     /// One step under the retry policy.
@@ -277,9 +493,174 @@ fn reason(e: Raw, t: &Target<'_>) -> String {
     }
 }
 
+/// A fallback index entry for referrer `r`, from the manifest as read and hashed.
+fn descriptor(r: &Referrer, m: &Manifest) -> serde_json::Value {
+    let mut d = serde_json::json!({
+        "mediaType": m.media_type,
+        "digest": m.digest,
+        "size": m.bytes.len(),
+    });
+    let artifact_type = r
+        .artifact_type
+        .clone()
+        .or_else(|| super::referrers::artifact_type_of(&m.bytes));
+    if let Some(t) = artifact_type {
+        d["artifactType"] = t.into();
+    }
+    if !r.annotations.is_empty() {
+        d["annotations"] = serde_json::json!(r.annotations);
+    }
+    d
+}
+
 impl Copier<'_> {
+    /// What the target holds under `reference`, read and hashed: none when nothing, or when
+    /// what it serves does not hash to what it claims (written like an empty one).
+    async fn target_manifest(&self, reference: &str) -> Result<Option<Manifest>, Raw> {
+        let push = self.push();
+        let read = self
+            .dest
+            .again(self.log, "target referrer", || {
+                self.dest.session.manifest(self.tpath, reference, &push)
+            })
+            .await;
+        match read {
+            Ok(m) => Ok(Some(m)),
+            Err(Raw::NotFound | Raw::NameUnknown | Raw::Integrity(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The target's `sha256-<hex>` index made to list `entries` too: read, merged by digest,
+    /// written only when something was missing. An index of other content under that tag is
+    /// left as it is.
+    async fn fallback_index(
+        &self,
+        subject: &str,
+        entries: Vec<serde_json::Value>,
+        dry_run: bool,
+    ) -> Result<(), Raw> {
+        let tag = referrers_tag(subject);
+        #[derive(serde::Deserialize)]
+        struct Index {
+            #[serde(rename = "mediaType")]
+            media_type: Option<String>,
+            manifests: Option<Vec<serde_json::Value>>,
+        }
+        // at most 4 MiB: the index's entries are kept as they are, to be written back
+        let mut listed = match self.target_manifest(&tag).await? {
+            None => Vec::new(),
+            Some(m) => match serde_json::from_slice::<Index>(&m.bytes) {
+                Ok(Index {
+                    media_type,
+                    manifests: Some(list),
+                }) if media_type.as_deref().is_none_or(|t| t == OCI_INDEX) => list,
+                _ => {
+                    (self.log)(&format!(
+                        "{}:{tag} is not an image index: left as it is, the referrers are not listed in it",
+                        self.tpath
+                    ));
+                    return Ok(());
+                }
+            },
+        };
+        let had: HashSet<String> = listed
+            .iter()
+            .filter_map(|e| e.get("digest")?.as_str().map(String::from))
+            .collect();
+        let before = listed.len();
+        for e in entries {
+            if e["digest"].as_str().is_some_and(|d| !had.contains(d)) {
+                listed.push(e);
+            }
+        }
+        let added = listed.len() - before;
+        if added == 0 {
+            return Ok(());
+        }
+        (self.log)(&format!(
+            "{}:{tag}: {} {added} referrer(s) to the fallback index",
+            self.tpath,
+            if dry_run { "would add" } else { "adding" }
+        ));
+        if dry_run {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": listed,
+        }))
+        .map_err(|e| Raw::Protocol(format!("the referrers index: {e}")))?;
+        if bytes.len() > MAX_MANIFEST {
+            return Err(Raw::Protocol(format!(
+                "the referrers index `{tag}` would pass the registry's 4 MiB manifest limit"
+            )));
+        }
+        let m = Manifest {
+            digest: sha256(&bytes),
+            bytes: bytes.into(),
+            media_type: OCI_INDEX.into(),
+        };
+        self.put(&tag, &m).await.map(|_| ())
+    }
+
+    /// A dry run's look at the target: which blobs (and children) it lacks, read only.
+    async fn survey(&self, root: &Manifest) -> Result<(), Raw> {
+        if !is_index(root) {
+            return self.survey_blobs(root).await;
+        }
+        #[derive(serde::Deserialize)]
+        struct Index {
+            manifests: Vec<Descriptor>,
+        }
+        let idx: Index = serde_json::from_slice(&root.bytes)
+            .map_err(|e| Raw::Protocol(format!("bad image index: {e}")))?;
+        for child in &idx.manifests {
+            checked_digest("index child digest", &child.digest)?;
+        }
+        for child in idx.manifests {
+            if self.target_manifest(&child.digest).await?.is_some() {
+                continue;
+            }
+            let m = self
+                .src
+                .manifest(self.spath, &child.digest, &self.pull(), self.log)
+                .await
+                .map_err(on_source)?;
+            self.survey_blobs(&m).await?;
+        }
+        Ok(())
+    }
+
+    async fn survey_blobs(&self, m: &Manifest) -> Result<(), Raw> {
+        let image: ImageManifest = serde_json::from_slice(&m.bytes)
+            .map_err(|e| Raw::Protocol(format!("bad image manifest: {e}")))?;
+        let mut seen = HashSet::new();
+        for d in std::iter::once(&image.config).chain(&image.layers) {
+            checked_digest("blob digest", &d.digest)?;
+            if (!d.urls.is_empty() && d.media_type.contains("foreign")) || !seen.insert(&d.digest) {
+                continue;
+            }
+            let push = self.push();
+            let there = self
+                .dest
+                .again(self.log, "target blob", || {
+                    self.dest.session.has_blob(self.tpath, &d.digest, &push)
+                })
+                .await?;
+            let n = match (there, self.mount) {
+                (true, _) => &self.counts.present,
+                (false, true) => &self.counts.mounted,
+                (false, false) => &self.counts.copied,
+            };
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     fn push(&self) -> [String; 1] {
-        [scope(self.tpath, "pull,push")]
+        [scope(self.tpath, access(self.dry))]
     }
 
     fn pull(&self) -> [String; 1] {
@@ -504,8 +885,9 @@ impl Copier<'_> {
         Ok(())
     }
 
-    /// The manifest's bytes under `reference` (a tag, or a child's digest).
-    async fn put(&self, reference: &str, m: &Manifest) -> Result<(), Raw> {
+    /// The manifest's bytes under `reference` (a tag, or a child's digest). True when the
+    /// registry answered `OCI-Subject`: it indexed the manifest's `subject` (referrers API).
+    async fn put(&self, reference: &str, m: &Manifest) -> Result<bool, Raw> {
         let dest = &self.dest.session;
         let url = dest.url(&format!("/v2/{}/manifests/{reference}", self.tpath));
         let push = self.push();
@@ -529,7 +911,7 @@ impl Copier<'_> {
                     Some(h) if h.starts_with("sha256:") && h != m.digest => Err(Raw::Integrity(
                         format!("the registry stored the manifest as {h}, not {}", m.digest),
                     )),
-                    _ => Ok(()),
+                    _ => Ok(res.headers().contains_key("oci-subject")),
                 }
             })
             .await
