@@ -243,11 +243,13 @@ async fn execute(
     let github = github(cfg, runner, kit);
     let ports = Ports::<Live>::new((&registries, &github, &*login), kit);
     let server_url = runner.server_url();
+    let api_url = runner.api_url();
     let req = Request {
         cfg,
         event: ctx,
         repository: &repository,
         server_url: &server_url,
+        api_url: &api_url,
     };
     let finished = match cfg.mode {
         Mode::Pull => {

@@ -221,7 +221,8 @@ async fn one<W: World>(
     done.label = remote.labels.get(REVISION_LABEL).cloned();
     done.revision = revision;
     // provenance before anything is promoted
-    let (attestation, note) = attest(p, &plan.checks, &remote.digest, log).await?;
+    let (attestation, note) =
+        attest(p, &plan.checks, &remote.digest, done.label.as_deref(), log).await?;
     done.attestation = attestation;
     done.notes.extend(note);
     if let Some((number, pushed)) = merged {
@@ -273,7 +274,8 @@ async fn from_tree<W: World>(
     done.source = Source::Registry;
     done.label = remote.labels.get(REVISION_LABEL).cloned();
     done.revision = revision;
-    let (attestation, note) = attest(p, &plan.checks, &remote.digest, log).await?;
+    let (attestation, note) =
+        attest(p, &plan.checks, &remote.digest, done.label.as_deref(), log).await?;
     done.attestation = attestation;
     done.notes.extend(note);
     let repository = &img.reference.repository;

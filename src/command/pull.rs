@@ -137,7 +137,8 @@ async fn one<W: World>(
     done.label = remote.labels.get(REVISION_LABEL).cloned();
     done.revision = revision;
     // provenance before anything is pulled or tagged
-    let (attestation, note) = attest(p, &plan.checks, &remote.digest, log).await?;
+    let (attestation, note) =
+        attest(p, &plan.checks, &remote.digest, done.label.as_deref(), log).await?;
     done.attestation = attestation;
     done.notes.extend(note);
     let checks_platform = plan.checks.platform.as_ref();

@@ -39,7 +39,8 @@ pub async fn run<W: World>(plan: &VerifyPlan, p: &Ports<'_, W>) -> Vec<Result<Do
             done.source = Source::Registry;
             done.label = remote.labels.get(REVISION_LABEL).cloned();
             done.revision = revision;
-            let (attestation, note) = attest(p, &plan.checks, &remote.digest, &log).await?;
+            let (attestation, note) =
+                attest(p, &plan.checks, &remote.digest, done.label.as_deref(), &log).await?;
             done.attestation = attestation;
             done.notes.extend(note);
             Ok(done)
