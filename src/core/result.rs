@@ -19,7 +19,7 @@ pub enum Attestation {
     NotChecked,
     Verified {
         signer: String,
-        evidence: Evidence,
+        evidence: Box<Evidence>,
     },
     /// Accepted under `attestation: warn` (under `fail`, the image failed).
     Missing,
@@ -51,6 +51,8 @@ pub struct Evidence {
     pub subject: String,
     /// The certificate's Source Repository Digest.
     pub commit: Option<String>,
+    /// The revision label's commit it was bound to; none when the label held no commit.
+    pub bound_to: Option<String>,
     /// The caller workflow (Build Config URI).
     pub caller: String,
     /// The certificate's Runner Environment.
@@ -294,7 +296,7 @@ mod tests {
             label: Some("x\nimage=evil".into()),
             attestation: Attestation::Verified {
                 signer: "acme/api/.github/workflows/b.yml@refs/heads/main".into(),
-                evidence: Evidence::default(),
+                evidence: Box::default(),
             },
             promotion: Promotion::Skipped(Skip::TreeDiffers),
             revision: Revision::Accepted { found: "x".into() },

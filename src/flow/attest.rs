@@ -46,6 +46,7 @@ pub async fn attest<W: World>(
             let evidence = Evidence {
                 subject: digest.to_string(),
                 commit: v.commit.clone(),
+                bound_to: policy.commit.clone(),
                 caller: v.caller.clone(),
                 runner: v.runner.clone(),
                 bundle_uri: format!(
@@ -58,7 +59,7 @@ pub async fn attest<W: World>(
             };
             let verified = Attestation::Verified {
                 signer: v.signer,
-                evidence,
+                evidence: Box::new(evidence),
             };
             return Ok((verified, Some(note)));
         }
