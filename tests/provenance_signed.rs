@@ -199,3 +199,376 @@ fn a_ghes_certificate_is_judged_against_its_server() {
     };
     assert_eq!(tenant.issuer(), "https://token.actions.octo.ghe.com");
 }
+
+/// Through the binary on the real stack: images pushed to the registry, bundles signed for their
+/// digests, served by our GitHub API; the binary trusts the test root through its variable.
+mod through_the_binary {
+    use super::common::github::{Attestation, FakeGitHub, World, TOKEN};
+    use super::common::sigstore::{Identity, TRUST_ROOT_VAR};
+    use super::common::*;
+    use super::{sigstore, BUILD, REUSABLE};
+    use serde_json::Value;
+    use std::collections::HashMap;
+
+    const WORKFLOW_REF: &str = "acme/charon/.github/workflows/release.yml@refs/heads/main";
+
+    struct Image {
+        repo: String,
+        head: String,
+        digest: String,
+    }
+
+    /// An image labelled with `head`, pushed as `main-<head>`.
+    fn image(seed: u8, what: &str) -> Image {
+        let s = stack();
+        let head = sha(seed);
+        let repo = format!("{}/it/{}", s.registry, unique(what));
+        let digest = s.publish(&repo, &format!("main-{}", &head[..7]), Some(&head));
+        Image { repo, head, digest }
+    }
+
+    fn serving(img: &Image, bundle: &[u8]) -> FakeGitHub {
+        FakeGitHub::start(World {
+            attestations: HashMap::from([(
+                img.digest.clone(),
+                vec![Attestation::Inline(bundle.to_vec())],
+            )]),
+            ..Default::default()
+        })
+    }
+
+    /// `mode: verify` of `img` with `attestation: fail` and these inputs; the workspace is the
+    /// run's own directory.
+    fn verify_run(img: &Image, gh: &FakeGitHub, inputs: &[(&str, &str)]) -> Run {
+        let mut run = push_event(&img.head);
+        if !inputs.iter().any(|(k, _)| *k == "images") {
+            run = run.input("image", &img.repo);
+        }
+        let mut run = run
+            .input("mode", "verify")
+            .input("attestation", "fail")
+            .input("github-token", TOKEN)
+            .var("GITHUB_API_URL", &gh.api_url())
+            .var(TRUST_ROOT_VAR, sigstore().1.to_str().unwrap())
+            .var("GITHUB_WORKFLOW_REF", WORKFLOW_REF)
+            .var("GITHUB_WORKFLOW_SHA", &sha(0x5a));
+        for (k, v) in inputs {
+            run = if k.starts_with("GITHUB_") {
+                run.var(k, v)
+            } else {
+                run.input(k, v)
+            };
+        }
+        let dir = run.dir().to_str().unwrap().to_string();
+        run.var("GITHUB_WORKSPACE", &dir)
+    }
+
+    fn read_json(run: &Run, relative: &str) -> Value {
+        let path = run.dir().join(relative);
+        serde_json::from_slice(
+            &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+        .unwrap()
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+    }
+
+    /// `pkg:oci/<name>@sha256%3A<hex>?repository_url=<repository>`.
+    fn purl(repository: &str, digest: &str) -> String {
+        let name = repository.rsplit('/').next().unwrap();
+        format!(
+            "pkg:oci/{name}@{}?repository_url={repository}",
+            digest.replace(':', "%3A")
+        )
+    }
+
+    #[test]
+    fn verified_bound_to_the_label_and_summarised() {
+        let img = image(0x91, "signed");
+        let bundle = sigstore().0.sign(&img.digest, &Identity::github(&img.head));
+        let gh = serving(&img, &bundle);
+        let run = verify_run(&img, &gh, &[]);
+        let o = run.run();
+        o.ok();
+        assert_eq!(
+            (o.out("attestation"), o.out("attestation-signer")),
+            ("verified", &*format!("{BUILD}@refs/heads/main"))
+        );
+        let name = img.repo.rsplit('/').next().unwrap();
+        let path = format!(".image-resolver/{name}.vsa.json");
+        assert_eq!(o.out("verification-summary"), path);
+        let vsa = read_json(&run, &path);
+        assert_eq!(
+            vsa["verifier"]["id"],
+            "https://github.com/image-resolver/image-resolver"
+        );
+        assert_eq!(vsa["resourceUri"], purl(&img.repo, &img.digest));
+        assert_eq!(vsa["verificationResult"], "PASSED");
+        assert_eq!(vsa["slsaVersion"], "1.0");
+        assert_eq!(
+            vsa["verifiedLevels"],
+            serde_json::json!(["SLSA_BUILD_LEVEL_2"])
+        );
+        let time = vsa["timeVerified"].as_str().unwrap();
+        assert!(
+            time.len() == 20 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+            "{time}"
+        );
+        assert_eq!(
+            vsa["inputAttestations"],
+            serde_json::json!([{
+                "uri": format!("{}/repos/acme/charon/attestations/{}", gh.api_url(), img.digest),
+                "digest": {"sha256": sha256_hex(&bundle)},
+            }])
+        );
+        let policy = &vsa["policy"];
+        assert_eq!(policy["uri"], format!("https://github.com/{WORKFLOW_REF}"));
+        assert_eq!(policy["digest"]["gitCommit"], sha(0x5a));
+        let checks = &policy["annotations"];
+        assert_eq!(checks["source-digest"], img.head);
+        assert_eq!(checks["subject-digest"], img.digest);
+        assert_eq!(
+            checks["source-repository"],
+            "https://github.com/acme/charon"
+        );
+        assert_eq!(checks["attestation-runner"], "any");
+        assert_eq!(checks["predicate-type"], "https://slsa.dev/provenance/v1");
+        assert!(o.stdout.contains("Verification summary of"), "{}", o.stdout);
+    }
+
+    #[test]
+    fn an_attestation_of_another_commit_fails_the_step() {
+        let img = image(0x92, "other-commit");
+        let other = sha(0x93);
+        let bundle = sigstore().0.sign(&img.digest, &Identity::github(&other));
+        let gh = serving(&img, &bundle);
+        let run = verify_run(&img, &gh, &[]);
+        let o = run.run();
+        o.failed();
+        assert!(
+            o.error().contains(&format!(
+                "Source Repository Digest is `{other}`, expected `{}`, the commit in the image's revision label",
+                img.head
+            )),
+            "{}",
+            o.error()
+        );
+        assert!(
+            !run.dir().join(".image-resolver").exists(),
+            "no summary of a failed verification"
+        );
+        // under warn: invalid, and still no summary
+        let run = verify_run(&img, &gh, &[("attestation", "warn")]);
+        let o = run.run();
+        o.ok();
+        assert_eq!(
+            (o.out("attestation"), o.out("verification-summary")),
+            ("invalid", "")
+        );
+    }
+
+    #[test]
+    fn the_workflow_is_named_by_its_caller_or_its_signer_with_its_ref() {
+        let img = image(0x94, "caller");
+        let id = Identity {
+            signer: REUSABLE.to_string(),
+            caller: format!("{BUILD}@refs/heads/main"),
+            ..Identity::github(&img.head)
+        };
+        let gh = serving(&img, &sigstore().0.sign(&img.digest, &id));
+        for (workflow, verified) in [
+            (BUILD, true),
+            (
+                "acme/charon/.github/workflows/build.yml@refs/heads/main",
+                true,
+            ),
+            (
+                "acme/shared/.github/workflows/attest.yml@refs/heads/v1",
+                true,
+            ),
+            (
+                "acme/charon/.github/workflows/build.yml@refs/heads/dev",
+                false,
+            ),
+            ("acme/charon/.github/workflows/deploy.yml", false),
+        ] {
+            let o = verify_run(&img, &gh, &[("attestation-workflow", workflow)]).run();
+            if verified {
+                o.ok();
+                // the signer is what signed: the reusable workflow
+                assert_eq!(o.out("attestation-signer"), REUSABLE, "{workflow}");
+            } else {
+                o.failed();
+                let e = o.error();
+                assert!(
+                    e.contains(&format!(
+                        "Build Config URI (the caller workflow) is `{BUILD}@refs/heads/main`"
+                    )) && e.contains(&format!("Build Signer URI is `{REUSABLE}`"))
+                        && e.contains(&format!("expected `{workflow}`")),
+                    "{workflow}: {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn github_hosted_refuses_a_self_hosted_runner() {
+        let img = image(0x95, "self-hosted");
+        let id = Identity {
+            runner: "self-hosted".to_string(),
+            ..Identity::github(&img.head)
+        };
+        let gh = serving(&img, &sigstore().0.sign(&img.digest, &id));
+        let run = verify_run(&img, &gh, &[("attestation-runner", "github-hosted")]);
+        let o = run.run();
+        o.failed();
+        assert!(
+            o.error().contains(
+                "Runner Environment is `self-hosted`, expected `github-hosted` (`attestation-runner: github-hosted`)"
+            ),
+            "{}",
+            o.error()
+        );
+        // `any` accepts it, and the summary claims no more than Build L1
+        let run = verify_run(&img, &gh, &[("attestation-runner", "any")]);
+        let o = run.run();
+        o.ok();
+        let vsa = read_json(&run, o.out("verification-summary"));
+        assert_eq!(
+            vsa["verifiedLevels"],
+            serde_json::json!(["SLSA_BUILD_LEVEL_1"])
+        );
+        assert_eq!(vsa["policy"]["annotations"]["attestation-runner"], "any");
+        // a typo is an input error
+        let o = verify_run(&img, &gh, &[("attestation-runner", "hosted")]).run();
+        o.failed();
+        assert!(o.error().contains("attestation-runner"), "{}", o.error());
+    }
+
+    #[test]
+    fn ghes_identity_is_judged_against_the_server_url() {
+        let img = image(0x96, "ghes");
+        let ghes = Identity {
+            server: "https://ghes.example".to_string(),
+            issuer: "https://ghes.example/_services/token".to_string(),
+            ..Identity::github(&img.head)
+        };
+        let server = ("GITHUB_SERVER_URL", "https://ghes.example");
+        let gh = serving(&img, &sigstore().0.sign(&img.digest, &ghes));
+        let run = verify_run(&img, &gh, &[server, ("attestation-workflow", BUILD)]);
+        let o = run.run();
+        o.ok();
+        assert_eq!(o.out("attestation"), "verified");
+        let vsa = read_json(&run, o.out("verification-summary"));
+        assert_eq!(
+            vsa["policy"]["uri"],
+            format!("https://ghes.example/{WORKFLOW_REF}")
+        );
+        assert_eq!(
+            vsa["policy"]["annotations"]["source-repository"],
+            "https://ghes.example/acme/charon"
+        );
+        // the same bundle judged as github.com's: its issuer is the GHES'
+        let o = verify_run(&img, &gh, &[]).run();
+        o.failed();
+        assert!(
+            o.error()
+                .contains("OIDC issuer is `https://ghes.example/_services/token`"),
+            "{}",
+            o.error()
+        );
+        // a github.com bundle on the GHES
+        let dotcom = serving(
+            &img,
+            &sigstore().0.sign(&img.digest, &Identity::github(&img.head)),
+        );
+        let o = verify_run(&img, &dotcom, &[server]).run();
+        o.failed();
+        assert!(
+            o.error().contains(
+                "expected GitHub Actions of this server (`https://ghes.example/_services/token`)"
+            ),
+            "{}",
+            o.error()
+        );
+    }
+
+    #[test]
+    fn a_promotion_is_summarised_for_each_repository_promoted_to() {
+        let s = stack();
+        let img = image(0x97, "promoted");
+        let prod = format!("{}/it/{}", s.registry, unique("prod"));
+        let gh = serving(
+            &img,
+            &sigstore().0.sign(&img.digest, &Identity::github(&img.head)),
+        );
+        let targets = format!("{0}:latest\n{0}:v1\n{prod}:v1", img.repo);
+        let run = verify_run(&img, &gh, &[("mode", "promote"), ("promote-to", &targets)]);
+        let o = run.run();
+        o.ok();
+        assert_eq!(o.out("attestation"), "verified");
+        let name = img.repo.rsplit('/').next().unwrap();
+        let first = format!(".image-resolver/{name}.vsa.json");
+        assert_eq!(o.out("verification-summary"), first);
+        // the source repository's tags are one resource, the production repository another
+        let vsa = read_json(&run, &first);
+        assert_eq!(vsa["resourceUri"], purl(&img.repo, &img.digest));
+        let second = read_json(&run, &format!(".image-resolver/{name}.2.vsa.json"));
+        assert_eq!(second["resourceUri"], purl(&prod, &img.digest));
+        assert_eq!(
+            second["inputAttestations"], vsa["inputAttestations"],
+            "the same bundle proved both"
+        );
+        assert!(!run
+            .dir()
+            .join(format!(".image-resolver/{name}.3.vsa.json"))
+            .exists());
+    }
+
+    #[test]
+    fn several_images_get_a_summary_each_and_the_output_names_the_first() {
+        let s = stack();
+        let head = sha(0x98);
+        let tag = format!("main-{}", &head[..7]);
+        let (api, web) = (
+            format!("{}/it/{}", s.registry, unique("api")),
+            format!("{}/it/{}", s.registry, unique("web")),
+        );
+        let (api_digest, web_digest) = (
+            s.publish(&api, &tag, Some(&head)),
+            s.publish(&web, &tag, Some(&head)),
+        );
+        let id = Identity::github(&head);
+        let gh = FakeGitHub::start(World {
+            attestations: HashMap::from([
+                (
+                    api_digest.clone(),
+                    vec![Attestation::Inline(sigstore().0.sign(&api_digest, &id))],
+                ),
+                (
+                    web_digest.clone(),
+                    vec![Attestation::Inline(sigstore().0.sign(&web_digest, &id))],
+                ),
+            ]),
+            ..Default::default()
+        });
+        let img = Image {
+            repo: api.clone(),
+            head,
+            digest: api_digest.clone(),
+        };
+        let run = verify_run(&img, &gh, &[("images", &format!("api={api}\nweb={web}"))]);
+        let o = run.run();
+        o.ok();
+        assert_eq!(
+            o.out("verification-summary"),
+            ".image-resolver/api.vsa.json"
+        );
+        for (name, repo, digest) in [("api", &api, &api_digest), ("web", &web, &web_digest)] {
+            let vsa = read_json(&run, &format!(".image-resolver/{name}.vsa.json"));
+            assert_eq!(vsa["resourceUri"], purl(repo, digest), "{name}");
+        }
+    }
+}
