@@ -4,7 +4,8 @@
 //! Pure: bytes in, a verdict out. The cryptography (DSSE signature, Fulcio chain at the signing
 //! time, SCT, Rekor inclusion or RFC 3161 timestamp, subject binding) is sigstore-verify's; this
 //! module picks the trust root, then checks what the library leaves to its caller: the predicate
-//! type, the OIDC issuer, the source repository and the signer workflow.
+//! type, the OIDC issuer and the source repository (both of `GITHUB_SERVER_URL`'s GitHub), the
+//! caller or signer workflow, the runner, and the commit of the image's revision label.
 
 mod crypto;
 

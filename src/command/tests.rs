@@ -725,7 +725,7 @@ async fn attestation_policy_fail_and_warn() {
                 let e = format!("{:#}", f.error);
                 assert!(e.contains(TARBALL), "{e}");
                 if workflow.is_empty() {
-                    assert!(e.contains("attest-build-provenance"), "the fix: {e}");
+                    assert!(e.contains("actions/attest"), "the fix: {e}");
                 } else {
                     assert!(
                         e.contains("release.yml") && e.contains("deployment.yml"),

@@ -35,12 +35,18 @@ pub async fn attest<W: World>(
                 None => "timestamped by GitHub".into(),
             };
             let commit = v.commit.as_deref().unwrap_or("an unnamed commit");
+            // said only when the certificate's commit was held to the label's
+            let bound = if policy.commit.is_some() {
+                ", the revision label's commit"
+            } else {
+                ""
+            };
             log.info(&format!(
-                "attestation of {digest} verified: signed by {} from {commit} ({place})",
+                "attestation of {digest} verified: signed by {} from {commit}{bound} ({place})",
                 v.signer
             ));
             let note = format!(
-                "Attestation verified: signed by `{}`, built from `{commit}` ({place}).",
+                "Attestation verified: signed by `{}`, built from `{commit}`{bound} ({place}).",
                 v.signer
             );
             let evidence = Evidence {
@@ -65,7 +71,7 @@ pub async fn attest<W: World>(
         }
         Err(provenance::Unproven::Missing) => (
             Attestation::Missing,
-            format!("no attestation of `{digest}` in `{}`: attest the build with actions/attest-build-provenance (`push-to-registry: true`), and give this job `attestations: read`", checks.repository),
+            format!("no attestation of `{digest}` in `{}`: attest the build with actions/attest (`push-to-registry: true`), and give this job `attestations: read`", checks.repository),
         ),
         Err(e @ provenance::Unproven::Invalid { .. }) => (
             Attestation::Invalid,
