@@ -69,6 +69,41 @@ fn a_bundle_of_the_test_sigstore_verifies_through_its_timestamp() {
 }
 
 #[test]
+fn a_logged_bundle_verifies_through_its_log_entry_and_sct() {
+    let bundle = sigstore().0.sign_logged(DIGEST, &Identity::github(COMMIT));
+    let v = verify(&bundle, DIGEST, &charon()).expect("verifies");
+    assert_eq!(
+        (v.instance, v.log_index, v.commit.as_deref()),
+        (Instance::PublicGood, Some(0), Some(COMMIT))
+    );
+    // the entry's body names the signature: another signature breaks the binding
+    let mut b: serde_json::Value = serde_json::from_slice(&bundle).unwrap();
+    let other = sigstore().0.sign_logged(DIGEST, &Identity::github(COMMIT));
+    let other: serde_json::Value = serde_json::from_slice(&other).unwrap();
+    b["verificationMaterial"]["tlogEntries"] = other["verificationMaterial"]["tlogEntries"].clone();
+    let err = verify(&serde_json::to_vec(&b).unwrap(), DIGEST, &charon()).unwrap_err();
+    assert!(
+        matches!(err, Invalid::TransparencyLog { .. } | Invalid::Other { .. }),
+        "{err}"
+    );
+    // the binding checks hold on this path too
+    let self_hosted = Identity {
+        runner: "self-hosted".to_string(),
+        ..Identity::github(&"b".repeat(40))
+    };
+    let bundle = sigstore().0.sign_logged(DIGEST, &self_hosted);
+    let err = verify(&bundle, DIGEST, &charon()).unwrap_err();
+    assert!(matches!(err, Invalid::Commit { .. }), "{err}");
+    let hosted = Policy {
+        runner: Runner::GitHubHosted,
+        commit: None,
+        ..charon()
+    };
+    let err = verify(&bundle, DIGEST, &hosted).unwrap_err();
+    assert!(matches!(err, Invalid::Runner { .. }), "{err}");
+}
+
+#[test]
 fn the_source_commit_must_be_the_labels() {
     let bundle = sign(&Identity::github(&"a".repeat(40)));
     let err = verify(&bundle, DIGEST, &charon()).unwrap_err();
@@ -336,6 +371,33 @@ mod through_the_binary {
         assert_eq!(checks["attestation-runner"], "any");
         assert_eq!(checks["predicate-type"], "https://slsa.dev/provenance/v1");
         assert!(o.stdout.contains("Verification summary of"), "{}", o.stdout);
+    }
+
+    #[test]
+    fn a_logged_bundle_verifies_through_the_binary_too() {
+        let img = image(0x99, "logged");
+        let bundle = sigstore()
+            .0
+            .sign_logged(&img.digest, &Identity::github(&img.head));
+        let gh = serving(&img, &bundle);
+        let run = verify_run(&img, &gh, &[("attestation-runner", "github-hosted")]);
+        let o = run.run();
+        o.ok();
+        assert_eq!(o.out("attestation"), "verified");
+        assert!(
+            o.summary.contains("transparency log index 0"),
+            "{}",
+            o.summary
+        );
+        let vsa = read_json(&run, o.out("verification-summary"));
+        assert_eq!(
+            vsa["policy"]["annotations"]["sigstore-instance"],
+            "Sigstore public-good"
+        );
+        assert_eq!(
+            vsa["inputAttestations"][0]["digest"]["sha256"],
+            sha256_hex(&bundle)
+        );
     }
 
     #[test]

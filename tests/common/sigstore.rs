@@ -1,8 +1,11 @@
 //! A Sigstore of the suite's own, generated per test process without any network: a Fulcio-style
-//! CA whose leaf certificates carry GitHub's certificate extensions, an RFC 3161 timestamp
-//! authority (GitHub's instance for private repositories timestamps instead of logging), and the
-//! `trusted_root.json` describing both. It signs in-toto SLSA provenance statements in DSSE
-//! envelopes as `actions/attest` does, for any digest and identity a test chooses.
+//! CA whose leaf certificates carry GitHub's certificate extensions and an embedded SCT of a CT
+//! log, an RFC 3161 timestamp authority (how GitHub's instance for private repositories proves the
+//! signing time), a Rekor-style transparency log (how the public-good instance does: a `dsse`
+//! entry with its inclusion proof, signed checkpoint and signed entry timestamp), and the
+//! `trusted_root.json` describing them all. It signs in-toto SLSA provenance statements in DSSE
+//! envelopes as `actions/attest` does, for any digest and identity a test chooses, proven either
+//! way.
 //!
 //! The binary accepts this root only when built with the `test-trust-root` feature, through
 //! `IMAGE_RESOLVER_TEST_TRUST_ROOT` (src/provenance/trust/README.md).
@@ -51,6 +54,7 @@ const BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
 const KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
 const EXT_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
 const SUBJECT_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.17");
+const SCT_LIST: Oid = Oid::new_unwrap("1.3.6.1.4.1.11129.2.4.2");
 
 /// Fulcio's certificate extensions (https://github.com/sigstore/fulcio/blob/main/docs/oid-info.md).
 fn fulcio(n: u32) -> Oid {
@@ -114,6 +118,11 @@ impl Key {
             .unwrap()
             .as_ref()
             .to_vec()
+    }
+
+    /// A log's ID: the sha256 of its key's SubjectPublicKeyInfo (RFC 6962, Rekor).
+    fn log_id(&self) -> [u8; 32] {
+        sha256(&self.spki().to_der().unwrap()).try_into().unwrap()
     }
 
     fn spki(&self) -> SubjectPublicKeyInfoOwned {
@@ -247,8 +256,22 @@ pub struct TestSigstore {
     tsa_cert: Certificate,
     root_cert_tsa: Certificate,
     tsa_root_name: Name,
+    /// The certificate transparency log whose SCT every leaf embeds.
+    ct: Key,
+    /// The transparency log.
+    rekor: Key,
     /// When the authorities start: an hour ago.
     start: SystemTime,
+}
+
+/// How a bundle proves when it was signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// An RFC 3161 timestamp, no log entry (GitHub's instance).
+    Timestamp,
+    /// A transparency-log entry: inclusion proof, checkpoint, signed entry timestamp (Rekor v1,
+    /// the public-good instance).
+    Log,
 }
 
 impl Default for TestSigstore {
@@ -306,6 +329,8 @@ impl TestSigstore {
             tsa_cert,
             root_cert_tsa,
             tsa_root_name,
+            ct: Key::new(),
+            rekor: Key::new(),
             start,
         }
     }
@@ -328,8 +353,21 @@ impl TestSigstore {
                 "certChain": {"certificates": [der(&self.tsa_cert), der(&self.root_cert_tsa)]},
                 "validFor": valid,
             }],
-            "tlogs": [],
-            "ctlogs": [],
+            "tlogs": [self.log_json(&self.rekor, "https://rekor.test.invalid")],
+            "ctlogs": [self.log_json(&self.ct, "https://ctfe.test.invalid")],
+        })
+    }
+
+    fn log_json(&self, key: &Key, url: &str) -> Value {
+        json!({
+            "baseUrl": url,
+            "hashAlgorithm": "SHA2_256",
+            "publicKey": {
+                "rawBytes": B64.encode(key.spki().to_der().unwrap()),
+                "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                "validFor": {"start": rfc3339(self.start)},
+            },
+            "logId": {"keyId": B64.encode(key.log_id())},
         })
     }
 
@@ -388,16 +426,63 @@ impl TestSigstore {
         ] {
             extensions.push(claim(n, &value));
         }
+        let validity = (
+            now - Duration::from_secs(60),
+            now + Duration::from_secs(600),
+        );
+        // the CT log signs the certificate without its SCT (RFC 6962's precertificate entry)
+        let pre = certificate(
+            7,
+            (&self.ca_name, &self.ca),
+            (&Name::default(), key),
+            validity,
+            extensions.clone(),
+        );
+        extensions.push(self.sct(&pre.tbs_certificate, secs(now).as_millis() as u64));
         certificate(
             7,
             (&self.ca_name, &self.ca),
             (&Name::default(), key),
-            (
-                now - Duration::from_secs(60),
-                now + Duration::from_secs(600),
-            ),
+            validity,
             extensions,
         )
+    }
+
+    /// The SCT list extension for a precertificate's TBS: RFC 6962 section 3.2's signed data,
+    /// framed as TLS structures.
+    fn sct(&self, tbs: &TbsCertificate, millis: u64) -> Extension {
+        use x509_cert::ext::pkix::sct::{
+            DigitallySigned, HashAlgorithm, LogId, SerializedSct, SignatureAlgorithm,
+            SignatureAndHashAlgorithm, SignedCertificateTimestamp, SignedCertificateTimestampList,
+            Version as SctVersion,
+        };
+        let tbs = tbs.to_der().unwrap();
+        let issuer_key = self.ca.spki().to_der().unwrap();
+        let mut signed = vec![0u8, 0u8]; // v1, certificate_timestamp
+        signed.extend(millis.to_be_bytes());
+        signed.extend(1u16.to_be_bytes()); // precert_entry
+        signed.extend(sha256(&issuer_key));
+        signed.extend(&(tbs.len() as u32).to_be_bytes()[1..]); // opaque<1..2^24-1>
+        signed.extend(&tbs);
+        signed.extend(0u16.to_be_bytes()); // no extensions
+        let sct = SignedCertificateTimestamp {
+            version: SctVersion::V1,
+            log_id: LogId {
+                key_id: self.ct.log_id(),
+            },
+            timestamp: millis,
+            extensions: tls_codec::TlsByteVecU16::new(Vec::new()),
+            signature: DigitallySigned {
+                algorithm: SignatureAndHashAlgorithm {
+                    hash: HashAlgorithm::Sha256,
+                    signature: SignatureAlgorithm::Ecdsa,
+                },
+                signature: tls_codec::TlsByteVecU16::new(self.ct.sign(&signed)),
+            },
+        };
+        let list =
+            SignedCertificateTimestampList::new(&[SerializedSct::new(sct).unwrap()]).unwrap();
+        extension(SCT_LIST, false, &list)
     }
 
     /// An RFC 3161 token (CMS SignedData over a TSTInfo) for the hash of `signature`.
@@ -471,37 +556,120 @@ impl TestSigstore {
     }
 
     /// A Sigstore bundle (v0.3, DSSE) of a SLSA provenance v1 statement for `digest`
-    /// (`sha256:<hex>`), signed as `id`, timestamped by the TSA.
+    /// (`sha256:<hex>`), signed as `id`, timestamped by the TSA (GitHub's instance).
     pub fn sign(&self, digest: &str, id: &Identity) -> Vec<u8> {
-        self.sign_statement(&statement(digest, id), id)
+        self.sign_statement(&statement(digest, id), id, Proof::Timestamp)
+    }
+
+    /// The same, entered in the transparency log instead (the public-good instance).
+    pub fn sign_logged(&self, digest: &str, id: &Identity) -> Vec<u8> {
+        self.sign_statement(&statement(digest, id), id, Proof::Log)
     }
 
     /// A bundle of any in-toto statement.
-    pub fn sign_statement(&self, statement: &Value, id: &Identity) -> Vec<u8> {
+    pub fn sign_statement(&self, statement: &Value, id: &Identity, proof: Proof) -> Vec<u8> {
         const TYPE: &str = "application/vnd.in-toto+json";
         let key = Key::new();
-        let cert = self.leaf(id, &key);
+        let cert = self.leaf(id, &key).to_der().unwrap();
         let payload = serde_json::to_vec(statement).unwrap();
         let mut pae = format!("DSSEv1 {} {TYPE} {} ", TYPE.len(), payload.len()).into_bytes();
         pae.extend_from_slice(&payload);
         let signature = key.sign(&pae);
+        let envelope = json!({
+            "payload": B64.encode(&payload),
+            "payloadType": TYPE,
+            "signatures": [{"sig": B64.encode(&signature), "keyid": ""}],
+        });
+        let (tlog, timestamps) = match proof {
+            Proof::Timestamp => (
+                vec![],
+                vec![json!({"signedTimestamp": B64.encode(self.timestamp(&signature))})],
+            ),
+            Proof::Log => (
+                vec![self.log_entry(&envelope, &payload, &signature, &cert)],
+                vec![],
+            ),
+        };
         let bundle = json!({
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
             "verificationMaterial": {
-                "certificate": {"rawBytes": B64.encode(cert.to_der().unwrap())},
-                "tlogEntries": [],
-                "timestampVerificationData": {
-                    "rfc3161Timestamps": [{"signedTimestamp": B64.encode(self.timestamp(&signature))}]
-                },
+                "certificate": {"rawBytes": B64.encode(&cert)},
+                "tlogEntries": tlog,
+                "timestampVerificationData": {"rfc3161Timestamps": timestamps},
             },
-            "dsseEnvelope": {
-                "payload": B64.encode(&payload),
-                "payloadType": TYPE,
-                "signatures": [{"sig": B64.encode(&signature), "keyid": ""}],
-            },
+            "dsseEnvelope": envelope,
         });
         serde_json::to_vec(&bundle).unwrap()
     }
+
+    /// A Rekor v1 `dsse` entry, alone in its log: index 0 of a tree of one, so the root is the
+    /// leaf's hash and the proof has no hashes; the checkpoint and the signed entry timestamp
+    /// are signed by the log's key.
+    fn log_entry(&self, envelope: &Value, payload: &[u8], signature: &[u8], cert: &[u8]) -> Value {
+        let body = serde_json::to_vec(&json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {
+                "envelopeHash": {"algorithm": "sha256",
+                                 "value": hex::encode(sha256(&serde_json::to_vec(envelope).unwrap()))},
+                "payloadHash": {"algorithm": "sha256", "value": hex::encode(sha256(payload))},
+                "signatures": [{"signature": B64.encode(signature),
+                                "verifier": B64.encode(pem(cert))}],
+            },
+        }))
+        .unwrap();
+        let log_id = self.rekor.log_id();
+        // a few seconds ago: within the leaf's validity, never in the future
+        let integrated = secs(SystemTime::now()).as_secs() - 5;
+        // RFC 6962 leaf hash; a tree of one has it as its root
+        let mut leaf = vec![0u8];
+        leaf.extend_from_slice(&body);
+        let root = sha256(&leaf);
+        let origin = "rekor.test.invalid - 1";
+        let note = format!("{origin}\n1\n{}\n", B64.encode(&root));
+        let mut signed_note = log_id[..4].to_vec();
+        signed_note.extend(self.rekor.sign(note.as_bytes()));
+        // the signature line names the log's key, the origin's first word
+        let checkpoint = format!(
+            "{note}\n\u{2014} rekor.test.invalid {}\n",
+            B64.encode(&signed_note)
+        );
+        // the signed entry timestamp: canonical JSON, keys in order
+        let set = format!(
+            r#"{{"body":"{}","integratedTime":{integrated},"logID":"{}","logIndex":0}}"#,
+            B64.encode(&body),
+            hex::encode(log_id)
+        );
+        json!({
+            "logIndex": "0",
+            "logId": {"keyId": B64.encode(log_id)},
+            "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+            "integratedTime": integrated.to_string(),
+            "inclusionPromise": {"signedEntryTimestamp": B64.encode(self.rekor.sign(set.as_bytes()))},
+            "inclusionProof": {
+                "logIndex": "0",
+                "rootHash": B64.encode(&root),
+                "treeSize": "1",
+                "hashes": [],
+                "checkpoint": {"envelope": checkpoint},
+            },
+            "canonicalizedBody": B64.encode(&body),
+        })
+    }
+}
+
+/// A certificate as PEM, as Rekor stores a verifier.
+fn pem(der: &[u8]) -> String {
+    let b64 = B64.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
 }
 
 /// `actions/attest-build-provenance`'s statement, reduced to what a verifier reads.
