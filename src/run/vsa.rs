@@ -135,3 +135,98 @@ fn policy(cfg: &Config, runner: &RunnerVars, evidence: &Evidence) -> PolicyRef {
         checks,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::outputs::PromotedTarget;
+    use crate::core::plan::ImagePlan;
+    use crate::core::promote::Skip;
+    use crate::core::reference::ImageRef;
+
+    const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const TAR: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn done(promotion: Promotion, source: Source, digest: Option<&str>) -> Done {
+        let img = ImagePlan {
+            name: "api".into(),
+            reference: ImageRef::parse("r.example/acme/api:main-1").unwrap(),
+            tag: "main-1".into(),
+            local: None,
+            paths: vec![],
+            content: None,
+        };
+        Done {
+            promotion,
+            source,
+            digest: digest.map(String::from),
+            ..Done::planned(&img)
+        }
+    }
+
+    fn target(reference: &str, state: TargetState) -> PromotedTarget {
+        PromotedTarget {
+            reference: format!("{reference}@{DIGEST}"),
+            state,
+        }
+    }
+
+    #[test]
+    fn resources_are_where_the_image_is_or_went() {
+        let evidence = Evidence {
+            subject: TAR.into(),
+            ..Evidence::default()
+        };
+        let oci = |repo: &str| {
+            format!(
+                "pkg:oci/{}@sha256%3A{}?repository_url={repo}",
+                repo.rsplit('/').next().unwrap(),
+                "a".repeat(64)
+            )
+        };
+        let cases = [
+            (
+                done(Promotion::NotAsked, Source::Registry, Some(DIGEST)),
+                vec![oci("r.example/acme/api")],
+            ),
+            (
+                done(Promotion::NotAsked, Source::Artifact, None),
+                vec![format!("pkg:generic/api.tar?checksum={TAR}")],
+            ),
+            (
+                done(
+                    Promotion::Promoted(vec![
+                        target("r.example/acme/api:latest", TargetState::Written),
+                        target("prod.example/api:v1", TargetState::AlreadyThere),
+                        target("dry.example/api:v1", TargetState::WouldWrite),
+                    ]),
+                    Source::Registry,
+                    Some(DIGEST),
+                ),
+                vec![oci("r.example/acme/api"), oci("prod.example/api")],
+            ),
+            (
+                done(
+                    Promotion::Promoted(vec![target(
+                        "r.example/acme/api:v1",
+                        TargetState::WouldWrite,
+                    )]),
+                    Source::Registry,
+                    Some(DIGEST),
+                ),
+                vec![],
+            ),
+            (
+                done(
+                    Promotion::Skipped(Skip::TreeDiffers),
+                    Source::None,
+                    Some(DIGEST),
+                ),
+                vec![],
+            ),
+        ];
+        for (d, want) in cases {
+            assert_eq!(resources(&d, &evidence), want, "{:?}", d.promotion);
+        }
+    }
+}
