@@ -316,4 +316,10 @@ fn the_shipped_binary_has_no_route_for_the_tests_trust_root() {
     assert!(!has(b"IMAGE_RESOLVER_TEST_TRUST_ROOT"));
     // the pinned roots are in it: the search would find a string that is there
     assert!(has(b"fulcio.githubapp.com"));
+    // and the tests' build, which has the route, does name the variable
+    if cfg!(feature = "test-trust-root") {
+        let test_build = std::fs::read(env!("CARGO_BIN_EXE_image-resolver")).unwrap();
+        let needle = b"IMAGE_RESOLVER_TEST_TRUST_ROOT";
+        assert!(test_build.windows(needle.len()).any(|w| w == needle));
+    }
 }
