@@ -324,7 +324,12 @@ mod through_the_binary {
         let img = image(0x91, "signed");
         let bundle = sigstore().0.sign(&img.digest, &Identity::github(&img.head));
         let gh = serving(&img, &bundle);
+        // the workspace belongs to the runner's user, not to root as the action does
         let run = verify_run(&img, &gh, &[]);
+        let workspace = run.dir().join("workspace");
+        std::fs::create_dir(&workspace).unwrap();
+        std::os::unix::fs::chown(&workspace, Some(65534), Some(65534)).unwrap();
+        let run = run.var("GITHUB_WORKSPACE", workspace.to_str().unwrap());
         let o = run.run();
         o.ok();
         assert_eq!(
@@ -334,7 +339,13 @@ mod through_the_binary {
         let name = img.repo.rsplit('/').next().unwrap();
         let path = format!(".image-resolver/{name}.vsa.json");
         assert_eq!(o.out("verification-summary"), path);
-        let vsa = read_json(&run, &path);
+        // written in the workspace, given to its owner (a later `git clean` can remove it)
+        use std::os::unix::fs::MetadataExt;
+        for p in [workspace.join(".image-resolver"), workspace.join(&path)] {
+            let m = std::fs::metadata(&p).unwrap();
+            assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
+        }
+        let vsa = read_json(&run, &format!("workspace/{path}"));
         assert_eq!(
             vsa["verifier"]["id"],
             "https://github.com/image-resolver/image-resolver"

@@ -48,11 +48,13 @@ pub fn write(cfg: &Config, runner: &RunnerVars, kit: &Toolkit, done: &[Done]) ->
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating `{}`", dir.display()))?;
+                owned_like(&workspace, dir);
             }
             let mut json = serde_json::to_vec_pretty(&predicate(&summary))?;
             json.push(b'\n');
             std::fs::write(&path, json)
                 .with_context(|| format!("writing the verification summary `{name}`"))?;
+            owned_like(&workspace, &path);
             kit.info(&format!(
                 "Verification summary of `{}` ({}): `{name}`",
                 d.name, summary.resource
@@ -61,6 +63,16 @@ pub fn write(cfg: &Config, runner: &RunnerVars, kit: &Toolkit, done: &[Done]) ->
         }
     }
     Ok(first.unwrap_or_default())
+}
+
+/// The container runs as root, the runner's user owns the workspace: what we write there is
+/// given to the workspace's owner, so a later checkout (`git clean`) on a kept workspace can
+/// remove it. Best effort: without the right to, the files stay ours.
+fn owned_like(workspace: &std::path::Path, path: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = std::fs::metadata(workspace) {
+        let _ = std::os::unix::fs::chown(path, Some(m.uid()), Some(m.gid()));
+    }
 }
 
 /// What was verified: in promote mode each repository promoted to (nothing when nothing was
