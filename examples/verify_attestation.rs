@@ -20,10 +20,7 @@ fn main() {
         eprintln!("N `{n}` is not a count");
         std::process::exit(2);
     });
-    let policy = Policy {
-        repository: repository.clone(),
-        workflow: None,
-    };
+    let policy = Policy::new(repository, None);
     for _ in 0..n {
         if let Err(e) = verify(&bundle, digest, &policy) {
             eprintln!("attestation of `{digest}` is invalid: {e}");

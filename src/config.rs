@@ -13,7 +13,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 pub use crate::core::plan::{
-    AttestationPolicy as Attestation, Fallback, Mode, PromoteSource, Scope,
+    AttestationPolicy as Attestation, AttestationRunner, Fallback, Mode, PromoteSource, Scope,
 };
 
 /// Every input of the contract, as the runner names them. action.yml is checked against this list.
@@ -134,6 +134,7 @@ pub struct Config {
     pub promote_password: Option<Secret>,
     pub attestation: Attestation,
     pub attestation_workflow: Option<String>,
+    pub attestation_runner: AttestationRunner,
     /// Clean mode's inputs (their defaults in other modes, where they are refused).
     pub clean: CleanInputs,
     /// What a person should know about how the inputs were read (e.g. a repository lower-cased).
@@ -500,12 +501,6 @@ fn not_built_yet(raw: &RawInputs) -> Result<(), InputError> {
     let built_for_clean = ["mode", "clean-after", "keep"];
     let given = [
         ("mode", &raw.mode, "pull", "`clean` mode"),
-        (
-            "attestation-runner",
-            &raw.attestation_runner,
-            "any",
-            "refusing self-hosted runners' attestations",
-        ),
         ("clean-after", &raw.clean_after, "24h", "`clean` mode"),
         ("keep", &raw.keep, "latest", "`clean` mode"),
         (
@@ -718,6 +713,15 @@ impl Config {
                 ],
             )?,
             attestation_workflow: single_line("attestation-workflow", raw.attestation_workflow)?,
+            attestation_runner: choice(
+                "attestation-runner",
+                raw.attestation_runner,
+                AttestationRunner::Any,
+                &[
+                    ("any", AttestationRunner::Any),
+                    ("github-hosted", AttestationRunner::GitHubHosted),
+                ],
+            )?,
             clean,
             notices,
         })
@@ -757,7 +761,6 @@ mod tests {
     fn inputs_of_features_not_built_yet_take_only_their_defaults() {
         let image = ("image", "ghcr.io/acme/charon");
         for (input, default) in [
-            ("attestation-runner", "any"),
             ("dry-run", "false"),
             ("clean-after", "24h"),
             ("keep", "latest"),

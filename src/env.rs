@@ -22,6 +22,10 @@ pub struct RunnerVars {
     pub docker_host: Option<String>,
     pub runner_temp: Option<String>,
     pub github_actions: Option<String>,
+    pub github_workspace: Option<String>,
+    /// `owner/repo/.github/workflows/file.yml@ref`: the workflow running this step.
+    pub github_workflow_ref: Option<String>,
+    pub github_workflow_sha: Option<String>,
 }
 
 impl RunnerVars {
@@ -49,6 +53,9 @@ impl RunnerVars {
             &mut v.docker_host,
             &mut v.runner_temp,
             &mut v.github_actions,
+            &mut v.github_workspace,
+            &mut v.github_workflow_ref,
+            &mut v.github_workflow_sha,
         ] {
             if field.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 *field = None;

@@ -4,10 +4,12 @@
 //! Pure: bytes in, a verdict out. The cryptography (DSSE signature, Fulcio chain at the signing
 //! time, SCT, Rekor inclusion or RFC 3161 timestamp, subject binding) is sigstore-verify's; this
 //! module picks the trust root, then checks what the library leaves to its caller: the predicate
-//! type, the OIDC issuer, the source repository and the signer workflow.
+//! type, the OIDC issuer and the source repository (both of `GITHUB_SERVER_URL`'s GitHub), the
+//! caller or signer workflow, the runner, and the commit of the image's revision label.
 
 mod crypto;
 
+use sha2::Digest;
 use sigstore_verify::trust_root::TrustedRoot;
 use sigstore_verify::types::{Bundle, Sha256Hash, SignatureContent, Statement};
 use sigstore_verify::{Error as LibError, VerificationPolicy, Verifier};
@@ -21,7 +23,7 @@ const GITHUB_ROOT: &str = include_str!("provenance/trust/github.json");
 pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 /// The OIDC issuer of GitHub Actions' job tokens, which Fulcio copies into the certificate.
 pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
-const GITHUB: &str = "https://github.com/";
+const GITHUB_SERVER: &str = "https://github.com";
 /// Larger than any real bundle (a few KiB) by far; bounds what a hostile server can make us parse.
 pub const MAX_BUNDLE_BYTES: usize = 16 << 20;
 
@@ -30,9 +32,60 @@ pub const MAX_BUNDLE_BYTES: usize = 16 << 20;
 pub struct Policy {
     /// `owner/name`: the certificate's source repository must be this one.
     pub repository: String,
-    /// `owner/repo/.github/workflows/file.yml`, optionally `@ref`: the signing workflow must be
-    /// this one. `None`: any workflow.
+    /// `owner/repo/.github/workflows/file.yml`, optionally `@ref`: the caller workflow (Build
+    /// Config URI) or the signer (Build Signer URI) must be this one. `None`: any workflow.
     pub workflow: Option<String>,
+    /// The commit in the image's revision label: the certificate's Source Repository Digest
+    /// must be it. `None`: no label commit to bind (the revision check was off or let a missing
+    /// label through).
+    pub commit: Option<String>,
+    pub runner: Runner,
+    /// `GITHUB_SERVER_URL`: the certificate's repository and workflow URIs are on this server.
+    pub server: String,
+}
+
+impl Policy {
+    /// github.com's server, any runner, no commit: the repository and workflow only.
+    pub fn new(repository: &str, workflow: Option<&str>) -> Policy {
+        Policy {
+            repository: repository.to_string(),
+            workflow: workflow.map(str::to_string),
+            commit: None,
+            runner: Runner::Any,
+            server: GITHUB_SERVER.to_string(),
+        }
+    }
+
+    /// `https://host/`, the prefix of every URI the certificate names.
+    fn prefix(&self) -> String {
+        format!("{}/", self.server.trim_end_matches('/'))
+    }
+
+    /// The OIDC issuer of this server's Actions tokens: github.com's, a GHE.com tenant's
+    /// (`https://token.actions.<tenant>.ghe.com`), or a GitHub Enterprise Server's
+    /// (`https://<host>/_services/token`).
+    pub fn issuer(&self) -> String {
+        let server = self.server.trim_end_matches('/');
+        let host = server
+            .strip_prefix("https://")
+            .or_else(|| server.strip_prefix("http://"))
+            .unwrap_or(server);
+        if host.eq_ignore_ascii_case("github.com") {
+            GITHUB_ACTIONS_ISSUER.to_string()
+        } else if let Some(tenant) = host.strip_suffix(".ghe.com") {
+            format!("https://token.actions.{tenant}.ghe.com")
+        } else {
+            format!("{server}/_services/token")
+        }
+    }
+}
+
+/// `attestation-runner`: which runners may have built the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    Any,
+    /// The certificate's Runner Environment must be `github-hosted`.
+    GitHubHosted,
 }
 
 /// Which Sigstore instance vouched for the certificate.
@@ -65,6 +118,12 @@ pub struct Verified {
     /// The Rekor log index; `None` on GitHub's instance, which timestamps instead of logging.
     pub log_index: Option<u64>,
     pub instance: Instance,
+    /// The caller workflow (Build Config URI), as `signer` is written.
+    pub caller: String,
+    /// The certificate's Runner Environment, e.g. `github-hosted`.
+    pub runner: Option<String>,
+    /// `sha256:<hex>` of the bundle as received: what a verification summary cites.
+    pub bundle_digest: String,
 }
 
 /// Why a bundle does not prove the digest's provenance. Variants are ordered by how far the
@@ -91,14 +150,20 @@ pub enum Invalid {
     Subject { expected: String, found: String },
     #[error("predicate type is `{found}`, expected SLSA provenance v1 (`{SLSA_PROVENANCE_V1}`)")]
     PredicateType { found: String },
-    #[error(
-        "certificate issued for `{found}`, expected GitHub Actions (`{GITHUB_ACTIONS_ISSUER}`)"
-    )]
-    Issuer { found: String },
-    #[error("built from repository `{found}`, expected `{expected}`")]
+    #[error("the certificate's OIDC issuer is `{found}`, expected GitHub Actions of this server (`{expected}`)")]
+    Issuer { found: String, expected: String },
+    #[error("the certificate's Source Repository URI is `{found}`, expected `{expected}`")]
     Repository { found: String, expected: String },
-    #[error("signed by workflow `{found}`, expected `{expected}`; set `attestation-workflow` to the workflow that attests the image")]
-    Workflow { found: String, expected: String },
+    #[error("the certificate's Build Config URI (the caller workflow) is `{caller}` and its Build Signer URI is `{signer}`, expected `{expected}`; set `attestation-workflow` to the workflow that attests the image")]
+    Workflow {
+        caller: String,
+        signer: String,
+        expected: String,
+    },
+    #[error("the certificate's Runner Environment is `{found}`, expected `github-hosted` (`attestation-runner: github-hosted`)")]
+    Runner { found: String },
+    #[error("the certificate's Source Repository Digest is `{found}`, expected `{expected}`, the commit in the image's revision label: the attestation is of another build")]
+    Commit { found: String, expected: String },
 }
 
 impl Invalid {
@@ -117,6 +182,8 @@ impl Invalid {
             Invalid::Issuer { .. } => 5,
             Invalid::Repository { .. } => 6,
             Invalid::Workflow { .. } => 7,
+            Invalid::Runner { .. } => 8,
+            Invalid::Commit { .. } => 9,
         }
     }
 }
@@ -274,33 +341,61 @@ pub fn verify(
         detail: "no signing certificate".to_string(),
     })?;
     let issuer = result.issuer().unwrap_or("none");
-    if issuer != GITHUB_ACTIONS_ISSUER {
+    let expected_issuer = policy.issuer();
+    if issuer != expected_issuer {
         return Err(Invalid::Issuer {
             found: issuer.to_string(),
+            expected: expected_issuer,
         });
     }
 
+    let prefix = policy.prefix();
     let claims = &certificate.ci_claims;
     let source = claims.source_repository_uri.as_deref().unwrap_or("none");
-    let expected_source = format!("{GITHUB}{}", policy.repository);
+    let expected_source = format!("{prefix}{}", policy.repository);
     if !source.eq_ignore_ascii_case(&expected_source) {
         return Err(Invalid::Repository {
-            found: source.strip_prefix(GITHUB).unwrap_or(source).to_string(),
-            expected: policy.repository.clone(),
+            found: source.to_string(),
+            expected: expected_source,
         });
     }
 
-    // The SAN names the workflow that requested the certificate, a reusable one included.
+    // The SAN names the workflow that requested the certificate, a reusable one included; the
+    // Build Config URI names the workflow the run started from (its caller).
     let signer_uri = claims
         .build_signer_uri
         .as_deref()
         .or_else(|| result.identity().map(|san| san.as_str()))
         .unwrap_or("none");
-    let signer = signer_uri.strip_prefix(GITHUB).unwrap_or(signer_uri);
+    let caller_uri = claims.build_config_uri.as_deref().unwrap_or("none");
+    // a URI on another server keeps its scheme and host, so it can never match
+    let signer = signer_uri.strip_prefix(&prefix).unwrap_or(signer_uri);
+    let caller = caller_uri.strip_prefix(&prefix).unwrap_or(caller_uri);
     if let Some(expected) = &policy.workflow {
-        if !same_workflow(expected, signer) {
+        let expected = expected.strip_prefix(&prefix).unwrap_or(expected);
+        if !same_workflow(expected, caller) && !same_workflow(expected, signer) {
             return Err(Invalid::Workflow {
-                found: signer.to_string(),
+                caller: caller.to_string(),
+                signer: signer.to_string(),
+                expected: expected.to_string(),
+            });
+        }
+    }
+
+    if policy.runner == Runner::GitHubHosted {
+        let runner = claims.runner_environment.as_deref().unwrap_or("none");
+        if runner != "github-hosted" {
+            return Err(Invalid::Runner {
+                found: runner.to_string(),
+            });
+        }
+    }
+
+    if let Some(expected) = &policy.commit {
+        let found = claims.source_repository_digest.as_deref().unwrap_or("none");
+        if !found.eq_ignore_ascii_case(expected) {
+            return Err(Invalid::Commit {
+                found: found.to_string(),
                 expected: expected.clone(),
             });
         }
@@ -308,6 +403,9 @@ pub fn verify(
 
     Ok(Verified {
         signer: signer.to_string(),
+        caller: caller.to_string(),
+        runner: claims.runner_environment.clone(),
+        bundle_digest: format!("sha256:{}", hex::encode(sha2::Sha256::digest(bundle_json))),
         commit: claims.source_repository_digest.clone(),
         source_ref: claims.source_repository_ref.clone(),
         log_index: match instance {
@@ -359,9 +457,8 @@ fn trimmed(json: &str) -> Result<String, Invalid> {
 }
 
 /// `owner/repo` compares as GitHub does (case-insensitively), the file path and ref exactly.
-/// Without `@ref` in `expected`, any ref matches.
+/// Without `@ref` in `expected`, any ref matches. Both are without the server's prefix.
 fn same_workflow(expected: &str, signer: &str) -> bool {
-    let expected = expected.strip_prefix(GITHUB).unwrap_or(expected);
     let signer = if expected.contains('@') {
         signer
     } else {
@@ -436,6 +533,13 @@ fn roots() -> Result<&'static Roots, Invalid> {
                 let root = TrustedRoot::from_json(json).map_err(|e| e.to_string())?;
                 Verifier::new(&root).map_err(|e| e.to_string())
             };
+            #[cfg(feature = "test-trust-root")]
+            if let Some(json) = test_root()? {
+                return Ok(Roots {
+                    public_good: load(&json)?,
+                    github: load(&json)?,
+                });
+            }
             Ok(Roots {
                 public_good: load(PUBLIC_GOOD_ROOT)?,
                 github: load(GITHUB_ROOT)?,
@@ -446,6 +550,22 @@ fn roots() -> Result<&'static Roots, Invalid> {
             instance: Instance::PublicGood,
             detail: format!("the pinned trust roots do not load: {e}"),
         })
+}
+
+/// The tests' own Sigstore root, in place of both pinned ones: only in a build with the
+/// `test-trust-root` feature, which the release build and the action image never enable
+/// (provenance/trust/README.md).
+#[cfg(feature = "test-trust-root")]
+pub const TEST_TRUST_ROOT_VAR: &str = "IMAGE_RESOLVER_TEST_TRUST_ROOT";
+
+#[cfg(feature = "test-trust-root")]
+fn test_root() -> Result<Option<String>, String> {
+    match std::env::var_os(TEST_TRUST_ROOT_VAR) {
+        None => Ok(None),
+        Some(path) => std::fs::read_to_string(&path)
+            .map(Some)
+            .map_err(|e| format!("`{}`: {e}", path.to_string_lossy())),
+    }
 }
 
 #[cfg(test)]
@@ -469,10 +589,6 @@ mod tests {
         let signer = "Acme/Charon/.github/workflows/build.yml@refs/heads/main";
         assert!(same_workflow(
             "acme/charon/.github/workflows/build.yml",
-            signer
-        ));
-        assert!(same_workflow(
-            "https://github.com/acme/charon/.github/workflows/build.yml",
             signer
         ));
         assert!(same_workflow(

@@ -22,6 +22,7 @@ use summary::{write_failure_summary, write_summary};
 
 mod event;
 mod summary;
+mod vsa;
 
 /// Several images failed: one `::error::` line each, with its title.
 #[derive(Debug, thiserror::Error)]
@@ -137,13 +138,16 @@ pub async fn main(runner: &RunnerVars, raw: RawInputs, kit: &Toolkit) -> Result<
     let finished = result?;
     let done = succeeded(finished.plan.scope, finished.images)?;
     let images: Vec<_> = done.iter().filter_map(Shown::outputs).collect();
-    let outputs = Outputs::build(
-        &finished.plan,
-        cfg.policy.sha_length,
-        finished.labels,
-        &images,
-        finished.plan.scope.keyed(),
-    );
+    let outputs = Outputs {
+        verification_summary: vsa::write(&cfg, runner, kit, &done)?,
+        ..Outputs::build(
+            &finished.plan,
+            cfg.policy.sha_length,
+            finished.labels,
+            &images,
+            finished.plan.scope.keyed(),
+        )
+    };
     write_outputs(output, &outputs, kit)
 }
 
@@ -243,11 +247,13 @@ async fn execute(
     let github = github(cfg, runner, kit);
     let ports = Ports::<Live>::new((&registries, &github, &*login), kit);
     let server_url = runner.server_url();
+    let api_url = runner.api_url();
     let req = Request {
         cfg,
         event: ctx,
         repository: &repository,
         server_url: &server_url,
+        api_url: &api_url,
     };
     let finished = match cfg.mode {
         Mode::Pull => {

@@ -19,6 +19,8 @@ const RELEASE: &str = "cli-gh-2.96.0-release.sigstore.json";
 /// `gh_2.96.0_linux_amd64.tar.gz`, a subject of both.
 const TARBALL: &str = "sha256:83d5c2ccad5498f58bf6368acb1ab32588cf43ab3a4b1c301bf36328b1c8bd60";
 const SIGNER: &str = "cli/cli/.github/workflows/deployment.yml@refs/heads/trunk";
+/// The commit its certificate says it was built from.
+const COMMIT: &str = "b300f2ec7ec9dc9addc39b2ad88c54097ded7ca0";
 
 fn fixture(name: &str) -> Vec<u8> {
     let path: PathBuf = [
@@ -32,10 +34,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn policy(repository: &str, workflow: Option<&str>) -> Policy {
-    Policy {
-        repository: repository.to_string(),
-        workflow: workflow.map(str::to_string),
-    }
+    Policy::new(repository, workflow)
 }
 
 fn cli() -> Policy {
@@ -71,11 +70,32 @@ fn real_bundle_verifies_offline_against_the_pinned_public_good_root() {
         v,
         Verified {
             signer: SIGNER.to_string(),
-            commit: Some("b300f2ec7ec9dc9addc39b2ad88c54097ded7ca0".to_string()),
+            commit: Some(COMMIT.to_string()),
             source_ref: Some("refs/heads/trunk".to_string()),
             log_index: Some(2049189324),
             instance: Instance::PublicGood,
+            caller: SIGNER.to_string(),
+            runner: Some("github-hosted".to_string()),
+            bundle_digest: format!(
+                "sha256:{}",
+                hex::encode(ring::digest::digest(&ring::digest::SHA256, &fixture(SLSA)))
+            ),
         }
+    );
+    // bound to its commit: the label's, in any case
+    let bound = Policy {
+        commit: Some(COMMIT.to_uppercase()),
+        ..cli()
+    };
+    assert!(verify(&fixture(SLSA), TARBALL, &bound).is_ok());
+    let other = Policy {
+        commit: Some("1".repeat(40)),
+        ..cli()
+    };
+    let err = verify(&fixture(SLSA), TARBALL, &other).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("the certificate's Source Repository Digest is `{COMMIT}`, expected `{}`, the commit in the image's revision label: the attestation is of another build", "1".repeat(40))
     );
     // the workflow policy, with and without the ref, and GitHub's case-insensitive names
     for workflow in [
@@ -160,13 +180,23 @@ fn another_repository_fails_the_repository_check() {
     assert_eq!(
         err,
         Invalid::Repository {
-            found: "cli/cli".to_string(),
-            expected: "acme/charon".to_string()
+            found: "https://github.com/cli/cli".to_string(),
+            expected: "https://github.com/acme/charon".to_string()
         }
     );
     assert_eq!(
         err.to_string(),
-        "built from repository `cli/cli`, expected `acme/charon`"
+        "the certificate's Source Repository URI is `https://github.com/cli/cli`, expected `https://github.com/acme/charon`"
+    );
+    // a GitHub Enterprise Server's certificates are judged against its own URIs and issuer
+    let ghes = Policy {
+        server: "https://ghes.example".to_string(),
+        ..cli()
+    };
+    let err = verify(&fixture(SLSA), TARBALL, &ghes).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the certificate's OIDC issuer is `https://token.actions.githubusercontent.com`, expected GitHub Actions of this server (`https://ghes.example/_services/token`)"
     );
 }
 
@@ -181,13 +211,14 @@ fn another_workflow_fails_the_workflow_check() {
         assert_eq!(
             err,
             Invalid::Workflow {
-                found: SIGNER.to_string(),
+                caller: SIGNER.to_string(),
+                signer: SIGNER.to_string(),
                 expected: expected.to_string()
             }
         );
         assert!(
             err.to_string().starts_with(&format!(
-                "signed by workflow `{SIGNER}`, expected `{expected}`"
+                "the certificate's Build Config URI (the caller workflow) is `{SIGNER}` and its Build Signer URI is `{SIGNER}`, expected `{expected}`"
             )),
             "{err}"
         );

@@ -300,3 +300,26 @@ fn the_shipped_binary_is_a_static_x86_64_elf() {
     );
     assert_eq!(elf_facts(&bin), (62, false), "x86-64, no interpreter");
 }
+
+#[test]
+fn the_shipped_binary_has_no_route_for_the_tests_trust_root() {
+    // the variable the `test-trust-root` build reads (src/provenance/trust/README.md): the
+    // release build never enables the feature, so not even the name is in it
+    let bin = Path::new(ROOT).join("target/x86_64-unknown-linux-gnu/release/image-resolver");
+    let bytes = std::fs::read(&bin).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the static binary first (scripts/test.sh does)",
+            bin.display()
+        )
+    });
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(!has(b"IMAGE_RESOLVER_TEST_TRUST_ROOT"));
+    // the pinned roots are in it: the search would find a string that is there
+    assert!(has(b"fulcio.githubapp.com"));
+    // and the tests' build, which has the route, does name the variable
+    if cfg!(feature = "test-trust-root") {
+        let test_build = std::fs::read(env!("CARGO_BIN_EXE_image-resolver")).unwrap();
+        let needle = b"IMAGE_RESOLVER_TEST_TRUST_ROOT";
+        assert!(test_build.windows(needle.len()).any(|w| w == needle));
+    }
+}

@@ -32,6 +32,8 @@ pub struct Request<'a> {
     /// `owner/name` (GITHUB_REPOSITORY).
     pub repository: &'a str,
     pub server_url: &'a str,
+    /// `GITHUB_API_URL`.
+    pub api_url: &'a str,
 }
 
 /// What every command hands back, for the outputs and the summary.
@@ -135,7 +137,10 @@ fn checks(req: &Request<'_>) -> Checks {
         revision: cfg.revision_check,
         attestation: cfg.attestation,
         attestation_workflow: cfg.attestation_workflow.clone(),
+        attestation_runner: cfg.attestation_runner,
         repository: req.repository.to_string(),
+        server_url: req.server_url.to_string(),
+        api_url: req.api_url.to_string(),
         api: cfg.github_token.is_some(),
         wait: cfg.wait_timeout,
         platform: cfg.platform.clone(),

@@ -225,8 +225,15 @@ async fn one<W: World>(
     done.revision = revision;
     // provenance before anything is promoted
     let repository = Some(img.reference.repository.as_str());
-    let (attestation, note) =
-        attest_image(p, &plan.checks, repository, &remote.digest, log).await?;
+    let (attestation, note) = attest_image(
+        p,
+        &plan.checks,
+        repository,
+        &remote.digest,
+        done.label.as_deref(),
+        log,
+    )
+    .await?;
     done.attestation = attestation;
     done.notes.extend(note);
     if let Some((number, pushed)) = merged {
@@ -281,8 +288,15 @@ async fn from_tree<W: World>(
     done.label = remote.labels.get(REVISION_LABEL).cloned();
     done.revision = revision;
     let repository = Some(img.reference.repository.as_str());
-    let (attestation, note) =
-        attest_image(p, &plan.checks, repository, &remote.digest, log).await?;
+    let (attestation, note) = attest_image(
+        p,
+        &plan.checks,
+        repository,
+        &remote.digest,
+        done.label.as_deref(),
+        log,
+    )
+    .await?;
     done.attestation = attestation;
     done.notes.extend(note);
     let repository = &img.reference.repository;

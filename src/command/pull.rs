@@ -139,7 +139,15 @@ async fn one<W: World>(
     done.revision = revision;
     // provenance before anything is pulled or tagged
     let repo = Some(img.reference.repository.as_str());
-    let (attestation, note) = attest_image(p, &plan.checks, repo, &remote.digest, log).await?;
+    let (attestation, note) = attest_image(
+        p,
+        &plan.checks,
+        repo,
+        &remote.digest,
+        done.label.as_deref(),
+        log,
+    )
+    .await?;
     done.attestation = attestation;
     done.notes.extend(note);
     let checks_platform = plan.checks.platform.as_ref();

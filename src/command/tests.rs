@@ -160,6 +160,8 @@ struct FakeDaemon {
     held: Mutex<HashMap<String, LocalImage>>,
     /// The revision label of what an artifact load brings.
     artifact_label: Option<String>,
+    /// The revision label of what a pull brings; HEAD when unset.
+    pulled_label: Option<String>,
     pulls: Mutex<Vec<String>>,
     tags: Mutex<Vec<String>>,
     removed: Mutex<Vec<String>>,
@@ -193,10 +195,13 @@ impl Daemon for FakeDaemon {
     ) -> Result<(), DockerError> {
         let pinned = format!("{repository}@{digest}");
         self.pulls.lock().unwrap().push(pinned.clone());
-        self.held
-            .lock()
-            .unwrap()
-            .insert(pinned, local("sha256:pulled", Some(HEAD)));
+        self.held.lock().unwrap().insert(
+            pinned,
+            local(
+                "sha256:pulled",
+                Some(self.pulled_label.as_deref().unwrap_or(HEAD)),
+            ),
+        );
         Ok(())
     }
     async fn tag(&self, id: &str, repository: &str, tag: &str) -> Result<(), DockerError> {
@@ -328,6 +333,7 @@ async fn run_in(
         event: ctx,
         repository,
         server_url: "https://github.com",
+        api_url: "https://api.github.com",
     };
     let finished = match cfg.mode {
         Mode::Pull => pull::execute(&req, &ports, daemon.expect("pull has a daemon")).await,
@@ -603,6 +609,8 @@ async fn an_artifact_that_fails_its_check_is_removed_and_never_tagged() {
 /// A real `attest-build-provenance` bundle (tests/fixtures/attestations/README.md): cli/cli's
 /// release tarball, signed by its deployment workflow.
 const TARBALL: &str = "sha256:83d5c2ccad5498f58bf6368acb1ab32588cf43ab3a4b1c301bf36328b1c8bd60";
+/// The commit that bundle says the tarball was built from.
+const CLI_COMMIT: &str = "b300f2ec7ec9dc9addc39b2ad88c54097ded7ca0";
 
 fn real_bundle() -> Vec<u8> {
     std::fs::read(concat!(
@@ -612,12 +620,20 @@ fn real_bundle() -> Vec<u8> {
     .unwrap()
 }
 
-async fn attested(policy: &str, workflow: &str, bundles: Vec<Vec<u8>>) -> (Run, FakeDaemon) {
+/// The image is labelled with `label`; the revision check is off, so any label passes it and
+/// the attestation alone binds it.
+async fn attested_as(
+    label: &str,
+    policy: &str,
+    workflow: &str,
+    bundles: Vec<Vec<u8>>,
+) -> (Run, FakeDaemon) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut pairs = vec![
         ("image", "r.example/cli/cli"),
         ("attestation", policy),
         ("github-token", "t"),
+        ("revision-check", "off"),
     ];
     if !workflow.is_empty() {
         pairs.push(("attestation-workflow", workflow));
@@ -627,27 +643,42 @@ async fn attested(policy: &str, workflow: &str, bundles: Vec<Vec<u8>>) -> (Run, 
         "r.example/cli/cli",
         vec![Ok(RemoteImage {
             digest: TARBALL.into(),
-            ..remote(Some(HEAD))
+            ..remote(Some(label))
         })],
     );
     let gh = FakeGitHub {
         bundles,
         ..Default::default()
     };
-    let d = FakeDaemon::default();
+    let d = FakeDaemon {
+        pulled_label: Some(label.into()),
+        ..Default::default()
+    };
     let o = run_in(&cfg, &push_event(), "cli/cli", (&reg, &gh, Some(&d))).await;
     (o, d)
+}
+
+async fn attested(policy: &str, workflow: &str, bundles: Vec<Vec<u8>>) -> (Run, FakeDaemon) {
+    attested_as(CLI_COMMIT, policy, workflow, bundles).await
 }
 
 #[tokio::test]
 async fn a_verified_attestation_names_its_signer_before_the_pull() {
     let (o, d) = attested("fail", "", vec![real_bundle()]).await;
     let r = o.one();
+    let Attestation::Verified { signer, evidence } = &r.attestation else {
+        panic!("{:?}", r.attestation)
+    };
     assert_eq!(
-        r.attestation,
-        Attestation::Verified {
-            signer: "cli/cli/.github/workflows/deployment.yml@refs/heads/trunk".into()
-        }
+        (signer.as_str(), evidence.commit.as_deref()),
+        (
+            "cli/cli/.github/workflows/deployment.yml@refs/heads/trunk",
+            Some(CLI_COMMIT)
+        )
+    );
+    assert_eq!(
+        evidence.bundle_uri,
+        format!("https://api.github.com/repos/cli/cli/attestations/{TARBALL}")
     );
     assert!(
         r.notes.iter().any(|n| n.contains("transparency log index")),
@@ -655,6 +686,19 @@ async fn a_verified_attestation_names_its_signer_before_the_pull() {
         r.notes
     );
     assert_eq!(d.pulls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_attestation_of_another_commit_than_the_label_fails_before_the_pull() {
+    let (o, d) = attested_as(HEAD, "fail", "", vec![real_bundle()]).await;
+    let e = format!("{:#}", o.results[0].as_ref().unwrap_err().error);
+    assert!(
+        e.contains(&format!(
+            "Source Repository Digest is `{CLI_COMMIT}`, expected `{HEAD}`"
+        )),
+        "{e}"
+    );
+    assert!(d.pulls.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -681,7 +725,7 @@ async fn attestation_policy_fail_and_warn() {
                 let e = format!("{:#}", f.error);
                 assert!(e.contains(TARBALL), "{e}");
                 if workflow.is_empty() {
-                    assert!(e.contains("attest-build-provenance"), "the fix: {e}");
+                    assert!(e.contains("actions/attest"), "the fix: {e}");
                 } else {
                     assert!(
                         e.contains("release.yml") && e.contains("deployment.yml"),

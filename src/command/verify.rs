@@ -40,8 +40,15 @@ pub async fn run<W: World>(plan: &VerifyPlan, p: &Ports<'_, W>) -> Vec<Result<Do
             done.label = remote.labels.get(REVISION_LABEL).cloned();
             done.revision = revision;
             let repo = Some(at.reference.repository.as_str());
-            let (attestation, note) =
-                attest_image(p, &plan.checks, repo, &remote.digest, &log).await?;
+            let (attestation, note) = attest_image(
+                p,
+                &plan.checks,
+                repo,
+                &remote.digest,
+                done.label.as_deref(),
+                &log,
+            )
+            .await?;
             done.attestation = attestation;
             done.notes.extend(note);
             Ok(done)

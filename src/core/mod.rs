@@ -15,6 +15,7 @@ pub mod summary;
 pub mod tag;
 pub mod tree;
 pub mod verdict;
+pub mod vsa;
 
 /// A full commit SHA: 40 hex digits, stored lower-case.
 #[derive(Debug, Clone, PartialEq, Eq)]

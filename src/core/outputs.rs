@@ -108,7 +108,8 @@ pub struct Outputs {
     pub promote_skipped: String,
     pub attestation: String,
     pub attestation_signer: String,
-    /// The contract's output of a feature not built yet: always written empty.
+    /// The path, relative to the workspace, of the first verification summary written (the
+    /// first verified image's); written by the step, not built here.
     pub verification_summary: String,
     pub tree: String,
     pub tree_image: String,

@@ -42,6 +42,14 @@ pub enum AttestationPolicy {
     Fail,
 }
 
+/// The `attestation-runner` input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttestationRunner {
+    Any,
+    /// An attestation made on a self-hosted runner is invalid.
+    GitHubHosted,
+}
+
 /// One image or several: `image`, or `images` (whatever its number of lines). Decided once, when
 /// the inputs are read; the outputs, the summary, the log and the artifact names all follow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +101,13 @@ pub struct Checks {
     pub revision: RevisionCheck,
     pub attestation: AttestationPolicy,
     pub attestation_workflow: Option<String>,
+    pub attestation_runner: AttestationRunner,
     /// `owner/name` (GITHUB_REPOSITORY): attestations must name it.
     pub repository: String,
+    /// `GITHUB_SERVER_URL`: the attestation's certificate names this server.
+    pub server_url: String,
+    /// `GITHUB_API_URL`: where the attestations are asked for (the summary cites it).
+    pub api_url: String,
     /// A `github-token` is set: the merge-commit and same-tree look-ups may run.
     pub api: bool,
     pub wait: Duration,

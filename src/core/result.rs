@@ -19,6 +19,7 @@ pub enum Attestation {
     NotChecked,
     Verified {
         signer: String,
+        evidence: Box<Evidence>,
     },
     /// Accepted under `attestation: warn` (under `fail`, the image failed).
     Missing,
@@ -58,6 +59,27 @@ impl BundleSource {
             BundleSource::Registry => "from the registry",
         }
     }
+}
+
+/// What a verified attestation proved, and which bundle proved it: what the verification
+/// summary records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// The digest the attestation's subject is (for an artifact, the tar's).
+    pub subject: String,
+    /// The certificate's Source Repository Digest.
+    pub commit: Option<String>,
+    /// The revision label's commit it was bound to; none when the label held no commit.
+    pub bound_to: Option<String>,
+    /// The caller workflow (Build Config URI).
+    pub caller: String,
+    /// The certificate's Runner Environment.
+    pub runner: Option<String>,
+    /// Where the bundle was read, and its `sha256:` digest.
+    pub bundle_uri: String,
+    pub bundle_digest: String,
+    /// The Sigstore instance that vouched for it.
+    pub instance: String,
 }
 
 /// What promote mode did with the image.
@@ -173,7 +195,7 @@ impl Shown for Done {
             Promotion::NotAsked => (Vec::new(), ""),
         };
         let signer = match &self.attestation {
-            Attestation::Verified { signer } => signer.clone(),
+            Attestation::Verified { signer, .. } => signer.clone(),
             _ => String::new(),
         };
         Some(ImageOutputs {
@@ -308,6 +330,7 @@ mod tests {
             label: Some("x\nimage=evil".into()),
             attestation: Attestation::Verified {
                 signer: "acme/api/.github/workflows/b.yml@refs/heads/main".into(),
+                evidence: Box::default(),
             },
             promotion: Promotion::Skipped(Skip::TreeDiffers),
             revision: Revision::Accepted { found: "x".into() },

@@ -74,7 +74,8 @@ async fn check_loaded<W: World>(
         let digest = loaded.tar_digest.as_deref().ok_or_else(|| {
             anyhow!("artifact `{name}`: the image tar's digest is unknown, so its attestation cannot be checked")
         })?;
-        let (attestation, note) = attest(p, checks, digest, log).await?;
+        let (attestation, note) =
+            attest(p, checks, digest, loaded.revision.as_deref(), log).await?;
         done.attestation = attestation;
         done.notes.extend(note);
     }

@@ -3,20 +3,24 @@
 use super::log::Log;
 use super::ports::{GitHubApi, Registry, World};
 use super::Ports;
-use crate::core::plan::{AttestationPolicy, Checks};
-use crate::core::result::{Attestation, BundleSource};
+use crate::core::plan::{AttestationPolicy, AttestationRunner, Checks};
+use crate::core::result::{Attestation, BundleSource, Evidence};
+use crate::core::Sha;
 use crate::provenance;
 use anyhow::{bail, Result};
 
 /// `verified`, or under `attestation: fail` an error, under `warn` a warning; with the note the
 /// summary shows. Bundles from the GitHub API only (an artifact's digest is in no registry).
+/// `label` is the image's revision label, as judged by the revision check: the attestation must
+/// say it was built from that commit.
 pub async fn attest<W: World>(
     p: &Ports<'_, W>,
     checks: &Checks,
     digest: &str,
+    label: Option<&str>,
     log: &Log,
 ) -> Result<(Attestation, Option<String>)> {
-    attest_image(p, checks, None, digest, log).await
+    attest_image(p, checks, None, digest, label, log).await
 }
 
 /// As `attest`, for an image in `repository` (`host/path`): when the GitHub API has no bundle
@@ -26,15 +30,13 @@ pub async fn attest_image<W: World>(
     checks: &Checks,
     repository: Option<&str>,
     digest: &str,
+    label: Option<&str>,
     log: &Log,
 ) -> Result<(Attestation, Option<String>)> {
     if checks.attestation == AttestationPolicy::Off {
         return Ok((Attestation::NotChecked, None));
     }
-    let policy = provenance::Policy {
-        repository: checks.repository.clone(),
-        workflow: checks.attestation_workflow.clone(),
-    };
+    let policy = policy(checks, label);
     // one bundle at a time: each is judged and dropped before the next is fetched
     let mut verdict = provenance::Verdict::new(digest, &policy);
     let api = p
@@ -49,21 +51,52 @@ pub async fn attest_image<W: World>(
                 None => "timestamped by GitHub".into(),
             };
             let commit = v.commit.as_deref().unwrap_or("an unnamed commit");
+            // said only when the certificate's commit was held to the label's
+            let bound = if policy.commit.is_some() {
+                ", the revision label's commit"
+            } else {
+                ""
+            };
             log.info(&format!(
-                "attestation of {digest} verified ({}): signed by {} from {commit} ({place})",
+                "attestation of {digest} verified ({}): signed by {} from {commit}{bound} ({place})",
                 from.words(),
                 v.signer
             ));
             let note = format!(
-                "Attestation verified ({}): signed by `{}`, built from `{commit}` ({place}).",
+                "Attestation verified ({}): signed by `{}`, built from `{commit}`{bound} ({place}).",
                 from.words(),
                 v.signer
             );
-            return Ok((Attestation::Verified { signer: v.signer }, Some(note)));
+            let evidence = Evidence {
+                subject: digest.to_string(),
+                commit: v.commit.clone(),
+                bound_to: policy.commit.clone(),
+                caller: v.caller.clone(),
+                runner: v.runner.clone(),
+                bundle_uri: match (from, repository) {
+                    // where the registry lists it: the referrers of the digest
+                    (BundleSource::Registry, Some(r)) => {
+                        let (host, path) = r.split_once('/').unwrap_or((r, ""));
+                        format!("https://{host}/v2/{path}/referrers/{digest}")
+                    }
+                    _ => format!(
+                        "{}/repos/{}/attestations/{digest}",
+                        checks.api_url.trim_end_matches('/'),
+                        checks.repository
+                    ),
+                },
+                bundle_digest: v.bundle_digest.clone(),
+                instance: v.instance.to_string(),
+            };
+            let verified = Attestation::Verified {
+                signer: v.signer,
+                evidence: Box::new(evidence),
+            };
+            return Ok((verified, Some(note)));
         }
         Err(provenance::Unproven::Missing) => (
             Attestation::Missing,
-            format!("no attestation of `{digest}` in `{}`: attest the build with actions/attest-build-provenance (`push-to-registry: true`), and give this job `attestations: read`{}", checks.repository, repository.map_or(String::new(), |r| format!("; `{r}` holds no Sigstore bundle of it either"))),
+            format!("no attestation of `{digest}` in `{}`: attest the build with actions/attest (`push-to-registry: true`), and give this job `attestations: read`{}", checks.repository, repository.map_or(String::new(), |r| format!("; `{r}` holds no Sigstore bundle of it either"))),
         ),
         Err(e @ provenance::Unproven::Invalid { .. }) => (
             Attestation::Invalid,
@@ -122,5 +155,24 @@ async fn registry_fallback<W: World>(
             ));
             stands(api_error)
         }
+    }
+}
+
+/// What the attestation must say: this repository on this server, the workflow and runner the
+/// inputs ask for, and the commit of the revision label when it holds one (a label the revision
+/// check let through without a commit binds nothing: `revision-check` was `off` or `warn`).
+fn policy(checks: &Checks, label: Option<&str>) -> provenance::Policy {
+    provenance::Policy {
+        repository: checks.repository.clone(),
+        workflow: checks.attestation_workflow.clone(),
+        commit: label
+            .map(str::trim)
+            .and_then(Sha::parse)
+            .map(|c| c.as_str().to_string()),
+        runner: match checks.attestation_runner {
+            AttestationRunner::Any => provenance::Runner::Any,
+            AttestationRunner::GitHubHosted => provenance::Runner::GitHubHosted,
+        },
+        server: checks.server_url.clone(),
     }
 }

@@ -10,6 +10,7 @@ pub mod proxy;
 pub mod relay;
 pub mod runner;
 pub mod server;
+pub mod sigstore;
 pub mod standin;
 
 use serde_json::{json, Value};
