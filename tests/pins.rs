@@ -25,6 +25,11 @@ const PINS: &[(&str, &str, &str)] = &[
         "a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32",
     ),
     (
+        "actions/attest",
+        "v4.1.0",
+        "59d89421af93a897026c735860bf21b6eb4f7b26",
+    ),
+    (
         "docker/build-push-action",
         "v6.18.0",
         "263435318d21b8e681c14492fe198d362a7d2c83",
