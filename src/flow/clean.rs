@@ -301,12 +301,7 @@ async fn remove_versions<W: World>(
         p.github
             .delete_package_version(&package, org, *id)
             .await
-            .map_err(|e| {
-                (
-                    format!("deleting `{repository}@{digest}` (version {id} of {package})"),
-                    e,
-                )
-            })?;
+            .map_err(|e| (format!("deleting `{repository}@{digest}`"), e))?;
         done.extend(gone_with(planned, digest).map(String::from));
         log.info(&format!("deleted `{repository}@{digest}` (version {id})"));
     }
@@ -341,11 +336,16 @@ async fn remove_versions<W: World>(
             anyhow!("it is not among the versions of {package} yet (its tag names it now)"),
         )
     })?;
-    for ((tag, digest), (_, id)) in placed.into_iter().zip(ids) {
+    for ((tag, _), (_, id)) in placed.into_iter().zip(ids) {
         p.github
             .delete_package_version(&package, org, id)
             .await
-            .map_err(|e| (format!("deleting the placeholder `{repository}@{digest}` of `{tag}` (version {id} of {package})"), e))?;
+            .map_err(|e| {
+                (
+                    format!("deleting the placeholder of `{repository}:{tag}`"),
+                    e,
+                )
+            })?;
         done.push(tag.clone());
         log.info(&format!("removed `{repository}:{tag}` (its digest stays)"));
     }

@@ -103,10 +103,7 @@ impl GitHub {
     }
 }
 
-/// What clean-up on ghcr.io needs, said when the Packages API refuses.
-const PACKAGES_FIX: &str = "grant `packages: read` (to list versions) and `packages: write` (to delete them) in the job's `permissions`, and give this repository access to the package (its settings, Manage Actions access: Admin to delete)";
-
-/// The Packages API's refusals name the permission, not the artifact ones `get` names.
+/// The Packages API's refusals name the permission (not the artifact ones `get` names).
 fn packages_refused(e: GitHubError, need: &str) -> GitHubError {
     let (what, status) = match e {
         GitHubError::Forbidden { what } => (what, "403 forbidden"),
@@ -116,9 +113,14 @@ fn packages_refused(e: GitHubError, need: &str) -> GitHubError {
         ),
         e => return e,
     };
+    let fix = if need == "read" {
+        "the token needs `packages: read` to list the package's versions (and `packages: write` to delete them): set them in the job's `permissions`, and give this repository access to the package (package settings, Manage Actions access)"
+    } else {
+        "the token needs `packages: write` to delete package versions: set it in the job's `permissions`, and give this repository the Admin role on the package (package settings, Manage Actions access)"
+    };
     GitHubError::Transport {
         what,
-        detail: format!("{status}: the token needs `packages: {need}`: {PACKAGES_FIX}"),
+        detail: format!("{status}: {fix}"),
     }
 }
 
@@ -172,7 +174,7 @@ impl GitHub {
             name: String,
             metadata: Option<Metadata>,
         }
-        let what = format!("versions of {package}");
+        let what = package.to_string();
         let route = Self::versions_route(package, org);
         let mut out = Vec::new();
         self.pages(&what, &route, |v: Version| {
@@ -201,7 +203,7 @@ impl GitHub {
         org: bool,
         id: u64,
     ) -> Result<(), GitHubError> {
-        let what = format!("deleting version {id} of {package}");
+        let what = format!("version {id} of {package}");
         let path = format!("{}/{id}", Self::versions_route(package, org));
         let policy = Policy::new(self.retries);
         let fault = |a: &Attempt| match a {
@@ -209,9 +211,13 @@ impl GitHub {
             Attempt::Fatal(_) => Fault::Permanent,
         };
         let log = |m: &str| (self.log)(m);
-        retry(&policy, &format!("GitHub API {what}"), &log, fault, || {
-            self.delete_once(&what, &path)
-        })
+        retry(
+            &policy,
+            &format!("GitHub API delete {what}"),
+            &log,
+            fault,
+            || self.delete_once(&what, &path),
+        )
         .await
         .map_err(|a| match a {
             Attempt::Fatal(e) => packages_refused(e, "write"),
