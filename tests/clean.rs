@@ -218,6 +218,26 @@ impl Repo {
             .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
             .unwrap_or_default()
     }
+    /// A manifest's own bytes and those of the blobs it names (config and layers).
+    fn bytes_of(&self, digest: &str) -> u64 {
+        let body = curl(
+            &[
+                "-H",
+                &format!("accept: {OCI_MANIFEST}, {OCI_INDEX}"),
+                &self.url(&format!("manifests/{digest}")),
+            ],
+            None,
+        );
+        let doc: Value = serde_json::from_str(&body).unwrap();
+        let blobs: u64 = doc["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(doc.get("config"))
+            .map(|d| d["size"].as_u64().unwrap())
+            .sum();
+        body.len() as u64 + blobs
+    }
     fn has(&self, digest: &str) -> bool {
         let out = Command::new("curl")
             .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I", "-H"])
@@ -634,6 +654,10 @@ fn ghcr_deletes_package_versions_and_a_digest_also_v1_0_survives_as_v1_0() {
     let amd = r.untagged("amd");
     let arm = r.untagged("arm");
     let index = r.index("pr-3-ccccccc", &[&amd, &arm]);
+    let freed = [&index, &amd, &arm]
+        .map(|d| r.bytes_of(d))
+        .iter()
+        .sum::<u64>();
     let name = r.ghcr_name();
     let o = via(&registry, sweep(&gh, &name)).run();
     o.ok();
@@ -680,8 +704,15 @@ fn ghcr_deletes_package_versions_and_a_digest_also_v1_0_survives_as_v1_0() {
         "{}",
         o.summary
     );
-    // bytes no longer referenced: the index and both children's layers and configs
-    assert!(o.summary.contains("3 manifest(s) deleted"), "{}", o.summary);
+    // bytes no longer referenced: the index, and its untagged children with their blobs
+    assert!(
+        o.summary.contains(&format!(
+            "3 manifest(s) deleted, {} no longer referenced",
+            image_resolver::core::size::human(freed)
+        )),
+        "{freed}: {}",
+        o.summary
+    );
 }
 
 #[test]
