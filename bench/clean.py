@@ -18,8 +18,8 @@ repository of N tags of which M are removable (the other kinds scale with N).
 Why the full removal is slow: distribution 2.8 answers `DELETE /v2/<name>/manifests/<digest>` by
 listing every tag of the repository and reading each one's link to find those naming the digest
 (the tag store's `Lookup`, one tag after another), so each deletion costs time proportional to the
-repository's tags, on either side. `--delete-cost` measures one deletion's time at 1,000 and at
-N tags, which is the registry's share of any removal figure.
+repository's tags, on either side. `--delete-cost` measures one deletion's time at 1,000 tags and
+in the full-size repository (after image-resolver's run), the registry's share of any removal.
 """
 import argparse
 import hashlib
@@ -179,21 +179,24 @@ def log_mark():
     return os.path.getsize(log) if os.path.exists(log) else 0
 
 
-def delete_cost(total, work):
-    """Seconds for one manifest deletion in a repository of 1,000 tags, and of `total` tags."""
-    out = []
-    for n in (1000, total):
-        repo = f"bench/clean-cost-{os.getpid()}-{n}"
-        closed, _, _ = seed(repo, max(n // 5, 20), work, total=n)
-        times = []
-        for tag in closed[:5]:
-            d = curl("-sSf", "-I", "-H", f"accept: {OCI}", f"http://{REGISTRY}/v2/{repo}/manifests/{tag}").decode()
-            digest = next(l.split(":", 1)[1].strip() for l in d.splitlines() if l.lower().startswith("docker-content-digest"))
-            t = time.monotonic()
-            curl("-X", "DELETE", "-o", "/dev/null", f"http://{REGISTRY}/v2/{repo}/manifests/{digest}")
-            times.append(time.monotonic() - t)
-        out.append((n, sorted(times)[len(times) // 2]))
-    return out
+def delete_median(repo, tags):
+    """The median time of deleting the digests of `tags` (5 of them), one at a time."""
+    times = []
+    for tag in tags[:5]:
+        d = curl("-I", "-H", f"accept: {OCI}", f"http://{REGISTRY}/v2/{repo}/manifests/{tag}").decode()
+        digest = next(l.split(":", 1)[1].strip() for l in d.splitlines()
+                      if l.lower().startswith("docker-content-digest"))
+        t = time.monotonic()
+        curl("-X", "DELETE", "-o", "/dev/null", f"http://{REGISTRY}/v2/{repo}/manifests/{digest}")
+        times.append(time.monotonic() - t)
+    return sorted(times)[len(times) // 2]
+
+
+def delete_cost(work):
+    """One deletion's time in a repository of 1,000 tags of its own."""
+    repo = f"bench/clean-cost-{os.getpid()}"
+    closed, n, _ = seed(repo, 200, work, total=1000)
+    return n, delete_median(repo, closed)
 
 
 def tags_of(repo):
@@ -213,7 +216,7 @@ def main():
     removable = a.removable or (200 if a.quick else 2000)
     stamp = os.getpid()
     with tempfile.TemporaryDirectory() as work:
-        cost = delete_cost(a.tags or removable * 5, work) if a.delete_cost else None
+        cost = [delete_cost(work)] if a.delete_cost else None
         ours, theirs = f"bench/clean-ir-{stamp}", f"bench/clean-recipe-{stamp}"
         t = time.monotonic()
         closed, total, open_n = seed(ours, removable, work, a.tags)
@@ -245,6 +248,8 @@ def main():
         ir_requests = registry_requests(mark, ours)
         removed = outputs(out)["removed"].splitlines()
         left = tags_of(ours)
+        if cost is not None:  # the full-size repository, once image-resolver is done with it
+            cost.append((len(left), delete_median(ours, [t for t in left if t.startswith("main-")])))
         filt = os.path.join(work, "closed")
         with open(filt, "w") as f:
             f.write("\n".join(closed) + "\n")

@@ -167,7 +167,7 @@ pub async fn clean<W: World>(
         }
     }
     reasons = decide_all(&tags, plan, &prs, branches, &created)?;
-    let nodes: HashMap<String, Node> = facts
+    let mut nodes: HashMap<String, Node> = facts
         .values()
         .map(|f| (f.digest.clone(), f.node.clone()))
         .collect();
@@ -181,7 +181,6 @@ pub async fn clean<W: World>(
         .collect();
     let mut planned = plan_digests(triples, &nodes);
     // an index's children have no tag: read them now, for the bytes their deletion frees
-    let mut nodes = nodes;
     let gone = read_children(p, repository, &planned.delete, &mut nodes, log).await?;
     planned.delete.retain(|d| !gone.contains(d));
     planned.bytes = freed(&planned.delete, &nodes);
