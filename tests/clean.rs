@@ -809,7 +809,7 @@ fn ghcr_without_package_permissions_or_on_a_502_removes_nothing() {
 }
 
 #[test]
-fn a_deletion_failing_midway_names_the_tags_already_removed() {
+fn ghcr_a_deletion_failing_midway_names_the_tags_already_removed() {
     let r = Repo::of_acme("ghcr-midway");
     let closed = two_days_ago();
     let gh = github_with_packages(&[(7, Some(&closed)), (8, Some(&closed))], true);
@@ -1008,4 +1008,33 @@ fn a_paged_tag_list_is_followed_by_its_link_and_never_elsewhere() {
             .contains("next page starts where this one did"),
         "{e}"
     );
+}
+
+#[test]
+fn a_registry_failing_midway_names_the_tags_already_removed() {
+    let r = Repo::new("midway");
+    let closed = two_days_ago();
+    let gh = github(&[(3, Some(&closed)), (4, Some(&closed))], &["main"]);
+    let a = r.image("pr-3-abcdef0", "three", OLD);
+    let b = r.image("pr-4-abcdef0", "four", OLD);
+    // digests are deleted in digest order: the second one's deletion fails
+    let (first, (second, failing)) = if a < b {
+        ("pr-3-abcdef0", ("pr-4-abcdef0", b))
+    } else {
+        ("pr-4-abcdef0", ("pr-3-abcdef0", a))
+    };
+    let part: &'static str = Box::leak(format!("/manifests/{failing}").into_boxed_str());
+    let relay = Relay::start(&r.registry, Mode::BadGateway(part));
+    let o = sweep(&gh, &through(&r, &relay)).input("retries", "1").run();
+    o.failed();
+    let e = o.error();
+    let name = through(&r, &relay);
+    assert!(
+        e.contains(&format!("deleting `{name}@{failing}`"))
+            && e.contains("already removed (1)")
+            && e.contains(&format!("`{name}:{first}`"))
+            && !e.contains(&format!("`{name}:{second}`")),
+        "{e}"
+    );
+    assert_eq!(r.tags(), set(&[second]));
 }
