@@ -35,11 +35,25 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BASELINE, BIN, E, REGISTRY, timed  # noqa: E402
+from bench import BASELINE, BIN, E, REGISTRY  # noqa: E402
 
 RECIPE = os.path.join(BASELINE, "clean-recipe.sh")
 TOKEN = "ghs_BenchToken0123456789abcdefXYZ"
 OCI = "application/vnd.oci.image.manifest.v1+json"
+
+
+def timed(cmd, env, log):
+    """Runs cmd, its output into the file `log`; returns (seconds, peak RSS in KiB of the process
+    itself). Not through pipes: a clean's log (a line per deletion) outgrows a pipe's buffer, and
+    a child writing to a pipe nobody reads waits forever."""
+    with open(log, "wb") as out:
+        t = time.monotonic()
+        p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(p.pid, 0)
+        elapsed = time.monotonic() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{cmd[0]} failed:\n{open(log, errors='replace').read()[-3000:]}")
+    return elapsed, usage.ru_maxrss
 
 
 def sha256(b):
@@ -235,7 +249,7 @@ def main():
                "INPUT_MODE": "clean", "INPUT_KEEP": "latest", "INPUT_GITHUB-TOKEN": TOKEN,
                "INPUT_SUMMARY": "false"}
         mark = log_mark()
-        dry_time, dry_rss = timed([BIN], env=dict(env, **{"INPUT_DRY-RUN": "true"}))
+        dry_time, dry_rss = timed([BIN], dict(env, **{"INPUT_DRY-RUN": "true"}), os.path.join(work, "dry.log"))
         dry_removed = outputs(out)["removed"].splitlines()
         dry_calls = (gh.calls, registry_requests(mark, ours))
         if a.plan_only:
@@ -244,7 +258,7 @@ def main():
         gh.calls = 0
         open(out, "w").close()
         mark = log_mark()
-        ir_time, rss = timed([BIN], env=env)
+        ir_time, rss = timed([BIN], env, os.path.join(work, "clean.log"))
         ir_requests = registry_requests(mark, ours)
         removed = outputs(out)["removed"].splitlines()
         left = tags_of(ours)
@@ -255,7 +269,7 @@ def main():
             f.write("\n".join(closed) + "\n")
         renv = dict(os.environ, REGISTRY=REGISTRY, REPOSITORY=theirs, FILTER=filt)
         mark = log_mark()
-        recipe_time, _ = timed(["bash", RECIPE], env=renv)
+        recipe_time, _ = timed(["bash", RECIPE], renv, os.path.join(work, "recipe.log"))
         recipe_requests = registry_requests(mark, theirs, agent="curl/")
         left_recipe = tags_of(theirs)
     report(a, total, removable, seeding, (dry_time, dry_rss, dry_calls, len(dry_removed)),
