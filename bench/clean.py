@@ -221,7 +221,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--plan-only", action="store_true",
-                    help="only the dry run (the plan) at full size: distribution 2.8 deletes a manifest in time proportional to the repository's tags, so removing 2,000 of 10,000 takes tens of minutes on either side")
+                    help="only the dry run (the plan) at full size: distribution 2.8 deletes a manifest in time proportional to the repository's tags, so removing 2,000 of 10,000 takes some 9 minutes a side")
     ap.add_argument("--removable", type=int, help="removable tags (the repository holds five times as many, unless --tags)")
     ap.add_argument("--tags", type=int, help="tags in the repository")
     ap.add_argument("--delete-cost", action="store_true",
