@@ -5,8 +5,9 @@
 mod common;
 
 use common::fixtures::sha256;
-use common::github::{pull_json, FakeGitHub, World, TOKEN};
+use common::github::{pull_json, FakeGitHub, Packages, World, TOKEN};
 use common::relay::{Mode, Relay};
+use common::standin::{Auth, Quirks, StandIn};
 use common::{stack, unique, Outcome, Run};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -216,6 +217,26 @@ impl Repo {
             .as_array()
             .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
             .unwrap_or_default()
+    }
+    /// A manifest's own bytes and those of the blobs it names (config and layers).
+    fn bytes_of(&self, digest: &str) -> u64 {
+        let body = curl(
+            &[
+                "-H",
+                &format!("accept: {OCI_MANIFEST}, {OCI_INDEX}"),
+                &self.url(&format!("manifests/{digest}")),
+            ],
+            None,
+        );
+        let doc: Value = serde_json::from_str(&body).unwrap();
+        let blobs: u64 = doc["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(doc.get("config"))
+            .map(|d| d["size"].as_u64().unwrap())
+            .sum();
+        body.len() as u64 + blobs
     }
     fn has(&self, digest: &str) -> bool {
         let out = Command::new("curl")
@@ -539,12 +560,294 @@ fn an_unreadable_answer_removes_nothing_and_names_what_failed() {
 }
 
 #[test]
-fn ghcr_io_is_refused_before_anything_is_read() {
+fn docker_hub_is_refused_before_anything_is_read() {
     let gh = github(&[], &[]);
-    let o = sweep(&gh, "ghcr.io/acme/charon").run();
+    let o = sweep(&gh, "docker.io/acme/charon").run();
     o.failed();
-    assert!(o.error().contains("GitHub Packages API"), "{}", o.error());
+    assert!(o.error().contains("Docker Hub"), "{}", o.error());
     assert_eq!(gh.api.requests().len(), 0);
+}
+
+/// ghcr.io's registry API over TLS (token auth; the actor and `github-token` are the login, as
+/// GitHub documents for `GITHUB_TOKEN`), reached through `HTTPS_PROXY`: the stack's registry
+/// behind a stand-in, which refuses every other destination. Its registry API would delete
+/// (distribution behind it does): the tests check that nothing is deleted through it, since
+/// ghcr.io's deletes nothing.
+fn ghcr() -> StandIn {
+    StandIn::start_tls(
+        &stack().registry,
+        &["ghcr.io"],
+        Auth::Bearer {
+            realm: "https://ghcr.io/token".into(),
+            service: "ghcr.io".into(),
+            field: "token",
+            user: "octocat".into(),
+            password: TOKEN.into(),
+            anonymous_pull: false,
+        },
+        Quirks::default(),
+    )
+}
+
+fn via(registry: &StandIn, r: Run) -> Run {
+    r.var("HTTPS_PROXY", &format!("http://{}", registry.host))
+        .var(
+            "SSL_CERT_FILE",
+            registry.tls.as_ref().unwrap().ca().to_str().unwrap(),
+        )
+}
+
+impl Repo {
+    /// A repository of owner `acme` two levels deep (package `clean/<unique>`), seen from the
+    /// stack's registry; as ghcr.io names it: `ghcr_name`.
+    fn of_acme(what: &str) -> Repo {
+        Repo {
+            registry: stack().registry,
+            path: format!("acme/clean/{}", unique(what)),
+        }
+    }
+    fn ghcr_name(&self) -> String {
+        format!("ghcr.io/{}", self.path)
+    }
+    /// The package name as one path segment (`clean%2F…`).
+    fn package_segment(&self) -> String {
+        self.path.trim_start_matches("acme/").replace('/', "%2F")
+    }
+}
+
+/// Our GitHub with the Packages API over the stack's registry: packages of `acme`.
+fn github_with_packages(pulls: &[(u64, Option<&str>)], org: bool) -> FakeGitHub {
+    FakeGitHub::start(World {
+        pulls: pulls.iter().map(|(n, c)| (*n, pull_json(*n, *c))).collect(),
+        branches: vec!["main".into()],
+        list_page: Some(2),
+        packages: Some(Packages {
+            registry: stack().registry,
+            owner: "acme".into(),
+            org,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// Requests of `method` to our GitHub whose path holds `part`.
+fn api_calls(gh: &FakeGitHub, method: &str, part: &str) -> Vec<String> {
+    gh.api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == method && r.path.contains(part))
+        .map(|r| r.path)
+        .collect()
+}
+
+#[test]
+fn ghcr_deletes_package_versions_and_a_digest_also_v1_0_survives_as_v1_0() {
+    let r = Repo::of_acme("ghcr");
+    let closed = two_days_ago();
+    let gh = github_with_packages(&[(1, None), (2, Some(&closed)), (3, Some(&closed))], true);
+    let registry = ghcr();
+    let open = r.image("pr-1-aaaaaaa", "open", OLD);
+    let shared = r.image("pr-2-bbbbbbb", "shared", OLD);
+    r.tag("v1.0", &shared);
+    // a closed PR's multi-platform image: the index and its untagged children are versions
+    let amd = r.untagged("amd");
+    let arm = r.untagged("arm");
+    let index = r.index("pr-3-ccccccc", &[&amd, &arm]);
+    let freed = [&index, &amd, &arm]
+        .map(|d| r.bytes_of(d))
+        .iter()
+        .sum::<u64>();
+    let name = r.ghcr_name();
+    let o = via(&registry, sweep(&gh, &name)).run();
+    o.ok();
+    assert_eq!(
+        removed(&o),
+        set(&[
+            &format!("{name}:pr-2-bbbbbbb"),
+            &format!("{name}:pr-3-ccccccc")
+        ]),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(r.tags(), set(&["pr-1-aaaaaaa", "v1.0"]));
+    for (d, stays) in [
+        (&open, true),
+        (&shared, true),
+        (&index, false),
+        (&amd, false),
+        (&arm, false),
+    ] {
+        assert_eq!(r.has(d), stays, "{d}");
+    }
+    // nothing deleted through the registry API; pr-2's tag moved to a placeholder there
+    assert_eq!(
+        registry.count("DELETE", "/v2/"),
+        0,
+        "{:#?}",
+        registry.seen()
+    );
+    assert_eq!(registry.count("PUT", "/manifests/pr-2-bbbbbbb"), 1);
+    // the owner's kind asked once; the package named as one segment, under `orgs`
+    assert_eq!(api_calls(&gh, "GET", "/users/acme").len(), 1);
+    let segment = format!(
+        "/orgs/acme/packages/container/{}/versions",
+        r.package_segment()
+    );
+    let deletes = api_calls(&gh, "DELETE", "/packages/");
+    // the index, its two children, and pr-2's placeholder
+    assert_eq!(deletes.len(), 4, "{deletes:?}");
+    assert!(deletes.iter().all(|p| p.contains(&segment)), "{deletes:?}");
+    assert!(
+        o.summary
+            .contains(r"PR \#2 closed 2 days ago\; the digest stays\: `v1.0` shares it"),
+        "{}",
+        o.summary
+    );
+    // bytes no longer referenced: the index, and its untagged children with their blobs
+    assert!(
+        o.summary.contains(&format!(
+            "3 manifest(s) deleted, {} no longer referenced",
+            image_resolver::core::size::human(freed)
+        )),
+        "{freed}: {}",
+        o.summary
+    );
+}
+
+#[test]
+fn ghcr_dry_run_changes_nothing_and_a_user_s_package_is_read_under_users() {
+    let r = Repo::of_acme("ghcr-dry");
+    let closed = two_days_ago();
+    let gh = github_with_packages(&[(4, Some(&closed))], false);
+    let registry = ghcr();
+    let d = r.image("pr-4-abcdef0", "dry", OLD);
+    let o = via(&registry, sweep(&gh, &r.ghcr_name()))
+        .input("dry-run", "true")
+        .run();
+    o.ok();
+    assert_eq!(
+        removed(&o),
+        set(&[&format!("{}:pr-4-abcdef0", r.ghcr_name())])
+    );
+    assert!(r.has(&d));
+    assert_eq!(registry.writes(), 0, "{:#?}", registry.seen());
+    assert!(api_calls(&gh, "DELETE", "/").is_empty());
+    // the versions were read (a dry run checks what it would delete is there)
+    let reads = api_calls(&gh, "GET", "/users/acme/packages/container/");
+    assert!(!reads.is_empty(), "{:?}", gh.api.requests());
+}
+
+#[test]
+fn ghcr_without_package_permissions_or_on_a_502_removes_nothing() {
+    let r = Repo::of_acme("ghcr-denied");
+    let closed = two_days_ago();
+    r.image("pr-5-abcdef0", "five", OLD);
+    let shared = r.image("pr-6-abcdef0", "six", OLD);
+    r.tag("v2", &shared);
+    let before = r.tags();
+    let registry = ghcr();
+    let pulls = [(5, Some(closed.as_str())), (6, Some(closed.as_str()))];
+    // listing refused: the token lacks `packages: read`
+    let gh = github_with_packages(&pulls, true);
+    gh.world.lock().unwrap().faults.push(common::github::Fault {
+        path_contains: "/packages/container/".into(),
+        status: 403,
+        headers: vec![],
+        times: 100,
+    });
+    let o = via(&registry, sweep(&gh, &r.ghcr_name())).run();
+    o.failed();
+    let e = o.error();
+    assert!(
+        e.contains("packages: read")
+            && e.contains(&format!(
+                "package `clean/{}` of `acme`",
+                r.path.rsplit('/').next().unwrap()
+            ))
+            && e.contains("nothing removed"),
+        "{e}"
+    );
+    assert_eq!(r.tags(), before);
+    // deleting refused: `packages: read` only
+    let gh = github_with_packages(&pulls, true);
+    gh.world
+        .lock()
+        .unwrap()
+        .packages
+        .as_mut()
+        .unwrap()
+        .read_only = true;
+    let o = via(&registry, sweep(&gh, &r.ghcr_name())).run();
+    o.failed();
+    let e = o.error();
+    assert!(
+        e.contains("packages: write") && e.contains("nothing removed"),
+        "{e}"
+    );
+    assert_eq!(r.tags(), before);
+    // the Packages API failing (502) after its retries: nothing removed, nothing deleted
+    let gh = github_with_packages(&pulls, true);
+    gh.world.lock().unwrap().faults.push(common::github::Fault {
+        path_contains: "/versions".into(),
+        status: 502,
+        headers: vec![],
+        times: 100,
+    });
+    let o = via(&registry, sweep(&gh, &r.ghcr_name()))
+        .input("retries", "2")
+        .run();
+    o.failed();
+    let e = o.error();
+    assert!(
+        e.contains("502") && e.contains("listing the versions") && e.contains("nothing removed"),
+        "{e}"
+    );
+    assert!(api_calls(&gh, "DELETE", "/").is_empty());
+    assert_eq!(registry.writes(), 0, "{:#?}", registry.seen());
+    assert_eq!(r.tags(), before);
+}
+
+#[test]
+fn ghcr_a_deletion_failing_midway_names_the_tags_already_removed() {
+    let r = Repo::of_acme("ghcr-midway");
+    let closed = two_days_ago();
+    let gh = github_with_packages(&[(7, Some(&closed)), (8, Some(&closed))], true);
+    let registry = ghcr();
+    let a = r.image("pr-7-abcdef0", "seven", OLD);
+    let b = r.image("pr-8-abcdef0", "eight", OLD);
+    // versions are numbered from 1000 in digest order, and deleted in digest order: the
+    // second deletion fails
+    let (first, second) = if a < b {
+        ("pr-7-abcdef0", "pr-8-abcdef0")
+    } else {
+        ("pr-8-abcdef0", "pr-7-abcdef0")
+    };
+    gh.world.lock().unwrap().faults.push(common::github::Fault {
+        path_contains: "/versions/1001".into(),
+        status: 502,
+        headers: vec![],
+        times: 100,
+    });
+    let o = via(&registry, sweep(&gh, &r.ghcr_name()))
+        .input("retries", "1")
+        .run();
+    o.failed();
+    let e = o.error();
+    let name = r.ghcr_name();
+    assert!(
+        e.contains("version 1001")
+            && e.contains("already removed (1)")
+            && e.contains(&format!("`{name}:{first}`"))
+            && !e.contains(&format!("`{name}:{second}`")),
+        "{e}"
+    );
+    assert!(
+        o.summary.contains(&format!("{name}:{first}")),
+        "{}",
+        o.summary
+    );
+    assert_eq!(r.tags(), set(&[second]));
 }
 
 #[test]
@@ -705,4 +1008,33 @@ fn a_paged_tag_list_is_followed_by_its_link_and_never_elsewhere() {
             .contains("next page starts where this one did"),
         "{e}"
     );
+}
+
+#[test]
+fn a_registry_failing_midway_names_the_tags_already_removed() {
+    let r = Repo::new("midway");
+    let closed = two_days_ago();
+    let gh = github(&[(3, Some(&closed)), (4, Some(&closed))], &["main"]);
+    let a = r.image("pr-3-abcdef0", "three", OLD);
+    let b = r.image("pr-4-abcdef0", "four", OLD);
+    // digests are deleted in digest order: the second one's deletion fails
+    let (first, (second, failing)) = if a < b {
+        ("pr-3-abcdef0", ("pr-4-abcdef0", b))
+    } else {
+        ("pr-4-abcdef0", ("pr-3-abcdef0", a))
+    };
+    let part: &'static str = Box::leak(format!("/manifests/{failing}").into_boxed_str());
+    let relay = Relay::start(&r.registry, Mode::BadGateway(part));
+    let o = sweep(&gh, &through(&r, &relay)).input("retries", "1").run();
+    o.failed();
+    let e = o.error();
+    let name = through(&r, &relay);
+    assert!(
+        e.contains(&format!("deleting `{name}@{failing}`"))
+            && e.contains("already removed (1)")
+            && e.contains(&format!("`{name}:{first}`"))
+            && !e.contains(&format!("`{name}:{second}`")),
+        "{e}"
+    );
+    assert_eq!(r.tags(), set(&[second]));
 }

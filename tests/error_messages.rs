@@ -68,8 +68,8 @@ fn input_errors() {
             "::error title=image-resolver%3A Input error::input `local-tag`: `app:test` would name every image alike: use `{name}` in it, e.g. `{name}:local`",
         ),
         (
-            push().input("image", "ghcr.io/acme/app").input("mode", "clean"),
-            "::error title=image-resolver%3A Input error::input `image`: `ghcr.io/acme/app`: the registry API deletes nothing on `ghcr.io` and clean-up through the GitHub Packages API is not in this version; clean this repository with another tool for now",
+            push().input("image", "docker.io/acme/app").input("mode", "clean"),
+            "::error title=image-resolver%3A Input error::input `image`: `docker.io/acme/app`: Docker Hub deletes only through its own API, which this version does not use; clean this repository with another tool for now",
         ),
         (
             push().input("image", "registry.example.com/acme/app").input("mode", "clean").input("clean-after", "2 days"),

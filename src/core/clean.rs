@@ -513,7 +513,8 @@ pub struct Plan {
     pub untag: Vec<String>,
     /// Digests deleted: referrers first, then each image or index, then its unshared children.
     pub delete: Vec<String>,
-    /// Bytes of the deleted digests' manifests' content (shared layers counted once per image).
+    /// Bytes of the deleted digests' manifests' content (shared layers counted once per image),
+    /// of those whose manifests `nodes` holds: the flow adds untagged children once read.
     pub bytes: u64,
 }
 
@@ -575,11 +576,7 @@ pub fn plan(tags: Vec<(String, String, Reason)>, nodes: &HashMap<String, Node>) 
             delete.push(d);
         }
     }
-    let bytes = delete
-        .iter()
-        .filter_map(|d| nodes.get(d))
-        .map(|n| n.bytes)
-        .sum();
+    let bytes = freed(&delete, nodes);
     Plan {
         tags: fates,
         untag,
@@ -672,6 +669,103 @@ impl Cleaned {
             bytes: plan.bytes,
         }
     }
+}
+
+/// The tags of the plan that go with a deleted digest (each removed tag names its own).
+pub fn gone_with<'a>(plan: &'a Plan, digest: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    plan.tags
+        .iter()
+        .filter(move |f| f.reason.removes() && f.digest == digest)
+        .map(|f| f.tag.as_str())
+}
+
+/// Bytes the deleted digests' manifests refer to, each digest counted once: untagged index
+/// children included, once their manifests are among `nodes`.
+pub fn freed(delete: &[String], nodes: &HashMap<String, Node>) -> u64 {
+    delete
+        .iter()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .filter_map(|d| nodes.get(d))
+        .map(|n| n.bytes)
+        .sum()
+}
+
+/// Tags named in a partial failure's error, at most; the rest are counted.
+const MAX_NAMED: usize = 20;
+
+/// What a removal did before it failed, for its error (outputs are not written on failure):
+/// `already removed: `repo:a`, `repo:b``, or `nothing removed`.
+pub fn so_far(repository: &str, removed: &[String]) -> String {
+    if removed.is_empty() {
+        return "nothing removed".into();
+    }
+    let named: Vec<String> = removed
+        .iter()
+        .take(MAX_NAMED)
+        .map(|t| format!("`{repository}:{t}`"))
+        .collect();
+    let more = match removed.len().saturating_sub(MAX_NAMED) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    format!(
+        "already removed ({}): {}{more}; run clean again to finish",
+        removed.len(),
+        named.join(", ")
+    )
+}
+
+/// A ghcr.io repository as the GitHub Packages API names it: the owner (a user or an
+/// organization) and the container package, the path after the owner (`ghcr.io/acme/app/api`
+/// is package `app/api` of `acme`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub owner: String,
+    pub name: String,
+}
+
+impl Package {
+    /// The package behind a ghcr.io repository; none elsewhere (there the registry API deletes).
+    pub fn of(repository: &str) -> Option<Package> {
+        let (owner, name) = repository.strip_prefix("ghcr.io/")?.split_once('/')?;
+        (!owner.is_empty() && !name.is_empty()).then(|| Package {
+            owner: owner.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for Package {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "package `{}` of `{}`", self.name, self.owner)
+    }
+}
+
+/// One version of a container package: a digest and every tag it carries (deleting the
+/// version deletes them all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageVersion {
+    pub id: u64,
+    pub digest: String,
+    pub tags: Vec<String>,
+}
+
+/// Each digest to delete with its version's id, in the plan's order; the first digest no
+/// version holds is returned instead (the listing and the registry disagree: nothing removed).
+pub fn version_ids(
+    delete: &[String],
+    versions: &[PackageVersion],
+) -> Result<Vec<(String, u64)>, String> {
+    let ids: HashMap<&str, u64> = versions.iter().map(|v| (v.digest.as_str(), v.id)).collect();
+    delete
+        .iter()
+        .map(|d| {
+            ids.get(d.as_str())
+                .map(|id| (d.clone(), *id))
+                .ok_or_else(|| d.clone())
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use super::log::Log;
 use super::ports::{Cleaner, GitHubApi, World};
 use super::Ports;
 use crate::core::clean::{
-    decide, plan as plan_digests, prs_named, recognise, Cleaned, Facts, Node, PrState, Reason,
-    Recognised, Target, Templates,
+    decide, freed, gone_with, plan as plan_digests, prs_named, recognise, so_far, version_ids,
+    Cleaned, Facts, Node, Package, Plan, PrState, Reason, Recognised, Target, Templates,
 };
 use anyhow::{anyhow, Context, Result};
 use futures_util::StreamExt;
@@ -40,6 +40,8 @@ pub struct Answers {
     open: OnceCell<HashSet<u64>>,
     branches: OnceCell<HashSet<String>>,
     asked: std::sync::Mutex<HashMap<u64, Arc<OnceCell<PrState>>>>,
+    /// ghcr.io: each package owner's kind (organization or user), asked once.
+    owners: std::sync::Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
 }
 
 impl Answers {
@@ -68,6 +70,17 @@ impl Answers {
             .get_or_try_init(|| github.pull_request_state(n))
             .await?;
         Ok(*state)
+    }
+
+    async fn org<G: GitHubApi>(&self, github: &G, owner: &str) -> Result<bool> {
+        let cell = self
+            .owners
+            .lock()
+            .expect("package owners")
+            .entry(owner.to_string())
+            .or_default()
+            .clone();
+        Ok(*cell.get_or_try_init(|| github.owner_is_org(owner)).await?)
     }
 
     async fn branches<G: GitHubApi>(&self, github: &G, t: &Templates) -> Result<&HashSet<String>> {
@@ -154,7 +167,7 @@ pub async fn clean<W: World>(
         }
     }
     reasons = decide_all(&tags, plan, &prs, branches, &created)?;
-    let nodes: HashMap<String, Node> = facts
+    let mut nodes: HashMap<String, Node> = facts
         .values()
         .map(|f| (f.digest.clone(), f.node.clone()))
         .collect();
@@ -166,8 +179,19 @@ pub async fn clean<W: World>(
         .zip(reasons)
         .map(|(t, r)| (t.clone(), digests[t].clone(), r))
         .collect();
-    let planned = plan_digests(triples, &nodes);
+    let mut planned = plan_digests(triples, &nodes);
+    // an index's children have no tag: read them now, for the bytes their deletion frees
+    let gone = read_children(p, repository, &planned.delete, &mut nodes, log).await?;
+    planned.delete.retain(|d| !gone.contains(d));
+    planned.bytes = freed(&planned.delete, &nodes);
+    drop(nodes);
     let cleaned = Cleaned::of(repository, &planned, plan.dry_run);
+    let work = !(planned.delete.is_empty() && planned.untag.is_empty());
+    // on ghcr.io every digest to delete must be a package version, dry or not
+    let versions = match Package::of(repository).filter(|_| work) {
+        Some(package) => Some(versions_of(p, answers, package, repository, &planned).await?),
+        None => None,
+    };
     if plan.dry_run {
         log.info(&format!(
             "dry run: {} tag(s) of `{repository}` would be removed, {} manifest(s) deleted",
@@ -176,30 +200,188 @@ pub async fn clean<W: World>(
         ));
         return Ok(cleaned);
     }
+    if !work {
+        return Ok(cleaned);
+    }
+    let mut done = Vec::new();
+    let removal = match versions {
+        Some(v) => remove_versions(p, repository, &planned, v, &mut done, log).await,
+        None => remove_manifests(p, repository, &planned, &mut done, log).await,
+    };
+    // a failure midway names what is already gone: outputs are not written on failure
+    removal.map_err(|(what, e)| anyhow!("{what}: {e:#}; {}", so_far(repository, &done)))?;
+    Ok(cleaned)
+}
+
+/// A step of a removal that failed, and why.
+type Failure = (String, anyhow::Error);
+
+/// Distribution and its kin: deletes by digest, and a tag alone through a placeholder.
+async fn remove_manifests<W: World>(
+    p: &Ports<'_, W>,
+    repository: &str,
+    planned: &Plan,
+    done: &mut Vec<String>,
+    log: &Log,
+) -> Result<(), Failure> {
     // a registry that refuses deletes (HTTP 405) fails here, before anything changed: a
     // digest no manifest has is asked to go, which such a registry refuses and others ignore
-    if !(planned.delete.is_empty() && planned.untag.is_empty()) {
-        let probe = format!("sha256:{}", "0".repeat(64));
-        p.registry
-            .delete(repository, &probe, log)
-            .await
-            .with_context(|| format!("`{repository}` cannot delete: nothing removed"))?;
-    }
+    let probe = format!("sha256:{}", "0".repeat(64));
+    p.registry
+        .delete(repository, &probe, log)
+        .await
+        .map_err(|e| (format!("`{repository}` cannot delete"), e.into()))?;
     for digest in &planned.delete {
         p.registry
             .delete(repository, digest, log)
             .await
-            .with_context(|| format!("deleting `{repository}@{digest}`"))?;
+            .map_err(|e| (format!("deleting `{repository}@{digest}`"), e.into()))?;
+        done.extend(gone_with(planned, digest).map(String::from));
         log.info(&format!("deleted `{repository}@{digest}`"));
     }
     for tag in &planned.untag {
         p.registry
             .untag(repository, tag, log)
             .await
-            .with_context(|| format!("removing `{repository}:{tag}`"))?;
+            .map_err(|e| (format!("removing `{repository}:{tag}`"), e.into()))?;
+        done.push(tag.clone());
         log.info(&format!("removed `{repository}:{tag}` (its digest stays)"));
     }
-    Ok(cleaned)
+    Ok(())
+}
+
+/// A ghcr.io repository's package, whose owner kind is known, and the versions to delete.
+struct Versions {
+    package: Package,
+    org: bool,
+    ids: Vec<(String, u64)>,
+}
+
+/// The package versions a ghcr.io removal deletes, read before anything changes: the owner's
+/// kind, the versions listed, and each digest to delete among them.
+async fn versions_of<W: World>(
+    p: &Ports<'_, W>,
+    answers: &Answers,
+    package: Package,
+    repository: &str,
+    planned: &Plan,
+) -> Result<Versions> {
+    let org = answers
+        .org(p.github, &package.owner)
+        .await
+        .with_context(|| {
+            format!("looking up the owner of {package} for `{repository}`: nothing removed")
+        })?;
+    let listed = p
+        .github
+        .package_versions(&package, org)
+        .await
+        .with_context(|| {
+            format!("listing the versions of {package} for `{repository}`: nothing removed")
+        })?;
+    let ids = version_ids(&planned.delete, &listed).map_err(|d| {
+        anyhow!("`{repository}@{d}` is not among the versions of {package} (the registry and the Packages API disagree): nothing removed")
+    })?;
+    Ok(Versions { package, org, ids })
+}
+
+/// ghcr.io: the registry API deletes nothing, so versions go through the Packages API; a tag
+/// alone moves to a placeholder (a new version), which is then deleted as a version.
+async fn remove_versions<W: World>(
+    p: &Ports<'_, W>,
+    repository: &str,
+    planned: &Plan,
+    v: Versions,
+    done: &mut Vec<String>,
+    log: &Log,
+) -> Result<(), Failure> {
+    let Versions { package, org, ids } = v;
+    for (digest, id) in &ids {
+        p.github
+            .delete_package_version(&package, org, *id)
+            .await
+            .map_err(|e| (format!("deleting `{repository}@{digest}`"), e))?;
+        done.extend(gone_with(planned, digest).map(String::from));
+        log.info(&format!("deleted `{repository}@{digest}` (version {id})"));
+    }
+    if planned.untag.is_empty() {
+        return Ok(());
+    }
+    let mut placed = Vec::with_capacity(planned.untag.len());
+    for tag in &planned.untag {
+        let digest = p.registry.place(repository, tag, log).await.map_err(|e| {
+            (
+                format!("moving `{repository}:{tag}` to a placeholder"),
+                e.into(),
+            )
+        })?;
+        placed.push((tag, digest));
+    }
+    // the placeholders are new versions: listed once more for their ids
+    let listed = p
+        .github
+        .package_versions(&package, org)
+        .await
+        .map_err(|e| {
+            (
+                format!("listing the versions of {package} for the placeholders of `{repository}`"),
+                e,
+            )
+        })?;
+    let digests: Vec<String> = placed.iter().map(|(_, d)| d.clone()).collect();
+    let ids = version_ids(&digests, &listed).map_err(|d| {
+        (
+            format!("deleting the placeholder `{repository}@{d}`"),
+            anyhow!("it is not among the versions of {package} yet (its tag names it now)"),
+        )
+    })?;
+    for ((tag, _), (_, id)) in placed.into_iter().zip(ids) {
+        p.github
+            .delete_package_version(&package, org, id)
+            .await
+            .map_err(|e| {
+                (
+                    format!("deleting the placeholder of `{repository}:{tag}`"),
+                    e,
+                )
+            })?;
+        done.push(tag.clone());
+        log.info(&format!("removed `{repository}:{tag}` (its digest stays)"));
+    }
+    Ok(())
+}
+
+/// Reads the manifests of digests to delete that no tag named (an index's children) into
+/// `nodes`; those already gone are returned (nothing left to delete).
+async fn read_children<W: World>(
+    p: &Ports<'_, W>,
+    repository: &str,
+    delete: &[String],
+    nodes: &mut HashMap<String, Node>,
+    log: &Log,
+) -> Result<HashSet<String>> {
+    let missing: Vec<&String> = delete.iter().filter(|d| !nodes.contains_key(*d)).collect();
+    let mut reads = futures_util::stream::iter(missing)
+        .map(|d| async move { (d, p.registry.facts(repository, d, log).await) })
+        .buffer_unordered(READS);
+    let mut gone = HashSet::new();
+    while let Some((d, r)) = reads.next().await {
+        match r {
+            Ok(f) => {
+                nodes.insert(d.clone(), f.node);
+            }
+            Err(crate::model::RegistryError::NotFound { .. }) => {
+                log.info(&format!("`{repository}@{d}` is already gone"));
+                gone.insert(d.clone());
+            }
+            Err(e) => {
+                return Err(anyhow::Error::from(e).context(format!(
+                    "reading the manifest of `{repository}@{d}`: nothing removed"
+                )))
+            }
+        }
+    }
+    Ok(gone)
 }
 
 /// Each tag's reason; a pull request whose state is unknown fails the repository.

@@ -4,7 +4,7 @@
 //! both, in src/model.rs and src/core.
 
 use super::log::Log;
-use crate::core::clean::PrState;
+use crate::core::clean::{Package, PackageVersion, PrState};
 use crate::core::credentials::Auth;
 use crate::core::platform::Platform;
 use crate::core::promote::{MergedPr, PromoteTarget, Referrer};
@@ -133,6 +133,17 @@ pub trait Cleaner: Sync {
         let _ = (tag, log);
         std::future::ready(not_here(repository))
     }
+    /// Moves a tag to a placeholder manifest of its own (the first half of removing a tag whose
+    /// digest stays, where deleting goes by digest only); the placeholder's digest.
+    fn place(
+        &self,
+        repository: &str,
+        tag: &str,
+        log: &Log,
+    ) -> impl Future<Output = Result<String, RegistryError>> + Send {
+        let _ = (tag, log);
+        std::future::ready(not_here(repository))
+    }
     /// Deletes a manifest (and with it every tag it still has); one already gone is deleted.
     fn delete(
         &self,
@@ -188,6 +199,30 @@ pub trait GitHubApi: Sync {
     /// Clean mode: the branch names, every page.
     fn branches(&self) -> impl Future<Output = Result<Vec<String>>> + Send {
         async { Err(anyhow!("branch listings are not available here")) }
+    }
+    /// Clean mode on ghcr.io: whether a package owner is an organization (else a user).
+    fn owner_is_org(&self, owner: &str) -> impl Future<Output = Result<bool>> + Send {
+        let _ = owner;
+        async { Err(anyhow!("owner look-ups are not available here")) }
+    }
+    /// Clean mode on ghcr.io: a container package's versions (digests and their tags), every page.
+    fn package_versions(
+        &self,
+        package: &Package,
+        org: bool,
+    ) -> impl Future<Output = Result<Vec<PackageVersion>>> + Send {
+        let _ = (package, org);
+        async { Err(anyhow!("package version listings are not available here")) }
+    }
+    /// Clean mode on ghcr.io: deletes a package version; one already gone is deleted.
+    fn delete_package_version(
+        &self,
+        package: &Package,
+        org: bool,
+        id: u64,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (package, org, id);
+        async { Err(anyhow!("package version deletion is not available here")) }
     }
     /// A tree's own entries (`git/trees/{sha}`), for walking `paths`.
     fn git_tree(&self, sha: &str) -> impl Future<Output = Result<Vec<TreeEntry>>> + Send {

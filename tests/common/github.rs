@@ -68,6 +68,152 @@ pub struct World {
     pub branches: Vec<String>,
     /// Page size of those listings, whatever `per_page` asks (to exercise `Link`).
     pub list_page: Option<usize>,
+    /// Clean mode on ghcr.io: the Packages API over a real registry's repositories.
+    pub packages: Option<Packages>,
+}
+
+/// The GitHub Packages API (container packages), after GitHub's REST docs ("REST API endpoints
+/// for packages": list package versions of an organization's or a user's package, delete a
+/// package version), over the repositories of a real registry: package `p` of `owner` is the
+/// registry's repository `owner/p`. Its versions are the digests the registry holds there (each
+/// tag's, an index's children, and any listed before that is still there), each with the tags
+/// naming it; deleting a version deletes that manifest from the registry, and so every tag
+/// naming it, as on ghcr.io. `GET /users/{owner}` gives the owner's `type`; only the matching
+/// `orgs` or `users` routes answer.
+#[derive(Clone, Default)]
+pub struct Packages {
+    /// `host:port` of the registry, plain HTTP.
+    pub registry: String,
+    pub owner: String,
+    pub org: bool,
+    /// `DELETE` answers 403, as for a token with `packages: read` only.
+    pub read_only: bool,
+    /// Version ids by digest, stable across listings.
+    pub ids: std::collections::BTreeMap<String, u64>,
+    /// The ids of the versions deleted, in order.
+    pub deleted: Vec<u64>,
+}
+
+/// A GET (or HEAD) of the registry, as curl gives it: status, `docker-content-digest`, body.
+fn registry_get(url: &str, head: bool) -> (u16, Option<String>, Vec<u8>) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "-i", "-H"])
+        .arg("accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json");
+    if head {
+        cmd.arg("-I");
+    }
+    let out = cmd.arg(url).output().unwrap();
+    let raw = out.stdout;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let text = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let digest = text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("docker-content-digest")
+            .then(|| v.trim().to_string())
+    });
+    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
+    (status, digest, body)
+}
+
+impl Packages {
+    /// Every version of package `name`, newest first, as GitHub lists them; none when the
+    /// registry has no such repository.
+    fn versions(&mut self, name: &str) -> Vec<Value> {
+        let base = format!("http://{}/v2/{}/{name}", self.registry, self.owner);
+        let (_, _, body) = registry_get(&format!("{base}/tags/list?n=100000"), false);
+        let tags: Vec<String> = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| serde_json::from_value(v["tags"].clone()).ok())
+            .unwrap_or_default();
+        let mut by_digest: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for tag in tags {
+            let (status, digest, body) = registry_get(&format!("{base}/manifests/{tag}"), false);
+            let Some(digest) = digest.filter(|_| status == 200) else {
+                continue;
+            };
+            by_digest.entry(digest).or_default().push(tag);
+            let doc: Value = serde_json::from_slice(&body).unwrap_or_default();
+            for child in doc["manifests"].as_array().into_iter().flatten() {
+                if let Some(c) = child["digest"].as_str() {
+                    by_digest.entry(c.to_string()).or_default();
+                }
+            }
+        }
+        for known in self.ids.keys() {
+            if !by_digest.contains_key(known)
+                && registry_get(&format!("{base}/manifests/{known}"), true).0 == 200
+            {
+                by_digest.insert(known.clone(), Vec::new());
+            }
+        }
+        let mut list: Vec<(u64, Value)> = by_digest
+            .into_iter()
+            .map(|(digest, tags)| {
+                let next = 1000 + self.ids.len() as u64;
+                let id = *self.ids.entry(digest.clone()).or_insert(next);
+                let v = json!({"id": id, "name": digest,
+                    "url": format!("https://api.github.com/orgs/{}/packages/container/{}/versions/{id}", self.owner, name.replace('/', "%2F")),
+                    "package_html_url": format!("https://github.com/orgs/{}/packages/container/package/{name}", self.owner),
+                    "created_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z",
+                    "html_url": format!("https://github.com/orgs/{}/packages/container/{name}/{id}", self.owner),
+                    "metadata": {"package_type": "container", "container": {"tags": tags}}});
+                (id, v)
+            })
+            .collect();
+        list.sort_by_key(|v| std::cmp::Reverse(v.0));
+        list.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// `DELETE …/versions/{id}`: the version's manifest goes from the registry.
+    fn delete(&mut self, name: &str, id: u64) -> Reply {
+        if self.read_only {
+            return Reply::json(
+                403,
+                json!({"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/packages/packages#delete-package-version-for-an-organization"}),
+            );
+        }
+        let digest = self
+            .ids
+            .iter()
+            .find(|(_, v)| **v == id)
+            .map(|(d, _)| d.clone());
+        let Some(digest) = digest.filter(|_| !self.deleted.contains(&id)) else {
+            return Reply::json(404, json!({"message": "Package version not found."}));
+        };
+        let url = format!(
+            "http://{}/v2/{}/{name}/manifests/{digest}",
+            self.registry, self.owner
+        );
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-X",
+                "DELETE",
+            ])
+            .arg(&url)
+            .output()
+            .unwrap();
+        let code = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(code == "202" || code == "404", "DELETE {url}: {code}");
+        self.deleted.push(id);
+        Reply {
+            status: 204,
+            headers: vec![],
+            body: Body::Bytes(Vec::new()),
+        }
+    }
 }
 
 /// A pull request as `pulls/{n}` gives it: open, or closed at `closed_at` (RFC 3339).
@@ -395,6 +541,44 @@ impl FakeGitHub {
                     ),
                     None => Reply::json(404, json!({"message": "Not Found"})),
                 },
+                ["users", owner] if w.packages.as_ref().is_some_and(|p| p.owner == *owner) => {
+                    let org = w.packages.as_ref().unwrap().org;
+                    Reply::json(
+                        200,
+                        json!({"login": owner, "id": 1, "type": if org { "Organization" } else { "User" }}),
+                    )
+                }
+                [kind, owner, "packages", "container", name, "versions", rest @ ..]
+                    if w.packages.as_ref().is_some_and(|p| {
+                        p.owner == *owner && (*kind == "orgs") == p.org && *kind != "repos"
+                    }) =>
+                {
+                    // the package name is one path segment: `app%2Fapi` is `app/api`
+                    let name: String = url::form_urlencoded::parse(format!("n={name}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                    let encoded: String =
+                        url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+                    let packages = w.packages.as_mut().unwrap();
+                    match (r.method.as_str(), rest) {
+                        ("GET", []) => {
+                            let list = packages.versions(&name);
+                            if list.is_empty() {
+                                return Reply::json(404, json!({"message": "Package not found."}));
+                            }
+                            let host = r.headers.get("host").cloned().unwrap_or_default();
+                            let route =
+                                format!("/{kind}/{owner}/packages/container/{encoded}/versions");
+                            page_of(list, &q, w.list_page, &host, &route)
+                        }
+                        ("DELETE", [id]) => match id.parse() {
+                            Ok(id) => packages.delete(&name, id),
+                            Err(_) => Reply::json(404, json!({"message": "Not Found"})),
+                        },
+                        _ => Reply::json(404, json!({"message": "Not Found"})),
+                    }
+                }
                 _ => Reply::json(404, json!({"message": "Not Found"})),
             }
         });

@@ -86,6 +86,28 @@ impl GitHubApi for LazyGitHub {
     async fn branches(&self) -> Result<Vec<String>> {
         Ok(self.get().await?.branches().await?)
     }
+    async fn owner_is_org(&self, owner: &str) -> Result<bool> {
+        Ok(self.get().await?.owner_is_org(owner).await?)
+    }
+    async fn package_versions(
+        &self,
+        package: &crate::core::clean::Package,
+        org: bool,
+    ) -> Result<Vec<crate::core::clean::PackageVersion>> {
+        Ok(self.get().await?.package_versions(package, org).await?)
+    }
+    async fn delete_package_version(
+        &self,
+        package: &crate::core::clean::Package,
+        org: bool,
+        id: u64,
+    ) -> Result<()> {
+        Ok(self
+            .get()
+            .await?
+            .delete_package_version(package, org, id)
+            .await?)
+    }
     async fn git_tree(&self, sha: &str) -> Result<Vec<crate::model::TreeEntry>> {
         Ok(self.get().await?.git_tree(sha).await?)
     }

@@ -193,6 +193,10 @@ impl<L: Login> Cleaner for Registries<L> {
         let client = self.client(registry_of(repository), log).await?;
         client.untag(repository, tag, &|m: &str| log.info(m)).await
     }
+    async fn place(&self, repository: &str, tag: &str, log: &Log) -> Result<String, RegistryError> {
+        let client = self.client(registry_of(repository), log).await?;
+        client.place(repository, tag, &|m: &str| log.info(m)).await
+    }
     async fn delete(&self, repository: &str, digest: &str, log: &Log) -> Result<(), RegistryError> {
         let client = self.client(registry_of(repository), log).await?;
         client

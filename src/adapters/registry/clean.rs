@@ -262,6 +262,18 @@ impl Registry {
         tag: &str,
         log: Log<'_>,
     ) -> Result<(), RegistryError> {
+        let digest = self.place(repository, tag, log).await?;
+        self.delete(repository, &digest, log).await
+    }
+
+    /// Moves a tag to a placeholder manifest of its own (an empty index naming the tag); the
+    /// placeholder's digest, for deleting it.
+    pub async fn place(
+        &self,
+        repository: &str,
+        tag: &str,
+        log: Log<'_>,
+    ) -> Result<String, RegistryError> {
         let path = repository_path(repository);
         let shown = format!("{repository}:{tag}");
         let fail = |raw| self.error(&shown, raw);
@@ -295,7 +307,7 @@ impl Registry {
         )
         .await
         .map_err(fail)?;
-        self.delete(repository, &digest, log).await
+        Ok(digest)
     }
 }
 

@@ -503,3 +503,82 @@ fn the_event_says_what_is_cleaned() {
         Ok(Target::Sweep)
     );
 }
+
+#[test]
+fn an_untagged_child_s_bytes_count_once_its_manifest_is_read() {
+    let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    // pr-1's index (5 bytes) with two untagged children: the plan knows only the index
+    let index = HashMap::from([(d('a'), node(&[&d('b'), &d('c')], None, 5))]);
+    let p = plan(vec![("pr-1-aaaaaaa".into(), d('a'), gone(1))], &index);
+    assert_eq!(p.delete, [d('a'), d('b'), d('c')]);
+    assert_eq!(p.bytes, 5);
+    let mut all = index;
+    all.insert(d('b'), node(&[], None, 100));
+    all.insert(d('c'), node(&[], None, 200));
+    assert_eq!(freed(&p.delete, &all), 305);
+    // a digest named twice counts once
+    assert_eq!(freed(&[d('b'), d('b')], &all), 100);
+    assert_eq!(gone_with(&p, &d('a')).collect::<Vec<_>>(), ["pr-1-aaaaaaa"]);
+    assert_eq!(gone_with(&p, &d('b')).count(), 0);
+}
+
+#[test]
+fn a_partial_failure_names_what_is_already_gone() {
+    assert_eq!(so_far("r", &[]), "nothing removed");
+    assert_eq!(
+        so_far("r", &["pr-1".into(), "pr-2".into()]),
+        "already removed (2): `r:pr-1`, `r:pr-2`; run clean again to finish"
+    );
+    let many: Vec<String> = (0..25).map(|i| format!("t{i}")).collect();
+    let s = so_far("r", &many);
+    assert!(s.starts_with("already removed (25): `r:t0`"), "{s}");
+    assert!(
+        s.contains("`r:t19` and 5 more;") && !s.contains("t20"),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_ghcr_repository_is_a_package_of_its_owner() {
+    assert_eq!(
+        Package::of("ghcr.io/acme/app/api"),
+        Some(Package {
+            owner: "acme".into(),
+            name: "app/api".into()
+        })
+    );
+    assert_eq!(
+        Package::of("ghcr.io/acme/app").unwrap().to_string(),
+        "package `app` of `acme`"
+    );
+    for other in [
+        "ghcr.io/acme",
+        "localhost:5000/acme/app",
+        "ghcr.io.evil/acme/app",
+    ] {
+        assert_eq!(Package::of(other), None, "{other}");
+    }
+}
+
+#[test]
+fn every_digest_to_delete_must_be_a_listed_version() {
+    let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    let versions = vec![
+        PackageVersion {
+            id: 7,
+            digest: d('a'),
+            tags: vec!["pr-1-aaaaaaa".into()],
+        },
+        PackageVersion {
+            id: 9,
+            digest: d('b'),
+            tags: vec![],
+        },
+    ];
+    assert_eq!(
+        version_ids(&[d('b'), d('a')], &versions),
+        Ok(vec![(d('b'), 9), (d('a'), 7)])
+    );
+    assert_eq!(version_ids(&[d('a'), d('c')], &versions), Err(d('c')));
+    assert_eq!(version_ids(&[], &versions), Ok(vec![]));
+}
