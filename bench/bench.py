@@ -44,11 +44,15 @@ def docker(*args):
 
 def timed(cmd, env=None, expect_ok=True):
     """Runs cmd; returns (seconds, peak RSS in KiB of the process itself)."""
-    t = time.monotonic()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    elapsed = time.monotonic() - t
-    out = p.stdout.read().decode(errors="replace") + p.stderr.read().decode(errors="replace")
+    # output to a file, not a pipe: nobody reads a pipe while wait4 waits, and a process that
+    # writes more than a pipe holds (64 KiB) would block forever
+    with tempfile.TemporaryFile() as log:
+        t = time.monotonic()
+        p = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(p.pid, 0)
+        elapsed = time.monotonic() - t
+        log.seek(0)
+        out = log.read().decode(errors="replace")
     ok = os.waitstatus_to_exitcode(status) == 0
     if ok != expect_ok:
         sys.exit(f"{cmd[0]} {'failed' if expect_ok else 'succeeded'} unexpectedly:\n{out[-3000:]}")
