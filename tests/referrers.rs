@@ -5,7 +5,7 @@
 //! none or is rate-limited.
 mod common;
 
-use common::github::{FakeGitHub, Fault, World, TOKEN};
+use common::github::{pull_json, FakeGitHub, Fault, World, TOKEN};
 use common::standin::{Auth, Quirks, Referrers, StandIn};
 use common::{push_event, sha, stack, unique, Outcome, Run, Stack};
 use serde_json::{json, Value};
@@ -858,4 +858,62 @@ fn a_referrer_the_target_refuses_fails_the_step_naming_the_target_that_holds_the
         digest_of(&Reg::open(&s).get(&dst, "latest").unwrap()),
         src.digest
     );
+}
+
+/// Clean mode on a registry with the referrers API: the untagged referrers of a closed pull
+/// request's image (a bundle, an SBOM) are deleted with it, first; a dry run only lists them.
+#[test]
+fn clean_deletes_the_untagged_referrers_the_api_lists_with_their_subject() {
+    let s = stack();
+    let api = stand_in(&s, Referrers::Api { page: 10 });
+    let head = sha(0xc7);
+    let path = format!("it/{}", unique("clean-refs"));
+    let tag = format!("pr-5-{}", &head[..7]);
+    let digest = s.publish(&format!("{}/{path}", s.registry), &tag, Some(&head));
+    let reg = Reg::of(&api.host);
+    let (bundle, _) = reg.attach(&path, &digest, BUNDLE, br#"{"bundle":5}"#);
+    let (sbom, _) = reg.attach(&path, &digest, "application/spdx+json", b"{}");
+    let gh = FakeGitHub::start(World {
+        pulls: [(5, pull_json(5, Some("2026-01-01T00:00:00Z")))].into(),
+        ..Default::default()
+    });
+    let clean = |dry: &str| {
+        Run::new("schedule", json!({"schedule": "0 3 * * *"}))
+            .var("GITHUB_API_URL", &gh.api_url())
+            .var("GITHUB_SHA", &sha(0x11))
+            .var("GITHUB_REF_NAME", "main")
+            .input("image", &format!("{}/{path}", api.host))
+            .input("mode", "clean")
+            .input("dry-run", dry)
+            .input("github-token", TOKEN)
+            .input("registry-username", "ci")
+            .input("registry-password", PASSWORD)
+            .run()
+    };
+    let o = clean("true");
+    o.ok();
+    assert!(o.stdout.contains("2 referrer(s) listed"), "{}", o.stdout);
+    let open = Reg::open(&s);
+    for d in [&digest, &bundle, &sbom] {
+        assert!(
+            open.get(&path, d).is_some(),
+            "a dry run deletes nothing: {d}"
+        );
+    }
+    api.clear();
+    let o = clean("false");
+    o.ok();
+    assert_eq!(o.out("removed"), format!("{}/{path}:{tag}", api.host));
+    for d in [&digest, &bundle, &sbom] {
+        assert!(open.get(&path, d).is_none(), "deleted: {d}");
+    }
+    // the referrers before their subject
+    let deletes: Vec<String> = api
+        .seen()
+        .into_iter()
+        .filter(|r| r.method == "DELETE" && !r.path.ends_with(&"0".repeat(64)))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(deletes.len(), 3, "{deletes:#?}");
+    assert!(deletes[2].ends_with(&digest), "{deletes:#?}");
 }

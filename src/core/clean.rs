@@ -585,6 +585,30 @@ pub fn plan(tags: Vec<(String, String, Reason)>, nodes: &HashMap<String, Node>) 
     }
 }
 
+/// Adds the untagged referrers the referrers API listed for digests the plan deletes (`found`:
+/// subject, referrer digests): each goes first, before its subject, unless a kept tag names it
+/// or the plan deletes it already. Their bytes are not counted (signatures and attestations are
+/// small, and their manifests are not read).
+pub fn with_referrers(plan: &mut Plan, found: Vec<(String, Vec<String>)>) {
+    let kept: HashSet<&str> = plan
+        .tags
+        .iter()
+        .filter(|f| !f.reason.removes())
+        .map(|f| f.digest.as_str())
+        .collect();
+    let mut seen: HashSet<String> = plan.delete.iter().cloned().collect();
+    let mut first = Vec::new();
+    for (_, referrers) in found {
+        for r in referrers {
+            if !kept.contains(r.as_str()) && seen.insert(r.clone()) {
+                first.push(r);
+            }
+        }
+    }
+    first.append(&mut plan.delete);
+    plan.delete = first;
+}
+
 /// Every digest a kept digest holds on to: its index's children and its subject, transitively.
 fn closure(roots: impl Iterator<Item = String>, nodes: &HashMap<String, Node>) -> HashSet<String> {
     let mut seen = HashSet::new();

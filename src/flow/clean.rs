@@ -8,7 +8,8 @@ use super::ports::{Cleaner, GitHubApi, World};
 use super::Ports;
 use crate::core::clean::{
     decide, freed, gone_with, plan as plan_digests, prs_named, recognise, so_far, version_ids,
-    Cleaned, Facts, Node, Package, Plan, PrState, Reason, Recognised, Target, Templates,
+    with_referrers, Cleaned, Facts, Node, Package, Plan, PrState, Reason, Recognised, Target,
+    Templates,
 };
 use anyhow::{anyhow, Context, Result};
 use futures_util::StreamExt;
@@ -185,6 +186,10 @@ pub async fn clean<W: World>(
     planned.delete.retain(|d| !gone.contains(d));
     planned.bytes = freed(&planned.delete, &nodes);
     drop(nodes);
+    // untagged referrers (signatures, attestations) go before their subject, where the registry
+    // lists them through the referrers API; the tag schemes' are in the tag list already
+    let found = referrers_of(p, repository, &planned.delete, log).await?;
+    with_referrers(&mut planned, found);
     let cleaned = Cleaned::of(repository, &planned, plan.dry_run);
     let work = !(planned.delete.is_empty() && planned.untag.is_empty());
     // on ghcr.io every digest to delete must be a package version, dry or not
@@ -349,6 +354,38 @@ async fn remove_versions<W: World>(
         log.info(&format!("removed `{repository}:{tag}` (its digest stays)"));
     }
     Ok(())
+}
+
+/// The referrers the referrers API lists for each digest to delete; none asked past the first
+/// when the registry has no such API. Unreadable: nothing removed.
+async fn referrers_of<W: World>(
+    p: &Ports<'_, W>,
+    repository: &str,
+    delete: &[String],
+    log: &Log,
+) -> Result<Vec<(String, Vec<String>)>> {
+    let mut found = Vec::new();
+    for d in delete {
+        let listed = p
+            .registry
+            .listed_referrers(repository, d, log)
+            .await
+            .with_context(|| {
+                format!("reading the referrers of `{repository}@{d}`: nothing removed")
+            })?;
+        match listed {
+            None => break,
+            Some(list) if list.is_empty() => {}
+            Some(list) => {
+                log.info(&format!(
+                    "`{repository}@{d}`: {} referrer(s) listed, deleted with it",
+                    list.len()
+                ));
+                found.push((d.clone(), list));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Reads the manifests of digests to delete that no tag named (an index's children) into

@@ -144,6 +144,17 @@ pub trait Cleaner: Sync {
         let _ = (tag, log);
         std::future::ready(not_here(repository))
     }
+    /// The untagged referrers of `digest` that the OCI referrers API lists (their digests);
+    /// `None` when the registry has no such API (the tag schemes are in the tag list already).
+    fn listed_referrers(
+        &self,
+        repository: &str,
+        digest: &str,
+        log: &Log,
+    ) -> impl Future<Output = Result<Option<Vec<String>>, RegistryError>> + Send {
+        let _ = (repository, digest, log);
+        std::future::ready(Ok(None))
+    }
     /// Deletes a manifest (and with it every tag it still has); one already gone is deleted.
     fn delete(
         &self,

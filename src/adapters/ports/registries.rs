@@ -197,6 +197,18 @@ impl<L: Login> Cleaner for Registries<L> {
         let client = self.client(registry_of(repository), log).await?;
         client.place(repository, tag, &|m: &str| log.info(m)).await
     }
+    async fn listed_referrers(
+        &self,
+        repository: &str,
+        digest: &str,
+        log: &Log,
+    ) -> Result<Option<Vec<String>>, RegistryError> {
+        let client = self.client(registry_of(repository), log).await?;
+        client
+            .listed_referrers(repository, digest, &|m: &str| log.info(m))
+            .await
+    }
+
     async fn delete(&self, repository: &str, digest: &str, log: &Log) -> Result<(), RegistryError> {
         let client = self.client(registry_of(repository), log).await?;
         client

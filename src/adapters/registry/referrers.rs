@@ -128,6 +128,23 @@ impl Registry {
             .map_err(|e| self.error(&shown, e))
     }
 
+    /// The digests the referrers API lists for `digest`, or `None` where the registry has no
+    /// such API: clean mode reads the tag schemes from the tag list itself.
+    pub async fn listed_referrers(
+        &self,
+        repository: &str,
+        digest: &str,
+        log: Log<'_>,
+    ) -> Result<Option<Vec<String>>, RegistryError> {
+        let path = repository_path(repository);
+        let pull = [scope(&path, "pull")];
+        let listed = self
+            .referrers_api(&path, digest, None, &pull, log)
+            .await
+            .map_err(|e| self.error(&format!("{repository}@{digest}"), e))?;
+        Ok(listed.map(|found| found.into_iter().map(|r| r.digest).collect()))
+    }
+
     /// As `referrers`, by repository path; `tags`: also cosign's tags.
     pub(super) async fn find_referrers(
         &self,

@@ -582,3 +582,22 @@ fn every_digest_to_delete_must_be_a_listed_version() {
     assert_eq!(version_ids(&[d('a'), d('c')], &versions), Err(d('c')));
     assert_eq!(version_ids(&[], &versions), Ok(vec![]));
 }
+
+#[test]
+fn listed_referrers_go_before_their_subject_unless_a_kept_tag_names_them() {
+    let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    let nodes = HashMap::from([(d('a'), node(&[], None, 10)), (d('c'), node(&[], None, 1))]);
+    let mut p = plan(
+        vec![
+            ("pr-1-aaaaaaa".into(), d('a'), gone(1)),
+            // a signature someone tagged and keeps
+            ("sig-kept".into(), d('c'), Reason::Unrecognised),
+        ],
+        &nodes,
+    );
+    assert_eq!(p.delete, [d('a')]);
+    // the API lists `b` (untagged), `c` (kept by its tag) and `a` itself (already deleted)
+    with_referrers(&mut p, vec![(d('a'), vec![d('b'), d('c'), d('a')])]);
+    assert_eq!(p.delete, [d('b'), d('a')]);
+    assert_eq!(p.bytes, 10, "referrers' bytes are not counted");
+}
