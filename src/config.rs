@@ -138,6 +138,78 @@ pub struct Config {
     pub clean: CleanInputs,
     /// What a person should know about how the inputs were read (e.g. a repository lower-cased).
     pub notices: Vec<String>,
+    /// Who downloads in pull mode.
+    pub pull_with: PullWith,
+    /// `host[:port]`s reached over plain HTTP although not on loopback, as the references name them.
+    pub insecure_registries: Vec<String>,
+}
+
+/// The `pull-with` input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullWith {
+    /// The client for registries in `insecure-registries`, else the daemon.
+    Auto,
+    Daemon,
+    Client,
+}
+
+impl Config {
+    /// Whether the action itself fetches the blobs of an image on `registry` (`host[:port]`).
+    pub fn pulls_by_client(&self, registry: &str) -> bool {
+        match self.pull_with {
+            PullWith::Daemon => false,
+            PullWith::Client => true,
+            PullWith::Auto => self.is_insecure(registry),
+        }
+    }
+
+    /// Listed in `insecure-registries`: plain HTTP, reached directly.
+    pub fn is_insecure(&self, registry: &str) -> bool {
+        self.insecure_registries
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(registry))
+    }
+}
+
+/// `insecure-registries`: `host[:port]` words, space- or line-separated, exactly as image
+/// references name registries (no scheme, no path).
+fn insecure_registries(v: Option<String>) -> Result<Vec<String>, InputError> {
+    let Some(v) = set(v) else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<String> = Vec::new();
+    for word in v.split_whitespace() {
+        let (host, port) = match word.strip_prefix('[') {
+            // `[::1]:5000`
+            Some(rest) => match rest.split_once(']') {
+                Some((ip, "")) => (ip, None),
+                Some((ip, p)) => (ip, p.strip_prefix(':').or(Some(""))),
+                None => ("", None),
+            },
+            None => match word.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (word, None),
+            },
+        };
+        let ipv6 = word.starts_with('[');
+        let host_ok = !host.is_empty()
+            && host.len() <= 253
+            && host.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') || (ipv6 && b == b':')
+            });
+        let port_ok = port.is_none_or(|p| p.len() <= 5 && p.parse::<u16>().is_ok_and(|n| n > 0));
+        if !host_ok || !port_ok {
+            let shown: String = word.chars().take(80).collect();
+            return Err(bad(
+                "insecure-registries",
+                format!("`{shown}` is not a `host[:port]`: name each registry as the image reference does, without a scheme or path (e.g. `registry:5000`)"),
+            ));
+        }
+        if !out.iter().any(|r| r.eq_ignore_ascii_case(word)) {
+            out.push(word.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// `clean-after` (seconds), `keep` (patterns), `dry-run`, and `tree-tag` (kept by clean mode).
@@ -509,18 +581,6 @@ fn not_built_yet(raw: &RawInputs) -> Result<(), InputError> {
         ("dry-run", &raw.dry_run, "false", "dry runs"),
         ("clean-after", &raw.clean_after, "24h", "`clean` mode"),
         ("keep", &raw.keep, "latest", "`clean` mode"),
-        (
-            "insecure-registries",
-            &raw.insecure_registries,
-            "",
-            "plain-HTTP registries off loopback",
-        ),
-        (
-            "pull-with",
-            &raw.pull_with,
-            "auto",
-            "pulling through the action (`pull-with: client`)",
-        ),
     ];
     for (input, value, default, feature) in given {
         let Some(v) = set(value.clone()) else {
@@ -715,6 +775,17 @@ impl Config {
             attestation_workflow: single_line("attestation-workflow", raw.attestation_workflow)?,
             clean,
             notices,
+            pull_with: choice(
+                "pull-with",
+                raw.pull_with,
+                PullWith::Auto,
+                &[
+                    ("auto", PullWith::Auto),
+                    ("daemon", PullWith::Daemon),
+                    ("client", PullWith::Client),
+                ],
+            )?,
+            insecure_registries: insecure_registries(raw.insecure_registries)?,
         })
     }
 }
@@ -756,8 +827,6 @@ mod tests {
             ("dry-run", "false"),
             ("clean-after", "24h"),
             ("keep", "latest"),
-            ("pull-with", "auto"),
-            ("insecure-registries", ""),
         ] {
             assert!(
                 config(&[image, (input, default)]).is_ok(),
@@ -776,6 +845,57 @@ mod tests {
         assert_eq!(e.input, "dry-run");
         let e = config(&[image, ("keep", "v*")]).unwrap_err();
         assert_eq!(e.input, "keep");
+    }
+
+    #[test]
+    fn pull_with_and_insecure_registries() {
+        let image = ("image", "registry:5000/acme/app");
+        let c = config(&[image]).unwrap();
+        assert_eq!(c.pull_with, PullWith::Auto);
+        assert!(!c.pulls_by_client("registry:5000"));
+        let c = config(&[
+            image,
+            (
+                "insecure-registries",
+                "registry:5000\n  mirror.local [::1]:5001 registry:5000",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.insecure_registries,
+            ["registry:5000", "mirror.local", "[::1]:5001"]
+        );
+        // auto: the client for a listed registry only, by the name the reference uses
+        assert!(c.pulls_by_client("registry:5000") && c.pulls_by_client("REGISTRY:5000"));
+        assert!(!c.pulls_by_client("registry") && !c.pulls_by_client("ghcr.io"));
+        let c = config(&[image, ("pull-with", "client")]).unwrap();
+        assert!(c.pulls_by_client("ghcr.io"));
+        let c = config(&[
+            image,
+            ("pull-with", "Daemon"),
+            ("insecure-registries", "registry:5000"),
+        ])
+        .unwrap();
+        assert!(!c.pulls_by_client("registry:5000") && c.is_insecure("registry:5000"));
+        let e = config(&[image, ("pull-with", "fast")]).unwrap_err();
+        assert_eq!(e.input, "pull-with");
+        assert!(e.problem.contains("daemon, client"), "{e}");
+        for word in [
+            "http://registry:5000",
+            "registry:5000/v2",
+            "registry:",
+            "registry:99999",
+            "a:b:c",
+            "[::1",
+            ":5000",
+        ] {
+            let e = config(&[image, ("insecure-registries", word)]).unwrap_err();
+            assert_eq!(e.input, "insecure-registries", "{word}");
+            assert!(
+                e.problem.contains(&format!("`{word}`")) && e.problem.contains("`registry:5000`"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -9,8 +9,11 @@ use crate::core::platform::Platform;
 use crate::core::size::human;
 use crate::flow::log::Log;
 use crate::flow::ports::{Daemon, Loaded};
+use crate::model::{BlobBody, BlobRef, Blobs};
 use crate::retry::{retry, Fault, Policy};
 use anyhow::{anyhow, Result};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 
 /// One failed pass of the artifact pipeline: worth another from scratch when `transient`.
 struct Attempt {
@@ -129,6 +132,14 @@ impl Daemon for Docker {
     async fn remove_unused(&self, id: &str) -> bool {
         self.daemon.remove_unused(id).await
     }
+    async fn load_blobs(&self, blobs: Blobs, _log: &Log) -> Result<String, DockerError> {
+        let what = format!("`{}`", blobs.reference);
+        let tar = save_tar(blobs).map_err(|e| DockerError::Load {
+            what: what.clone(),
+            detail: e.to_string(),
+        })?;
+        self.daemon.load(&what, tar).await
+    }
     async fn load_artifact(
         &self,
         url: &url::Url,
@@ -171,5 +182,103 @@ impl Daemon for Docker {
             revision: checked.revision,
             tar_digest: Some(checked.tar_sha256),
         })
+    }
+}
+
+enum Phase {
+    Start(Vec<u8>),
+    Header,
+    Body,
+    Pad,
+    End(Vec<u8>),
+    Done,
+}
+
+struct SaveTar {
+    body: BlobBody,
+    layers: Vec<BlobRef>,
+    /// The layer being written, and its bytes still to come.
+    at: usize,
+    left: u64,
+    phase: Phase,
+    /// `manifest.json` and the end of the tar.
+    tail: Option<Vec<u8>>,
+}
+
+/// Fetched blobs as a `docker save` tar, streamed: the config, each distinct layer as its bytes
+/// arrive (compressed layers as they are: the daemon inflates them), `manifest.json` last. A
+/// failed fetch ends the tar in an error, before anything names an image.
+fn save_tar(
+    blobs: Blobs,
+) -> std::io::Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static> {
+    use artifact::image::save;
+    let order: Vec<&str> = blobs.layers.iter().map(|l| l.digest.as_str()).collect();
+    let state = SaveTar {
+        tail: Some(save::end(&blobs.config_digest, &order)?),
+        phase: Phase::Start(save::start(&blobs.config_digest, &blobs.config)?),
+        layers: Blobs::distinct(&blobs.layers),
+        body: blobs.body,
+        at: 0,
+        left: 0,
+    };
+    Ok(futures_util::stream::unfold(state, |mut st| async move {
+        let item = st.step().await?;
+        Some((item, st))
+    }))
+}
+
+impl SaveTar {
+    async fn step(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        use artifact::image::save;
+        loop {
+            match std::mem::replace(&mut self.phase, Phase::Done) {
+                Phase::Start(head) => {
+                    self.phase = Phase::Header;
+                    return Some(Ok(Bytes::from(head)));
+                }
+                Phase::Header => {
+                    let Some(layer) = self.layers.get(self.at) else {
+                        self.phase = Phase::End(self.tail.take().unwrap_or_default());
+                        continue;
+                    };
+                    self.left = layer.size;
+                    self.phase = Phase::Body;
+                    return Some(save::layer_header(&layer.digest, layer.size).map(Bytes::from));
+                }
+                Phase::Body if self.left == 0 => self.phase = Phase::Pad,
+                Phase::Body => match self.body.next().await {
+                    Some(Ok(b)) if b.len() as u64 <= self.left => {
+                        self.left -= b.len() as u64;
+                        self.phase = Phase::Body;
+                        return Some(Ok(b));
+                    }
+                    Some(Ok(_)) => {
+                        return Some(Err(std::io::Error::other("a blob ran past its size")))
+                    }
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => return Some(Err(std::io::Error::other("the blobs ended early"))),
+                },
+                Phase::Pad => {
+                    let size = self.layers[self.at].size;
+                    self.at += 1;
+                    self.phase = Phase::Header;
+                    let pad = save::padding(size);
+                    if !pad.is_empty() {
+                        return Some(Ok(Bytes::from_static(pad)));
+                    }
+                }
+                Phase::End(tail) => {
+                    // the fetch's own end: it may still report a failure
+                    return match self.body.next().await {
+                        None => Some(Ok(Bytes::from(tail))),
+                        Some(Err(e)) => Some(Err(e)),
+                        Some(Ok(_)) => Some(Err(std::io::Error::other(
+                            "more blob bytes than the layers hold",
+                        ))),
+                    };
+                }
+                Phase::Done => return None,
+            }
+        }
     }
 }
