@@ -146,7 +146,7 @@ async fn pull_by_client<W: World>(
         stats.whole_blobs.load(Ordering::Relaxed),
     );
     log.info(&format!(
-        "Loaded {id}: {} in {:.1}s ({ranged} blob(s) in {ranges} range request(s), {whole} whole)",
+        "Loaded {id}: {} in {:.1}s ({ranged} blob(s) in {ranges} ranges, {whole} whole)",
         human(bytes),
         took.as_secs_f64()
     ));

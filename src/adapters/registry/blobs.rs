@@ -278,10 +278,11 @@ impl Fetch {
             return Ok(Piece::Whole);
         }
         let bytes = read_exact(res, len as usize, blob).await?;
-        self.stats.ranges.fetch_add(1, Ordering::Relaxed);
-        if whole {
-            self.stats.whole_blobs.fetch_add(1, Ordering::Relaxed);
-        }
+        let counter = match whole {
+            true => &self.stats.whole_blobs,
+            false => &self.stats.ranges,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         Ok(Piece::Bytes(bytes))
     }
 }
