@@ -241,7 +241,7 @@ impl Fetch {
             None => Some(format!("bytes={start}-")),
         };
         let res = session
-            .send(&self.scopes, |c| {
+            .send_parallel(&self.scopes, |c| {
                 let req = c.get(url.clone());
                 match &range {
                     Some(r) => req.header(RANGE_HEADER, r),
