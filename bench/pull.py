@@ -162,7 +162,7 @@ def case(work, event, name, layers, layer_mb, rtt_ms, rate_mb, runs):
                 times.append(t)
                 if by == "client":
                     rss.append(m)
-                    got = re.search(r"Loaded sha256:\w+: .* in ([0-9.]+)s \((.*?)\)", out)
+                    got = re.search(r"Loaded sha256:\w+: .* in ([0-9.]+)s \((\d+ blob\(s\) in \d+ ranges, \d+ whole)\)", out)
                     if got:
                         fetched.append(f"{got.group(1)} s ({got.group(2)})")
     finally:

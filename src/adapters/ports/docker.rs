@@ -282,3 +282,112 @@ impl SaveTar {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FetchFailure;
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+
+    fn digest(b: &[u8]) -> String {
+        format!("sha256:{}", hex::encode(Sha256::digest(b)))
+    }
+
+    fn blobs(layers: &[&[u8]], body: Vec<Result<Bytes, std::io::Error>>) -> Blobs {
+        let config = Bytes::from_static(b"{\"rootfs\":{}}");
+        Blobs {
+            reference: "r@sha256:x".into(),
+            config_digest: digest(&config),
+            config,
+            layers: layers
+                .iter()
+                .map(|l| BlobRef {
+                    digest: digest(l),
+                    size: l.len() as u64,
+                })
+                .collect(),
+            body: Box::pin(futures_util::stream::iter(body)),
+            failure: FetchFailure::default(),
+            stats: Default::default(),
+        }
+    }
+
+    async fn collect(b: Blobs) -> (Vec<u8>, Option<std::io::Error>) {
+        let s = save_tar(b).unwrap();
+        futures_util::pin_mut!(s);
+        let mut out = Vec::new();
+        while let Some(item) = s.next().await {
+            match item {
+                Ok(b) => out.extend_from_slice(&b),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        (out, None)
+    }
+
+    #[tokio::test]
+    async fn fetched_blobs_become_a_docker_save_tar_with_the_manifest_last() {
+        let (a, b) = (vec![1u8; 1000], vec![2u8; 512]);
+        // a layer listed twice is written once; its bytes may come in several pieces
+        let body = vec![
+            Ok(Bytes::from(a[..600].to_vec())),
+            Ok(Bytes::from(a[600..].to_vec())),
+            Ok(Bytes::from(b.clone())),
+        ];
+        let fetched = blobs(&[&a, &b, &a], body);
+        let config_digest = fetched.config_digest.clone();
+        let (tar, err) = collect(fetched).await;
+        assert!(err.is_none());
+        let mut ar = tar::Archive::new(tar.as_slice());
+        let mut seen = Vec::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            seen.push((path, data));
+        }
+        let hex = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+        let names: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "blobs/",
+                "blobs/sha256/",
+                hex(&config_digest).as_str(),
+                hex(&digest(&a)).as_str(),
+                hex(&digest(&b)).as_str(),
+                "manifest.json"
+            ]
+        );
+        assert_eq!((&seen[3].1, &seen[4].1), (&a, &b));
+        let manifest: serde_json::Value = serde_json::from_slice(&seen[5].1).unwrap();
+        assert_eq!(manifest[0]["RepoTags"], serde_json::Value::Null);
+        assert_eq!(
+            manifest[0]["Layers"],
+            serde_json::json!([hex(&digest(&a)), hex(&digest(&b)), hex(&digest(&a))])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_ends_the_tar_before_anything_names_an_image() {
+        let a = vec![1u8; 1000];
+        for body in [
+            vec![
+                Ok(Bytes::from(a[..600].to_vec())),
+                Err(std::io::Error::other("lying blob")),
+            ],
+            // short, or longer than listed
+            vec![Ok(Bytes::from(a[..600].to_vec()))],
+            vec![Ok(Bytes::from(a.clone())), Ok(Bytes::from_static(b"x"))],
+        ] {
+            let (tar, err) = collect(blobs(&[&a], body)).await;
+            assert!(err.is_some());
+            assert!(
+                !tar.windows(13).any(|w| w == b"manifest.json"),
+                "manifest.json was sent"
+            );
+        }
+    }
+}
