@@ -2,8 +2,9 @@
 //! at once, each on its own connection; a blob larger than `RANGE` is fetched in byte ranges
 //! (when the registry, or the store it redirects to, honours `Range`; else in one stream). The
 //! ranges are handed on in order, each blob hashed as it passes and checked against its digest
-//! at its end, so memory stays about `(WINDOW + 2) × RANGE` whatever the image's size, and
-//! nothing touches the disk. A cut connection is retried: a range from its start, a blob
+//! at its end, so memory stays about `WINDOW × RANGE` whatever the image's size, and nothing
+//! touches the disk. A range is kept as the chunks it arrived in, never copied into one large
+//! buffer: large allocations freed and made again would leave the allocator's heaps fragmented. A cut connection is retried: a range from its start, a blob
 //! streamed whole from where it broke off (skipping what was sent when ranges are ignored).
 
 use super::session::{checked_digest, redact, scope, Raw, MAX_CONFIG};
@@ -12,7 +13,7 @@ use crate::adapters::limits::{self, BodyError};
 use crate::core::reference::ImageRef;
 use crate::model::{BlobRef, Blobs, FetchFailure, FetchStats, RegistryError};
 use crate::retry::{retry, Policy};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_RANGE, RANGE as RANGE_HEADER};
 use sha2::{Digest, Sha256};
@@ -22,14 +23,14 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 /// A blob larger than this is fetched in ranges of this size.
-pub const RANGE: u64 = 4 << 20;
-/// Requests in flight at once; with `RANGE`, what bounds memory.
-pub const WINDOW: usize = 6;
+pub const RANGE: u64 = 2 << 20;
+/// Requests in flight at once (each on its own connection); with `RANGE`, what bounds memory.
+pub const WINDOW: usize = 10;
 
 /// What one request brought.
 enum Piece {
-    /// The blob's bytes from the slot's `start`.
-    Bytes(Bytes),
+    /// The blob's bytes from the slot's `start`, as they arrived.
+    Bytes(Vec<Bytes>),
     /// The registry ignores `Range`: the rest of the blob is streamed in order by the reader.
     Whole,
 }
@@ -326,29 +327,29 @@ fn check_content_range(
     }
 }
 
-/// Exactly `len` bytes of a body, under the stall rule, into one buffer of that size.
-async fn read_exact(res: reqwest::Response, len: usize, blob: &BlobRef) -> Result<Bytes, Raw> {
+/// Exactly `len` bytes of a body, under the stall rule, in the chunks they arrived in.
+async fn read_exact(res: reqwest::Response, len: usize, blob: &BlobRef) -> Result<Vec<Bytes>, Raw> {
     if res.content_length().is_some_and(|n| n > len as u64) {
         return Err(longer(blob));
     }
     let body = limits::guarded(res.bytes_stream());
     futures_util::pin_mut!(body);
-    let mut out = BytesMut::with_capacity(len);
+    let (mut out, mut got) = (Vec::new(), 0);
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| transient(blob, e))?;
-        if out.len() + chunk.len() > len {
+        got += chunk.len();
+        if got > len {
             return Err(longer(blob));
         }
-        out.extend_from_slice(&chunk);
+        out.push(chunk);
     }
-    if out.len() < len {
+    if got < len {
         return Err(Raw::Transient(format!(
-            "blob {}: the answer broke off after {} of {len} bytes",
-            blob.digest,
-            out.len()
+            "blob {}: the answer broke off after {got} of {len} bytes",
+            blob.digest
         )));
     }
-    Ok(out.freeze())
+    Ok(out)
 }
 
 fn longer(blob: &BlobRef) -> Raw {
@@ -394,14 +395,14 @@ async fn read_in_order(
                     return Err(Raw::Protocol("blob ranges out of order".into()));
                 }
                 match slot.piece? {
-                    Piece::Bytes(b) => {
-                        hasher.update(&b);
-                        at += b.len() as u64;
-                        fetch
-                            .stats
-                            .bytes
-                            .fetch_add(b.len() as u64, Ordering::Relaxed);
-                        send(&out, b).await?;
+                    Piece::Bytes(chunks) => {
+                        for b in chunks {
+                            hasher.update(&b);
+                            at += b.len() as u64;
+                            let n = b.len() as u64;
+                            fetch.stats.bytes.fetch_add(n, Ordering::Relaxed);
+                            send(&out, b).await?;
+                        }
                     }
                     Piece::Whole => {
                         fetch.stats.whole_blobs.fetch_add(1, Ordering::Relaxed);
