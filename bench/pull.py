@@ -162,9 +162,10 @@ def case(work, event, name, layers, layer_mb, rtt_ms, rate_mb, runs):
                 times.append(t)
                 if by == "client":
                     rss.append(m)
-                    got = re.search(r"Loaded sha256:\w+: .* in ([0-9.]+)s \((\d+ blob\(s\) in \d+ ranges, \d+ whole)\)", out)
+                    got = re.search(r"Loaded sha256:\w+: .* in ([0-9.]+)s, the last byte fetched after ([0-9.]+)s "
+                                    r"\((\d+ blob\(s\) in \d+ ranges, \d+ whole)\)", out)
                     if got:
-                        fetched.append(f"{got.group(1)} s ({got.group(2)})")
+                        fetched.append(f"{got.group(2)} s / {got.group(1)} s ({got.group(3)})")
     finally:
         if proxy:
             proxy.stop()
@@ -196,7 +197,7 @@ def main():
     print(f"Client pull against daemon pull, runs per side: {runs} (alternating, cold); "
           f"date {time.strftime('%Y-%m-%d')}; command: python3 bench/pull.py{' --quick' if args.quick else ''}")
     print()
-    print("| image, network | client / daemon | goal | met | client s | daemon s | docker load -i s | client fetch+load (last run) |")
+    print("| image, network | client / daemon | goal | met | client s | daemon s | docker load -i s | client: last byte / loaded, s (last run) |")
     print("|---|---|---|---|---|---|---|---|")
     for r, goal in rows:
         ratio = r["client"] / r["daemon"]

@@ -300,6 +300,8 @@ pub struct FetchStats {
     /// Blobs fetched in one request (small, or the registry ignored `Range`).
     pub whole_blobs: std::sync::atomic::AtomicU64,
     pub bytes: std::sync::atomic::AtomicU64,
+    /// Milliseconds from the first request to the last byte handed to the daemon.
+    pub last_byte_ms: std::sync::atomic::AtomicU64,
     /// Retries, as lines for the log (the fetch runs outside the image's log).
     pub retries: std::sync::Mutex<Vec<String>>,
 }

@@ -145,8 +145,9 @@ async fn pull_by_client<W: World>(
         stats.ranges.load(Ordering::Relaxed),
         stats.whole_blobs.load(Ordering::Relaxed),
     );
+    let last_byte = stats.last_byte_ms.load(Ordering::Relaxed) as f64 / 1000.0;
     log.info(&format!(
-        "Loaded {id}: {} in {:.1}s ({ranged} blob(s) in {ranges} ranges, {whole} whole)",
+        "Loaded {id}: {} in {:.1}s, the last byte fetched after {last_byte:.1}s ({ranged} blob(s) in {ranges} ranges, {whole} whole)",
         human(bytes),
         took.as_secs_f64()
     ));

@@ -50,6 +50,7 @@ struct Fetch {
     path: String,
     scopes: Vec<String>,
     stats: Arc<FetchStats>,
+    started: std::time::Instant,
 }
 
 impl Registry {
@@ -104,6 +105,7 @@ impl Registry {
             path: at.path,
             scopes: pull,
             stats: stats.clone(),
+            started: std::time::Instant::now(),
         });
         let failure = FetchFailure::default();
         let distinct = Blobs::distinct(&layers);
@@ -421,6 +423,8 @@ async fn read_in_order(
                 )));
             }
         }
+        let took = fetch.started.elapsed().as_millis() as u64;
+        fetch.stats.last_byte_ms.store(took, Ordering::Relaxed);
         Ok(())
     }
     .await;
