@@ -20,6 +20,7 @@ python3 bench/bench.py "$@"
 python3 bench/attestation.py "$@"
 python3 bench/images.py "$@"
 python3 bench/promote.py "$@"
+python3 bench/pull.py "$@" # pull-with client against daemon, through a shaping proxy
 # clean mode: the full size removes 2,000 of 10,000 tags on each side (distribution 2.8 deletes in
 # time proportional to the repository's tags: about 9 minutes a side); `--plan-only` is the dry run alone
 python3 bench/clean.py "$@"

@@ -139,6 +139,78 @@ pub struct Config {
     pub clean: CleanInputs,
     /// What a person should know about how the inputs were read (e.g. a repository lower-cased).
     pub notices: Vec<String>,
+    /// Who downloads in pull mode.
+    pub pull_with: PullWith,
+    /// `host[:port]`s reached over plain HTTP although not on loopback, as the references name them.
+    pub insecure_registries: Vec<String>,
+}
+
+/// The `pull-with` input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullWith {
+    /// The client for registries in `insecure-registries`, else the daemon.
+    Auto,
+    Daemon,
+    Client,
+}
+
+impl Config {
+    /// Whether the action itself fetches the blobs of an image on `registry` (`host[:port]`).
+    pub fn pulls_by_client(&self, registry: &str) -> bool {
+        match self.pull_with {
+            PullWith::Daemon => false,
+            PullWith::Client => true,
+            PullWith::Auto => self.is_insecure(registry),
+        }
+    }
+
+    /// Listed in `insecure-registries`: plain HTTP, reached directly.
+    pub fn is_insecure(&self, registry: &str) -> bool {
+        self.insecure_registries
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(registry))
+    }
+}
+
+/// `insecure-registries`: `host[:port]` words, space- or line-separated, exactly as image
+/// references name registries (no scheme, no path).
+fn insecure_registries(v: Option<String>) -> Result<Vec<String>, InputError> {
+    let Some(v) = set(v) else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<String> = Vec::new();
+    for word in v.split_whitespace() {
+        let (host, port) = match word.strip_prefix('[') {
+            // `[::1]:5000`
+            Some(rest) => match rest.split_once(']') {
+                Some((ip, "")) => (ip, None),
+                Some((ip, p)) => (ip, p.strip_prefix(':').or(Some(""))),
+                None => ("", None),
+            },
+            None => match word.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (word, None),
+            },
+        };
+        let ipv6 = word.starts_with('[');
+        let host_ok = !host.is_empty()
+            && host.len() <= 253
+            && host.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') || (ipv6 && b == b':')
+            });
+        let port_ok = port.is_none_or(|p| p.len() <= 5 && p.parse::<u16>().is_ok_and(|n| n > 0));
+        if !host_ok || !port_ok {
+            let shown: String = word.chars().take(80).collect();
+            return Err(bad(
+                "insecure-registries",
+                format!("`{shown}` is not a `host[:port]`: name each registry as the image reference does, without a scheme or path (e.g. `registry:5000`)"),
+            ));
+        }
+        if !out.iter().any(|r| r.eq_ignore_ascii_case(word)) {
+            out.push(word.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// `clean-after` (seconds), `keep` (patterns), `dry-run`, and `tree-tag` (kept by clean mode).
@@ -490,48 +562,28 @@ fn tree_tag(v: Option<String>) -> Result<String, InputError> {
     Ok(t)
 }
 
-/// Inputs the contract names whose features this version does not have yet: their defaults (as
-/// action.yml passes them) are accepted, anything else is refused before any work starts.
-fn not_built_yet(raw: &RawInputs) -> Result<(), InputError> {
-    let clean = raw
-        .mode
-        .as_deref()
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("clean"));
-    // clean mode is built, with its inputs; `dry-run` (promote and clean) is checked by mode
-    let built_for_clean = ["mode", "clean-after", "keep"];
-    let given = [
-        ("mode", &raw.mode, "pull", "`clean` mode"),
-        ("clean-after", &raw.clean_after, "24h", "`clean` mode"),
-        ("keep", &raw.keep, "latest", "`clean` mode"),
-        (
-            "insecure-registries",
-            &raw.insecure_registries,
-            "",
-            "plain-HTTP registries off loopback",
-        ),
-        (
-            "pull-with",
-            &raw.pull_with,
-            "auto",
-            "pulling through the action (`pull-with: client`)",
-        ),
-    ];
-    for (input, value, default, feature) in given {
-        let Some(v) = set(value.clone()) else {
-            continue;
-        };
-        if clean && built_for_clean.contains(&input) {
-            continue;
-        }
-        let v = v.trim();
-        // `mode` has built values besides its default: only `clean` is missing
-        let missing = if input == "mode" {
-            v.eq_ignore_ascii_case("clean")
-        } else {
-            v != default
-        };
-        if missing {
-            return Err(bad(input, format!("`{v}` asks for {feature}, which this version of image-resolver does not have yet: remove `{input}` (or set it to `{default}`)")));
+/// Clean mode's own inputs, given in another mode: a workflow that sets them expects a clean-up
+/// that would not happen.
+fn clean_only(
+    clean_after: &Option<String>,
+    keep: &Option<String>,
+    mode: Mode,
+) -> Result<(), InputError> {
+    if mode == Mode::Clean {
+        return Ok(());
+    }
+    for (input, value, default) in [
+        ("clean-after", clean_after, "24h"),
+        ("keep", keep, "latest"),
+    ] {
+        if let Some(v) = set(value.clone()).filter(|v| v.trim() != default) {
+            return Err(bad(
+                input,
+                format!(
+                    "`{}` applies to `mode: clean` only: remove `{input}` here",
+                    v.trim()
+                ),
+            ));
         }
     }
     Ok(())
@@ -582,7 +634,6 @@ fn clean_registries(images: &[ImageSpec]) -> Result<(), InputError> {
 
 impl Config {
     pub fn from_raw(raw: RawInputs) -> Result<Config, InputError> {
-        not_built_yet(&raw)?;
         let mut notices = Vec::new();
         let paths = set(raw.paths)
             .map(|p| parse_paths(&p).map_err(|e| bad("paths", e)))
@@ -610,6 +661,7 @@ impl Config {
                 ("clean", Mode::Clean),
             ],
         )?;
+        clean_only(&raw.clean_after, &raw.keep, mode)?;
         let clean = clean_inputs(&raw.clean_after, &raw.keep, &raw.dry_run, tree_tag.clone())?;
         if clean.dry_run && !matches!(mode, Mode::Promote | Mode::Clean) {
             return Err(bad(
@@ -725,6 +777,17 @@ impl Config {
             )?,
             clean,
             notices,
+            pull_with: choice(
+                "pull-with",
+                raw.pull_with,
+                PullWith::Auto,
+                &[
+                    ("auto", PullWith::Auto),
+                    ("daemon", PullWith::Daemon),
+                    ("client", PullWith::Client),
+                ],
+            )?,
+            insecure_registries: insecure_registries(raw.insecure_registries)?,
         })
     }
 }
@@ -759,14 +822,12 @@ mod tests {
     }
 
     #[test]
-    fn inputs_of_features_not_built_yet_take_only_their_defaults() {
+    fn mode_bound_inputs_take_only_their_defaults_elsewhere() {
         let image = ("image", "ghcr.io/acme/charon");
         for (input, default) in [
             ("dry-run", "false"),
             ("clean-after", "24h"),
             ("keep", "latest"),
-            ("pull-with", "auto"),
-            ("insecure-registries", ""),
         ] {
             assert!(
                 config(&[image, (input, default)]).is_ok(),
@@ -789,6 +850,67 @@ mod tests {
         assert!(c.clean.dry_run);
         let e = config(&[image, ("keep", "v*")]).unwrap_err();
         assert_eq!(e.input, "keep");
+        assert!(e.problem.contains("`mode: clean` only"), "{e}");
+        let e = config(&[image, ("clean-after", "0")]).unwrap_err();
+        assert_eq!(e.input, "clean-after");
+        assert!(config(&[
+            image,
+            ("mode", "clean"),
+            ("keep", "v*"),
+            ("clean-after", "0")
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn pull_with_and_insecure_registries() {
+        let image = ("image", "registry:5000/acme/app");
+        let c = config(&[image]).unwrap();
+        assert_eq!(c.pull_with, PullWith::Auto);
+        assert!(!c.pulls_by_client("registry:5000"));
+        let c = config(&[
+            image,
+            (
+                "insecure-registries",
+                "registry:5000\n  mirror.local [::1]:5001 registry:5000",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.insecure_registries,
+            ["registry:5000", "mirror.local", "[::1]:5001"]
+        );
+        // auto: the client for a listed registry only, by the name the reference uses
+        assert!(c.pulls_by_client("registry:5000") && c.pulls_by_client("REGISTRY:5000"));
+        assert!(!c.pulls_by_client("registry") && !c.pulls_by_client("ghcr.io"));
+        let c = config(&[image, ("pull-with", "client")]).unwrap();
+        assert!(c.pulls_by_client("ghcr.io"));
+        let c = config(&[
+            image,
+            ("pull-with", "Daemon"),
+            ("insecure-registries", "registry:5000"),
+        ])
+        .unwrap();
+        assert!(!c.pulls_by_client("registry:5000") && c.is_insecure("registry:5000"));
+        let e = config(&[image, ("pull-with", "fast")]).unwrap_err();
+        assert_eq!(e.input, "pull-with");
+        assert!(e.problem.contains("daemon, client"), "{e}");
+        for word in [
+            "http://registry:5000",
+            "registry:5000/v2",
+            "registry:",
+            "registry:99999",
+            "a:b:c",
+            "[::1",
+            ":5000",
+        ] {
+            let e = config(&[image, ("insecure-registries", word)]).unwrap_err();
+            assert_eq!(e.input, "insecure-registries", "{word}");
+            assert!(
+                e.problem.contains(&format!("`{word}`")) && e.problem.contains("`registry:5000`"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

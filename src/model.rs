@@ -236,3 +236,88 @@ pub struct TreeEntry {
     /// 40 hex, lower-case.
     pub sha: String,
 }
+
+// --- client pull (`pull-with: client`)
+
+/// One blob as a manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRef {
+    /// `sha256:<64 hex>`, checked.
+    pub digest: String,
+    pub size: u64,
+}
+
+/// The layers' bytes, one distinct layer after another in manifest order.
+pub type BlobBody = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send>,
+>;
+
+/// An image's blobs as the action fetches them: the config (checked), and the layers' bytes in
+/// manifest order, each distinct layer once and checked against its digest as it ends. When a
+/// fetch fails, `body` ends in an error and `failure` says why.
+pub struct Blobs {
+    /// `repository@digest` of the image manifest the blobs belong to.
+    pub reference: String,
+    pub config_digest: String,
+    pub config: bytes::Bytes,
+    /// Every layer in manifest order, repeats kept (the config's diff IDs count them).
+    pub layers: Vec<BlobRef>,
+    pub body: BlobBody,
+    pub failure: FetchFailure,
+    pub stats: std::sync::Arc<FetchStats>,
+}
+
+impl Blobs {
+    /// Each layer once, in the order it first appears: the order of `body`.
+    pub fn distinct(layers: &[BlobRef]) -> Vec<BlobRef> {
+        let mut out: Vec<BlobRef> = Vec::new();
+        for l in layers {
+            if !out.iter().any(|o| o.digest == l.digest) {
+                out.push(l.clone());
+            }
+        }
+        out
+    }
+}
+
+/// The first error of a client fetch (later ones are its consequences).
+#[derive(Clone, Default)]
+pub struct FetchFailure(std::sync::Arc<std::sync::Mutex<Option<RegistryError>>>);
+
+impl FetchFailure {
+    pub fn set(&self, e: RegistryError) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+    }
+    pub fn take(&self) -> Option<RegistryError> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// What a client fetch did, for its log line.
+#[derive(Debug, Default)]
+pub struct FetchStats {
+    /// Blobs fetched in ranges, and the ranges.
+    pub ranged_blobs: std::sync::atomic::AtomicU64,
+    pub ranges: std::sync::atomic::AtomicU64,
+    /// Blobs fetched in one request (small, or the registry ignored `Range`).
+    pub whole_blobs: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// Milliseconds from the first request to the last byte handed to the daemon.
+    pub last_byte_ms: std::sync::atomic::AtomicU64,
+    /// Retries, as lines for the log (the fetch runs outside the image's log).
+    pub retries: std::sync::Mutex<Vec<String>>,
+}
+
+impl FetchStats {
+    /// At most this many retry lines are kept.
+    const KEEP: usize = 20;
+    pub fn retried(&self, line: &str) {
+        let mut v = self.retries.lock().unwrap_or_else(|p| p.into_inner());
+        if v.len() < Self::KEEP {
+            v.push(line.to_string());
+        }
+    }
+}

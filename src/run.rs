@@ -241,8 +241,9 @@ async fn execute(
         credential_policy(cfg, runner),
         Arc::new(move |s: &str| mask_kit.add_mask(s)),
     ));
-    let registries =
-        Registries::new(login.clone(), cfg.retries).in_own_network(runner.in_actions());
+    let registries = Registries::new(login.clone(), cfg.retries)
+        .in_own_network(runner.in_actions())
+        .insecure(cfg.insecure_registries.clone());
     let repository = runner.github_repository.clone().unwrap_or_default();
     let github = github(cfg, runner, kit);
     let ports = Ports::<Live>::new((&registries, &github, &*login), kit);

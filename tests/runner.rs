@@ -293,3 +293,38 @@ fn the_spool_goes_under_runner_temp() {
         ("artifact", image_id.as_str())
     );
 }
+
+#[test]
+fn a_plain_http_services_registry_listed_as_insecure_is_pulled_by_the_action() {
+    let s = stack();
+    let net = job_with_plain_registry();
+    let head = sha(0x67);
+    let name = format!("it/{}", unique("runner-plain"));
+    let tag = format!("main-{}", &head[..7]);
+    let pushed = format!("{}/{name}:{tag}", s.registry);
+    let id = s.build(&pushed, Some(&head), 4096);
+    s.docker(&["push", "-q", &pushed]);
+    s.docker(&["rmi", "-f", &pushed]);
+    // `registry:5000` is a name only the job network knows: the daemon could not pull it
+    let image = format!("registry:5000/{name}");
+    let o = Step::new(
+        &net,
+        "workflow_run",
+        workflow_run("push", &head, "main", None, false),
+    )
+    .with("image", &image)
+    .with("insecure-registries", "registry:5000")
+    .run();
+    o.ok();
+    assert_eq!(
+        (o.out("image-id"), o.out("source")),
+        (id.as_str(), "registry")
+    );
+    assert_eq!(o.out("revision"), head);
+    assert!(o.summary.contains("pulled by\\: client"), "{}", o.summary);
+    assert_eq!(
+        s.image_id(&format!("{image}:{tag}")).as_deref(),
+        Some(id.as_str())
+    );
+    s.docker(&["rmi", "-f", &id]);
+}

@@ -179,6 +179,8 @@ impl DockerDaemon {
         });
         let mut stream = self.docker.create_image(Some(opts.build()), None, creds);
         let mut layers_done = 0;
+        // the daemon's last word on a pull (`Status: Downloaded newer image …`)
+        let mut finished = false;
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
@@ -192,9 +194,13 @@ impl DockerDaemon {
                     if status == "Pull complete" || status == "Already exists" {
                         layers_done += 1;
                     } else if status.starts_with("Digest:") || status.starts_with("Status:") {
+                        finished |= status.starts_with("Status:");
                         progress(&status);
                     }
                 }
+                // after the final status, a remainder the JSON-lines decoder cannot frame (seen
+                // at the end of long pulls) is no failure: the caller checks the image is there
+                Err(e) if finished && e.to_string().contains("bytes remaining on stream") => break,
                 Err(e) => {
                     return Err(DockerError::Pull {
                         reference,

@@ -640,5 +640,67 @@ pub fn finish<W: Write>(mut out: tar::Builder<W>, layout: &Layout) -> io::Result
     out.into_inner()
 }
 
+/// A `docker save` tar written as an image's blobs stream by (`pull-with: client`): the layout
+/// Docker 25+ writes (`blobs/sha256/<hex>`, `manifest.json` without names), with the entry
+/// headers the artifact path writes. Digests are `sha256:<64 hex>`, checked by the caller.
+pub mod save {
+    use super::header_for;
+    use serde_json::json;
+    use std::io;
+
+    fn blob_path(digest: &str) -> String {
+        format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
+    }
+
+    /// Entries written whole through tar-rs's own writer, without the end of the tar.
+    fn entries(files: &[(&str, tar::EntryType, &[u8])]) -> io::Result<Vec<u8>> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, data) in files {
+            let mut h = header_for(*kind, data.len() as u64, 0);
+            b.append_data(&mut h, path, *data)?;
+        }
+        // taken before the builder is dropped: dropping it writes the end of the tar
+        Ok(std::mem::take(b.get_mut()))
+    }
+
+    /// The tar's start: its directories and the config.
+    pub fn start(config_digest: &str, config: &[u8]) -> io::Result<Vec<u8>> {
+        let dir = tar::EntryType::Directory;
+        entries(&[
+            ("blobs/", dir, &[]),
+            ("blobs/sha256/", dir, &[]),
+            (&blob_path(config_digest), tar::EntryType::Regular, config),
+        ])
+    }
+
+    /// A layer's header; its `size` bytes follow, then `padding(size)`.
+    pub fn layer_header(digest: &str, size: u64) -> io::Result<Vec<u8>> {
+        let mut h = header_for(tar::EntryType::Regular, size, 0);
+        h.set_path(blob_path(digest))?;
+        h.set_cksum();
+        Ok(h.as_bytes().to_vec())
+    }
+
+    /// Zeros up to the next 512-byte block.
+    pub fn padding(size: u64) -> &'static [u8] {
+        &[0u8; 512][..((512 - size % 512) % 512) as usize]
+    }
+
+    /// The end: `manifest.json` naming the config and the layers (no tags), then the end of
+    /// the tar. Sent last, so a load cut short never names an image.
+    pub fn end(config_digest: &str, layers: &[&str]) -> io::Result<Vec<u8>> {
+        let manifest = json!([{
+            "Config": blob_path(config_digest),
+            "RepoTags": null,
+            "Layers": layers.iter().map(|l| blob_path(l)).collect::<Vec<_>>(),
+        }]);
+        let data = serde_json::to_vec(&manifest).map_err(io::Error::other)?;
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = header_for(tar::EntryType::Regular, data.len() as u64, 0);
+        b.append_data(&mut h, "manifest.json", data.as_slice())?;
+        b.into_inner()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! tag it; when the registry has no usable image, load the build's artifact instead.
 
 use super::{derive, expect, planned, pr_number, resolving, Finished, Request};
+use crate::config::Config;
 use crate::core::plan::{
     after_miss, artifact_file, artifact_name, ArtifactPlan, Asker, Fallback, ImagePlan, Miss, Next,
     PullPlan,
@@ -15,7 +16,7 @@ use crate::flow::log::Log;
 use crate::flow::ports::{Daemon, World};
 use crate::flow::{
     apply_tags, attest_image, each_image, load_artifact, look_up_either, materialize, Ports,
-    ResolveError,
+    PullBy, ResolveError,
 };
 use anyhow::{anyhow, Result};
 
@@ -25,7 +26,7 @@ pub async fn execute<W: World>(
     daemon: &W::Daemon,
 ) -> Result<Finished> {
     let plan = plan(req, p).await?;
-    let images = run(&plan, p, daemon).await;
+    let images = run(&plan, p, daemon, req.cfg).await;
     Ok(Finished::of(plan.base, Kind::Resolve, images))
 }
 
@@ -82,6 +83,7 @@ pub async fn run<W: World>(
     plan: &PullPlan,
     p: &Ports<'_, W>,
     d: &W::Daemon,
+    cfg: &Config,
 ) -> Vec<Result<Done, crate::core::result::Failed>> {
     let expect = expect(&plan.base, &plan.checks);
     let platform = Platform::choose(plan.checks.platform.as_ref(), Some(d.platform()));
@@ -90,7 +92,14 @@ pub async fn run<W: World>(
         p.kit,
         plan.base.scope,
         &plan.base.images,
-        |i, img, log| async move { one(plan, p, d, (i, img), (expect, platform), &log).await },
+        |i, img, log| async move {
+            // `pull-with`, with `auto` resolved by the image's registry
+            let by = match cfg.pulls_by_client(img.reference.registry()) {
+                true => PullBy::Client,
+                false => PullBy::Daemon,
+            };
+            one(plan, p, d, (i, img), (expect, platform, by), &log).await
+        },
     )
     .await
 }
@@ -100,7 +109,7 @@ async fn one<W: World>(
     p: &Ports<'_, W>,
     d: &W::Daemon,
     (i, img): (usize, &ImagePlan),
-    (expect, platform): (&Expect<'_>, &Platform),
+    (expect, platform, by): (&Expect<'_>, &Platform, PullBy),
     log: &Log,
 ) -> Result<Done> {
     resolving(log, &plan.base, img);
@@ -151,7 +160,8 @@ async fn one<W: World>(
     done.attestation = attestation;
     done.notes.extend(note);
     let checks_platform = plan.checks.platform.as_ref();
-    let (source, local) = materialize(p, d, img, &remote, checks_platform, log).await?;
+    let (source, local, note) = materialize(p, d, img, &remote, (checks_platform, by), log).await?;
+    done.notes.extend(note);
     done.local_image = apply_tags(d, img, &local.id).await?;
     done.image_id = Some(local.id);
     done.source = source;

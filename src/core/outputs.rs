@@ -26,7 +26,7 @@ impl Source {
     }
 }
 
-/// What became of one promotion target. Dry runs (not built yet) get `WouldWrite`.
+/// What became of one promotion target; a dry run's targets that lack the digest are `WouldWrite`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetState {
     /// Written by this step.

@@ -17,7 +17,7 @@ mod revision;
 pub use artifact::load_artifact;
 pub use attest::{attest, attest_image};
 pub use content::{content_of, objects_at};
-pub use daemon::{apply_tags, materialize};
+pub use daemon::{apply_tags, materialize, PullBy};
 pub use locate::{locate, look_up, look_up_either};
 pub use promote::{promote, same_source};
 pub use revision::check_revision;

@@ -10,8 +10,8 @@ use crate::core::platform::Platform;
 use crate::core::promote::{MergedPr, PromoteTarget, Referrer};
 use crate::core::reference::ImageRef;
 use crate::model::{
-    ArtifactInfo, DockerError, LocalImage, ManifestFacts, Promoted, RegistryError, RemoteImage,
-    TreeEntry,
+    ArtifactInfo, Blobs, DockerError, LocalImage, ManifestFacts, Promoted, RegistryError,
+    RemoteImage, TreeEntry,
 };
 use anyhow::{anyhow, Result};
 use std::future::Future;
@@ -81,6 +81,23 @@ pub trait Registry: Sync {
             reference: repository.to_string(),
             detail: "bundles in the registry are not available here".into(),
         }))
+    }
+    /// `pull-with: client`: the blobs of one image manifest (`repository@digest`), fetched by
+    /// the action itself, several at once and a large one in byte ranges, each checked against
+    /// its digest as it streams.
+    fn blobs(
+        &self,
+        image: &ImageRef,
+        log: &Log,
+    ) -> impl Future<Output = Result<Blobs, RegistryError>> + Send {
+        let _ = log;
+        let reference = image.to_string();
+        async move {
+            Err(RegistryError::Protocol {
+                reference,
+                detail: "pulling through the action is not available here".into(),
+            })
+        }
     }
 }
 
@@ -272,6 +289,21 @@ pub trait Daemon: Sync {
     ) -> impl Future<Output = Result<(), DockerError>> + Send;
     /// Removes an untrusted image we loaded, unless something else uses it; whether it went.
     fn remove_unused(&self, id: &str) -> impl Future<Output = bool> + Send;
+    /// Loads blobs the action fetched as one image, untagged, as they stream in: the image ID the
+    /// daemon reports. A fetch that fails aborts the load, and nothing is loaded.
+    fn load_blobs(
+        &self,
+        blobs: Blobs,
+        log: &Log,
+    ) -> impl Future<Output = Result<String, DockerError>> + Send {
+        let _ = (log, blobs);
+        async {
+            Err(DockerError::Api {
+                action: "load".into(),
+                detail: "loading fetched blobs is not available here".into(),
+            })
+        }
+    }
     /// Downloads the artifact at `url` and loads it untagged.
     fn load_artifact(
         &self,

@@ -18,6 +18,13 @@ pub enum Fault {
     CorruptLayers,
     /// Answer manifests with a 400 whose message tries to inject workflow commands.
     HostileError,
+    /// Drop `Range` on its way to the registry: every blob answers whole (200), as a registry
+    /// or blob store that does not honour ranges does.
+    IgnoreRange,
+    /// Cut the next `n` blob answers (over 1 KiB) after half their body.
+    CutBlobs(usize),
+    /// Both: whole answers, the next `n` of them cut.
+    IgnoreRangeAndCut(usize),
     None,
 }
 
@@ -56,7 +63,11 @@ fn relay(r: &Request, status: u16, headers: Vec<(String, String)>, body: Vec<u8>
 
 /// One request to the registry over plain HTTP/1.1, read whole.
 fn forward(upstream: &str, r: &Request) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    forward_with(upstream, r, &["accept", "authorization", "user-agent"])
+    forward_with(
+        upstream,
+        r,
+        &["accept", "authorization", "user-agent", "range"],
+    )
 }
 
 fn forward_with(
@@ -133,8 +144,36 @@ impl Proxy {
                 }
             }
             let current = *fault;
+            let is_blob = r.path.contains("/blobs/") && r.method == "GET";
             drop(fault);
-            let (status, headers, mut body) = forward(&upstream, r);
+            let (status, headers, mut body) = match current {
+                Fault::IgnoreRange | Fault::IgnoreRangeAndCut(_) => {
+                    forward_with(&upstream, r, &["accept", "authorization", "user-agent"])
+                }
+                _ => forward(&upstream, r),
+            };
+            // whether this blob answer is cut, counted down once it is
+            let cut = is_blob && body.len() > 1024 && {
+                let mut fault = f.lock().unwrap();
+                match *fault {
+                    Fault::CutBlobs(n) if n > 0 => {
+                        *fault = Fault::CutBlobs(n - 1);
+                        true
+                    }
+                    Fault::IgnoreRangeAndCut(n) if n > 0 => {
+                        *fault = Fault::IgnoreRangeAndCut(n - 1);
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if cut {
+                let mut reply = relay(r, status, headers, Vec::new());
+                let claim = body.len();
+                body.truncate(claim / 2);
+                reply.body = Body::Truncated { bytes: body, claim };
+                return reply;
+            }
             if status == 200 && is_manifest && current == Fault::AlterManifest {
                 body.push(b' ');
             }

@@ -805,3 +805,41 @@ pub fn job_with_registry() -> (JobNetwork, Tls) {
     }
     panic!("the registry service did not answer at {url}");
 }
+
+/// A job network with a plain-HTTP registry service under the alias `registry` (the registry
+/// image's config replaced by one without TLS), on the stack registry's storage, read-only: the
+/// `services:` registry an e2e job runs next to its cluster, which only `insecure-registries`
+/// names.
+pub fn job_with_plain_registry() -> JobNetwork {
+    let net = JobNetwork::create();
+    let storage = PathBuf::from(std::env::var("IR_STACK_DIR").expect(
+        "IR_STACK_DIR is not set: the integration tests need the real stack; run them through scripts/test.sh",
+    ))
+    .join("reg-open");
+    std::fs::create_dir_all(&storage).unwrap();
+    let conf = tempfile::tempdir().unwrap();
+    let config = "version: 0.1\nlog: { level: warn }\nstorage:\n  filesystem: { rootdirectory: /var/lib/registry }\n  maintenance:\n    uploadpurging: { enabled: false }\n    readonly: { enabled: true }\nhttp:\n  addr: 0.0.0.0:5000\n";
+    std::fs::write(conf.path().join("config.yml"), config).unwrap();
+    let id = net.service(
+        "registry",
+        &registry_image(),
+        &[
+            (conf.path(), "/etc/registry:ro"),
+            (&storage, "/var/lib/registry:ro"),
+        ],
+    );
+    // the config is read at start; the directory may go once the registry answers
+    let address = net.address_of(&id);
+    for _ in 0..100 {
+        let up = Command::new("curl")
+            .args(["-sf", "-o", "/dev/null"])
+            .arg(format!("http://{address}:5000/v2/"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if up {
+            return net;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the plain-HTTP registry service did not answer at http://{address}:5000/v2/");
+}

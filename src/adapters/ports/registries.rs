@@ -6,7 +6,7 @@ use crate::core::promote::{PromoteTarget, Referrer};
 use crate::core::reference::{is_loopback_registry, registry_of, ImageRef};
 use crate::flow::log::Log;
 use crate::flow::ports::{Cleaner, Login, Registry};
-use crate::model::ManifestFacts;
+use crate::model::{Blobs, ManifestFacts};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
@@ -19,6 +19,8 @@ pub struct Registries<L> {
     clients: Mutex<HashMap<String, Arc<OnceCell<Arc<registry::Registry>>>>>,
     /// Run by the runner (`GITHUB_ACTIONS=true`): loopback is the action's own container.
     own_network: bool,
+    /// `insecure-registries`: plain HTTP, reached directly, as loopback registries are.
+    insecure: Vec<String>,
 }
 
 impl<L: Login> Registries<L> {
@@ -28,6 +30,14 @@ impl<L: Login> Registries<L> {
             retries,
             clients: Mutex::default(),
             own_network: false,
+            insecure: Vec::new(),
+        }
+    }
+
+    pub fn insecure(self, registries: Vec<String>) -> Registries<L> {
+        Registries {
+            insecure: registries,
+            ..self
         }
     }
 
@@ -51,7 +61,8 @@ impl<L: Login> Registries<L> {
             .or_default()
             .clone();
         cell.get_or_try_init(|| async {
-            let plain_http = is_loopback_registry(host);
+            let listed = self.insecure.iter().any(|r| r.eq_ignore_ascii_case(host));
+            let plain_http = is_loopback_registry(host) || listed;
             let credentials = self
                 .login
                 .login(host)
@@ -62,10 +73,10 @@ impl<L: Login> Registries<L> {
                 })?;
             log.debug(&format!(
                 "registry `{host}`: {}, {}",
-                if plain_http {
-                    "plain HTTP (loopback)"
-                } else {
-                    "HTTPS"
+                match (plain_http, listed) {
+                    (true, true) => "plain HTTP (`insecure-registries`)",
+                    (true, false) => "plain HTTP (loopback)",
+                    _ => "HTTPS",
                 },
                 match &credentials {
                     Some(c) => format!("logged in as `{}`", c.username),
@@ -158,6 +169,11 @@ impl<L: Login> Registry for Registries<L> {
         client
             .bundles(repository, digest, max, offer, &|m: &str| log.info(m))
             .await
+    }
+
+    async fn blobs(&self, image: &ImageRef, log: &Log) -> Result<Blobs, RegistryError> {
+        let client = self.client(image.registry(), log).await?;
+        client.blobs(image, &|m: &str| log.info(m)).await
     }
 }
 

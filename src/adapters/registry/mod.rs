@@ -1,6 +1,7 @@
 //! The registry over the distribution API: manifest, digest and config labels (never a layer),
 //! and promotion (a registry-side copy). Every body is read through the shared limits.
 
+mod blobs;
 mod clean;
 mod promote;
 mod referrers;

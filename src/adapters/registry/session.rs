@@ -205,6 +205,9 @@ pub fn scope(path: &str, actions: &str) -> String {
 
 pub struct Session {
     http: Result<reqwest::Client, String>,
+    /// HTTP/1.1 only, for blobs fetched side by side: each request its own connection (HTTP/2
+    /// would carry them all over one, which is the bottleneck a client pull avoids).
+    parallel: Result<reqwest::Client, String>,
     /// `scheme://endpoint/`
     base: Url,
     credentials: Option<(String, String)>,
@@ -230,14 +233,20 @@ impl Session {
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let mut http = limits::client_builder();
-        if plain_http {
-            // loopback over plain HTTP: no root store to load (tens of ms before the first request),
-            // and reached directly, never through a proxy (the contract's How it runs)
-            http = http.tls_certs_only(std::iter::empty()).no_proxy();
-        }
+        let builder = || {
+            let http = limits::client_builder();
+            if plain_http {
+                // loopback over plain HTTP: no root store to load (tens of ms before the first
+                // request), and reached directly, never through a proxy (the contract's How it runs)
+                http.tls_certs_only(std::iter::empty()).no_proxy()
+            } else {
+                http
+            }
+        };
+        let built = |b: reqwest::ClientBuilder| b.build().map_err(|e| chain(&e.without_url()));
         Session {
-            http: http.build().map_err(|e| chain(&e.without_url())),
+            http: built(builder()),
+            parallel: built(builder().http1_only()),
             base,
             credentials,
             challenge: Mutex::new(None),
@@ -300,7 +309,28 @@ impl Session {
         scopes: &[String],
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Response, Raw> {
-        let http = self.client()?;
+        self.send_on(self.client()?, scopes, build).await
+    }
+
+    /// `send` for one of several requests side by side: each on a connection of its own.
+    pub async fn send_parallel(
+        &self,
+        scopes: &[String],
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Response, Raw> {
+        let http = self
+            .parallel
+            .as_ref()
+            .map_err(|e| Raw::Protocol(format!("could not set up the HTTP client: {e}")))?;
+        self.send_on(http, scopes, build).await
+    }
+
+    async fn send_on(
+        &self,
+        http: &reqwest::Client,
+        scopes: &[String],
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Response, Raw> {
         let auth = self.authorization(scopes).await?;
         let res = self.execute(http, build(http), auth.as_ref()).await?;
         if res.status() != StatusCode::UNAUTHORIZED {
