@@ -7,7 +7,7 @@
 //! buffer: large allocations freed and made again would leave the allocator's heaps fragmented. A cut connection is retried: a range from its start, a blob
 //! streamed whole from where it broke off (skipping what was sent when ranges are ignored).
 
-use super::session::{checked_digest, redact, scope, Raw, MAX_CONFIG};
+use super::session::{checked_digest, redact, scope, Raw};
 use super::{locate, ImageManifest, Registry};
 use crate::adapters::limits::{self, BodyError};
 use crate::core::reference::ImageRef;
@@ -71,8 +71,6 @@ impl Registry {
             .map_err(fail)?;
         let doc: ImageManifest = serde_json::from_slice(&manifest.bytes)
             .map_err(|e| fail(Raw::Protocol(format!("bad image manifest: {e}"))))?;
-        let config = &doc.config;
-        checked_digest("config digest", &config.digest).map_err(fail)?;
         let mut layers = Vec::with_capacity(doc.layers.len());
         for l in &doc.layers {
             checked_digest("layer digest", &l.digest).map_err(fail)?;
@@ -87,18 +85,10 @@ impl Registry {
                 size: l.size,
             });
         }
-        let data = retry(
-            &self.policy(),
-            &format!("config of {reference}"),
-            log,
-            Raw::fault,
-            || {
-                self.session
-                    .small_blob(&at.path, &config.digest, MAX_CONFIG, &pull)
-            },
-        )
-        .await
-        .map_err(fail)?;
+        let data = self
+            .config_blob(&at.path, &doc.config, &reference, &pull, log)
+            .await
+            .map_err(fail)?;
         let stats = Arc::new(FetchStats::default());
         let fetch = Arc::new(Fetch {
             registry: self.clone(),
@@ -131,7 +121,7 @@ impl Registry {
         });
         Ok(Blobs {
             reference,
-            config_digest: config.digest.clone(),
+            config_digest: doc.config.digest.clone(),
             config: data,
             layers,
             body: Box::pin(body),

@@ -169,25 +169,10 @@ impl Registry {
         let image: ImageManifest = serde_json::from_slice(&manifest.bytes)
             .map_err(|e| fail(Raw::Protocol(format!("bad image manifest: {e}"))))?;
         let config = &image.config;
-        checked_digest("config digest", &config.digest).map_err(fail)?;
-        if config.size > MAX_CONFIG as u64 {
-            return Err(fail(Raw::Protocol(format!(
-                "config blob claims {} bytes",
-                config.size
-            ))));
-        }
-        let data = retry(
-            &self.policy(),
-            &format!("config of {reference}"),
-            log,
-            Raw::fault,
-            || {
-                self.session
-                    .small_blob(&at.path, &config.digest, MAX_CONFIG, &pull)
-            },
-        )
-        .await
-        .map_err(fail)?;
+        let data = self
+            .config_blob(&at.path, config, reference, &pull, log)
+            .await
+            .map_err(fail)?;
         log(&format!(
             "{reference}: manifest {}, config {}",
             manifest.digest, config.digest
@@ -220,6 +205,38 @@ struct Descriptor {
     /// Foreign (non-distributable) layers live elsewhere and are not copied.
     #[serde(default)]
     urls: Vec<String>,
+}
+
+impl Registry {
+    /// An image manifest's config: its digest checked before it is asked for, at most
+    /// `MAX_CONFIG` bytes, hashed, retried as a fault allows.
+    async fn config_blob(
+        &self,
+        path: &str,
+        config: &Descriptor,
+        reference: &str,
+        pull: &[String],
+        log: &(dyn Fn(&str) + Sync),
+    ) -> Result<bytes::Bytes, Raw> {
+        checked_digest("config digest", &config.digest)?;
+        if config.size > MAX_CONFIG as u64 {
+            return Err(Raw::Protocol(format!(
+                "config blob claims {} bytes",
+                config.size
+            )));
+        }
+        retry(
+            &self.policy(),
+            &format!("config of {reference}"),
+            log,
+            Raw::fault,
+            || {
+                self.session
+                    .small_blob(path, &config.digest, MAX_CONFIG, pull)
+            },
+        )
+        .await
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
