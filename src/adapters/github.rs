@@ -249,16 +249,23 @@ impl GitHub {
 
     /// One GET, retried on 5xx, 429, rate-limit 403 and transport faults; 3xx is returned as is.
     async fn get(&self, what: &str, path: &str) -> Result<Response, GitHubError> {
+        self.retried(what, || self.attempt(what, path)).await
+    }
+
+    /// One request's attempts under the `retries` policy; what the last one left, as the error
+    /// a reader gets (rate limit, server status, transport).
+    async fn retried<T, F, Fut>(&self, what: &str, attempt: F) -> Result<T, GitHubError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Attempt>>,
+    {
         let policy = Policy::new(self.retries);
         let fault = |a: &Attempt| match a {
             Attempt::Retry { wait, .. } => Fault::Transient { retry_after: *wait },
             Attempt::Fatal(_) => Fault::Permanent,
         };
         let log = |m: &str| (self.log)(m);
-        let r = retry(&policy, &format!("GitHub API {what}"), &log, fault, || {
-            self.attempt(what, path)
-        })
-        .await;
+        let r = retry(&policy, &format!("GitHub API {what}"), &log, fault, attempt).await;
         r.map_err(|a| match a {
             Attempt::Fatal(e) => e,
             Attempt::Retry {

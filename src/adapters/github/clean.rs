@@ -5,7 +5,6 @@
 
 use super::{chain, enc, limits, next_link, Attempt, GitHub, GitHubError};
 use crate::core::clean::{Package, PackageVersion, PrState};
-use crate::retry::{retry, Fault, Policy};
 use std::sync::atomic::Ordering;
 
 /// 100 a page: 100,000 branches or open pull requests at most.
@@ -205,35 +204,9 @@ impl GitHub {
     ) -> Result<(), GitHubError> {
         let what = format!("version {id} of {package}");
         let path = format!("{}/{id}", Self::versions_route(package, org));
-        let policy = Policy::new(self.retries);
-        let fault = |a: &Attempt| match a {
-            Attempt::Retry { wait, .. } => Fault::Transient { retry_after: *wait },
-            Attempt::Fatal(_) => Fault::Permanent,
-        };
-        let log = |m: &str| (self.log)(m);
-        retry(
-            &policy,
-            &format!("GitHub API delete {what}"),
-            &log,
-            fault,
-            || self.delete_once(&what, &path),
-        )
-        .await
-        .map_err(|a| match a {
-            Attempt::Fatal(e) => packages_refused(e, "write"),
-            Attempt::Retry {
-                status: Some(status),
-                ..
-            } => GitHubError::Server {
-                what: what.clone(),
-                status,
-                attempts: self.retries,
-            },
-            Attempt::Retry { detail, .. } => GitHubError::Transport {
-                what: what.clone(),
-                detail,
-            },
-        })
+        self.retried(&format!("delete {what}"), || self.delete_once(&what, &path))
+            .await
+            .map_err(|e| packages_refused(e, "write"))
     }
 
     async fn delete_once(&self, what: &str, path: &str) -> Result<(), Attempt> {
