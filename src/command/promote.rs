@@ -14,13 +14,12 @@ use crate::core::plan::{
 use crate::core::platform::Platform;
 use crate::core::promote::{parse_targets, PromoteTarget, Skip, TargetVars};
 use crate::core::result::{Done, Failed, Promotion};
-use crate::core::revision::REVISION_LABEL;
 use crate::core::summary::Kind;
 use crate::core::tag::Vars;
 use crate::core::Sha;
 use crate::flow::log::Log;
 use crate::flow::ports::{GitHubApi, World};
-use crate::flow::{attest_image, each_image, look_up, promote, same_source, Ports};
+use crate::flow::{each_image, found_in_registry, look_up, promote, same_source, Ports};
 use anyhow::{anyhow, bail, Result};
 
 pub async fn execute<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Finished> {
@@ -219,23 +218,17 @@ async fn one<W: World>(
         }
         (Err((_, e)), _) => return Err(e),
     };
-    done.digest = Some(remote.digest.clone());
-    done.source = Source::Registry;
-    done.label = remote.labels.get(REVISION_LABEL).cloned();
-    done.revision = revision;
     // provenance before anything is promoted
-    let repository = Some(img.reference.repository.as_str());
-    let (attestation, note) = attest_image(
+    let repository = &img.reference.repository;
+    found_in_registry(
         p,
         &plan.checks,
+        &mut done,
+        (&remote, revision),
         repository,
-        &remote.digest,
-        done.label.as_deref(),
         log,
     )
     .await?;
-    done.attestation = attestation;
-    done.notes.extend(note);
     if let Some((number, pushed)) = merged {
         let label = done.label.as_deref();
         if let Some(skip) = same_source(p, (number, pushed), &done.revision, label, log).await? {
@@ -283,23 +276,16 @@ async fn from_tree<W: World>(
         Err((_, e)) => return Err(e),
     };
     let mut done = planned(&plan.base, &at);
-    done.digest = Some(remote.digest.clone());
-    done.source = Source::Registry;
-    done.label = remote.labels.get(REVISION_LABEL).cloned();
-    done.revision = revision;
-    let repository = Some(img.reference.repository.as_str());
-    let (attestation, note) = attest_image(
+    let repository = &img.reference.repository;
+    found_in_registry(
         p,
         &plan.checks,
+        &mut done,
+        (&remote, revision),
         repository,
-        &remote.digest,
-        done.label.as_deref(),
         log,
     )
     .await?;
-    done.attestation = attestation;
-    done.notes.extend(note);
-    let repository = &img.reference.repository;
     let dry = plan.dry_run;
     let targets = &plan.targets[i];
     let (written, lines) = promote(p, repository, &remote.digest, targets, dry, log).await?;

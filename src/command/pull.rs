@@ -9,13 +9,13 @@ use crate::core::plan::{
 };
 use crate::core::platform::Platform;
 use crate::core::result::Done;
-use crate::core::revision::{Expect, REVISION_LABEL};
+use crate::core::revision::Expect;
 use crate::core::summary::Kind;
 use crate::core::tag::Vars;
 use crate::flow::log::Log;
 use crate::flow::ports::{Daemon, World};
 use crate::flow::{
-    apply_tags, attest_image, each_image, load_artifact, look_up_either, materialize, Ports,
+    apply_tags, each_image, found_in_registry, load_artifact, look_up_either, materialize, Ports,
     PullBy, ResolveError,
 };
 use anyhow::{anyhow, Result};
@@ -143,22 +143,16 @@ async fn one<W: World>(
     // named by what was found: the commit's tag, or `tree-tag`
     let img = &at;
     let mut done = planned(&plan.base, img);
-    done.digest = Some(remote.digest.clone());
-    done.label = remote.labels.get(REVISION_LABEL).cloned();
-    done.revision = revision;
-    // provenance before anything is pulled or tagged
-    let repo = Some(img.reference.repository.as_str());
-    let (attestation, note) = attest_image(
+    let repository = &img.reference.repository;
+    found_in_registry(
         p,
         &plan.checks,
-        repo,
-        &remote.digest,
-        done.label.as_deref(),
+        &mut done,
+        (&remote, revision),
+        repository,
         log,
     )
     .await?;
-    done.attestation = attestation;
-    done.notes.extend(note);
     let checks_platform = plan.checks.platform.as_ref();
     let (source, local, note) = materialize(p, d, img, &remote, (checks_platform, by), log).await?;
     done.notes.extend(note);

@@ -1,14 +1,12 @@
 //! `mode: verify`: look the image up, check its revision and attestation; nothing is pulled.
 
 use super::{derive, expect_for, planned, resolving, Finished, Request};
-use crate::core::outputs::Source;
 use crate::core::plan::{Asker, VerifyPlan};
 use crate::core::platform::Platform;
 use crate::core::result::{Done, Failed};
-use crate::core::revision::REVISION_LABEL;
 use crate::core::summary::Kind;
 use crate::flow::ports::World;
-use crate::flow::{attest_image, each_image, look_up_either, Ports};
+use crate::flow::{each_image, found_in_registry, look_up_either, Ports};
 use anyhow::Result;
 
 pub async fn execute<W: World>(req: &Request<'_>, p: &Ports<'_, W>) -> Result<Finished> {
@@ -35,22 +33,9 @@ pub async fn run<W: World>(plan: &VerifyPlan, p: &Ports<'_, W>) -> Vec<Result<Do
             let (at, remote, revision) = found.map_err(|(_, e)| e)?;
             // named by what was found: the commit's tag, or `tree-tag`
             let mut done = planned(&plan.base, &at);
-            done.digest = Some(remote.digest.clone());
-            done.source = Source::Registry;
-            done.label = remote.labels.get(REVISION_LABEL).cloned();
-            done.revision = revision;
-            let repo = Some(at.reference.repository.as_str());
-            let (attestation, note) = attest_image(
-                p,
-                &plan.checks,
-                repo,
-                &remote.digest,
-                done.label.as_deref(),
-                &log,
-            )
-            .await?;
-            done.attestation = attestation;
-            done.notes.extend(note);
+            let repository = &at.reference.repository;
+            let found = (&remote, revision);
+            found_in_registry(p, &plan.checks, &mut done, found, repository, &log).await?;
             Ok(done)
         },
     )

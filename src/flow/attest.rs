@@ -3,11 +3,36 @@
 use super::log::Log;
 use super::ports::{GitHubApi, Registry, World};
 use super::Ports;
+use crate::core::outputs::Source;
 use crate::core::plan::{AttestationPolicy, AttestationRunner, Checks};
-use crate::core::result::{Attestation, BundleSource, Evidence};
+use crate::core::result::{Attestation, BundleSource, Done, Evidence};
+use crate::core::revision::{Outcome as Revision, REVISION_LABEL};
 use crate::core::Sha;
+use crate::model::RemoteImage;
 use crate::provenance;
 use anyhow::{bail, Result};
+
+/// An image found in the registry, its revision judged: recorded in `done`, then its attestation
+/// checked, before anything is pulled, tagged or promoted.
+pub async fn found_in_registry<W: World>(
+    p: &Ports<'_, W>,
+    checks: &Checks,
+    done: &mut Done,
+    (remote, revision): (&RemoteImage, Revision),
+    repository: &str,
+    log: &Log,
+) -> Result<()> {
+    done.digest = Some(remote.digest.clone());
+    done.source = Source::Registry;
+    done.label = remote.labels.get(REVISION_LABEL).cloned();
+    done.revision = revision;
+    let label = done.label.as_deref();
+    let (attestation, note) =
+        attest_image(p, checks, Some(repository), &remote.digest, label, log).await?;
+    done.attestation = attestation;
+    done.notes.extend(note);
+    Ok(())
+}
 
 /// `verified`, or under `attestation: fail` an error, under `warn` a warning; with the note the
 /// summary shows. Bundles from the GitHub API only (an artifact's digest is in no registry).

@@ -15,7 +15,7 @@ mod promote;
 mod revision;
 
 pub use artifact::load_artifact;
-pub use attest::{attest, attest_image};
+pub use attest::{attest, attest_image, found_in_registry};
 pub use content::{content_of, objects_at};
 pub use daemon::{apply_tags, materialize, PullBy};
 pub use locate::{locate, look_up, look_up_either};
