@@ -917,3 +917,63 @@ fn clean_deletes_the_untagged_referrers_the_api_lists_with_their_subject() {
     assert_eq!(deletes.len(), 3, "{deletes:#?}");
     assert!(deletes[2].ends_with(&digest), "{deletes:#?}");
 }
+
+/// End to end with a bundle the tests' own Sigstore signed: the GitHub API has no attestation, the
+/// registry holds the bundle beside the image (fallback index), it verifies, bound to the label's
+/// commit; then promotion carries it to another registry, where a verify of the target finds and
+/// verifies it again.
+#[cfg(feature = "test-trust-root")]
+#[test]
+fn a_signed_bundle_in_the_registry_verifies_and_travels_with_the_promotion() {
+    use common::sigstore::{Identity, TestSigstore, TRUST_ROOT_VAR};
+    let s = stack();
+    let sigstore = TestSigstore::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = sigstore.write_root(dir.path());
+    let head = sha(0xc8);
+    let path = format!("it/{}", unique("signed-in-registry"));
+    let repo = format!("{}/{path}", s.registry);
+    let tag = format!("main-{}", &head[..7]);
+    let digest = s.publish(&repo, &tag, Some(&head));
+    let bundle = sigstore.sign(&digest, &Identity::github(&head));
+    let open = Reg::open(&s);
+    let (stored, d) = open.attach(&path, &digest, BUNDLE, &bundle);
+    open.fallback(&path, &digest, vec![d]);
+    let gh = FakeGitHub::start(World::default());
+    let run = |image: &str, mode: &str| {
+        push_event(&head)
+            .input("image", image)
+            .input("mode", mode)
+            .input("attestation", "fail")
+            .input(
+                "attestation-workflow",
+                "acme/charon/.github/workflows/build.yml@refs/heads/main",
+            )
+            .input("github-token", TOKEN)
+            .input("promote-username", &s.user)
+            .input("promote-password", &s.pass)
+            .var("GITHUB_API_URL", &gh.api_url())
+            .var(TRUST_ROOT_VAR, root.to_str().unwrap())
+            .var("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    };
+    let target = format!("{}/{path}", s.auth_registry);
+    let o = run(&repo, "promote").input("promote-to", &target).run();
+    o.ok();
+    assert_eq!(o.out("attestation"), "verified");
+    summary_has(&o, "Attestation verified (from the registry)");
+    summary_has(&o, "the revision label's commit");
+    summary_has(&o, "1 referrer");
+    // the bundle and its fallback index are in the target now: verified there as well
+    let auth = Reg::auth(&s);
+    assert_eq!(
+        auth.listed(&path, &digest).map(|(l, _)| l),
+        Some(vec![stored.clone()])
+    );
+    let o = run(&target, "verify")
+        .input("registry-username", &s.user)
+        .input("registry-password", &s.pass)
+        .run();
+    o.ok();
+    assert_eq!(o.out("attestation"), "verified");
+    summary_has(&o, "Attestation verified (from the registry)");
+}
