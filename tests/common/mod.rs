@@ -328,7 +328,10 @@ impl Run {
         std::fs::write(&output, "").unwrap();
         std::fs::write(&summary, "").unwrap();
         let mut cmd = Command::new(bin());
-        cmd.env_clear()
+        // in a directory of its own, as the runner starts the action in the workspace: what the
+        // step writes there (verification summaries) stays out of the checkout
+        cmd.current_dir(self.dir.path())
+            .env_clear()
             .env("GITHUB_EVENT_NAME", &self.event_name)
             .env("GITHUB_OUTPUT", &output)
             .env("GITHUB_STEP_SUMMARY", &summary)
