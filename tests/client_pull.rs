@@ -49,6 +49,33 @@ fn path_of(repo: &str) -> &str {
     repo.split_once('/').unwrap().1
 }
 
+/// An image of three layers (the largest `big` bytes) labelled with `sha(seed)`, pushed as
+/// `main-<sha7>` to the open registry and reached through a proxy of ours: the commit, the tag,
+/// the image ID, the proxy and the repository as the proxy serves it.
+struct Layered {
+    head: String,
+    tag: String,
+    id: String,
+    proxy: Proxy,
+    repo: String,
+}
+
+fn layered(s: &Stack, seed: u8, what: &str, big: usize) -> Layered {
+    let head = sha(seed);
+    let tag = format!("main-{}", &head[..7]);
+    let name = unique(what);
+    let id = publish_layers(s, &format!("{}/it/{name}", s.registry), &tag, &head, big);
+    let proxy = Proxy::start(&s.registry);
+    let repo = format!("{}/it/{name}", proxy.host());
+    Layered {
+        head,
+        tag,
+        id,
+        proxy,
+        repo,
+    }
+}
+
 fn pull(repo_on: &str, head: &str, by: &str) -> Run {
     push_event(head)
         .input("image", repo_on)
@@ -58,19 +85,14 @@ fn pull(repo_on: &str, head: &str, by: &str) -> Run {
 #[test]
 fn a_multi_layer_image_pulled_by_the_client_is_the_one_docker_pull_gives() {
     let s = stack();
-    let head = sha(0xc1);
-    let tag = format!("main-{}", &head[..7]);
-    let name = unique("layers");
-    let id = publish_layers(
-        &s,
-        &format!("{}/it/{name}", s.registry),
-        &tag,
-        &head,
-        9 << 20,
-    );
     // through a proxy of ours that counts the range requests
-    let proxy = Proxy::start(&s.registry);
-    let repo = format!("{}/it/{name}", proxy.host());
+    let Layered {
+        head,
+        tag,
+        id,
+        proxy,
+        repo,
+    } = layered(&s, 0xc1, "layers", 9 << 20);
     let local = unique("client-local");
     let o = pull(&repo, &head, "client")
         .input("local-tag", &format!("{local}:t"))
@@ -111,11 +133,12 @@ fn a_multi_layer_image_pulled_by_the_client_is_the_one_docker_pull_gives() {
     assert_eq!(o.out("image-id"), id);
     assert_eq!(shape(&s, &id), by_client);
     // a second client pull finds the image held: nothing is fetched
-    let before = proxy.server.count(&format!("/v2/it/{name}/blobs/"));
+    let blobs = format!("/v2/{}/blobs/", repo.split_once('/').unwrap().1);
+    let before = proxy.server.count(&blobs);
     let o = pull(&repo, &head, "client").run();
     o.ok();
     assert_eq!(o.out("source"), "local");
-    let after = proxy.server.count(&format!("/v2/it/{name}/blobs/"));
+    let after = proxy.server.count(&blobs);
     // the config only, read by the look-up
     assert_eq!(after - before, 1);
     s.docker(&["rmi", "-f", &id]);
@@ -185,19 +208,14 @@ fn an_index_is_pulled_by_the_client_for_the_platform_the_daemon_would_choose() {
 #[test]
 fn a_registry_that_ignores_range_is_read_in_one_stream() {
     let s = stack();
-    let head = sha(0xc4);
-    let tag = format!("main-{}", &head[..7]);
-    let name = unique("norange");
-    let id = publish_layers(
-        &s,
-        &format!("{}/it/{name}", s.registry),
-        &tag,
-        &head,
-        9 << 20,
-    );
-    let proxy = Proxy::start(&s.registry);
+    let Layered {
+        head,
+        tag,
+        id,
+        proxy,
+        repo,
+    } = layered(&s, 0xc4, "norange", 9 << 20);
     proxy.set(Fault::IgnoreRange);
-    let repo = format!("{}/it/{name}", proxy.host());
     let o = pull(&repo, &head, "client").run();
     o.ok();
     assert_eq!(o.out("image-id"), id);
@@ -219,19 +237,14 @@ fn a_registry_that_ignores_range_is_read_in_one_stream() {
 #[test]
 fn a_lying_blob_fails_the_pull_and_nothing_is_loaded_or_tagged() {
     let s = stack();
-    let head = sha(0xc5);
-    let tag = format!("main-{}", &head[..7]);
-    let name = unique("lying");
-    let id = publish_layers(
-        &s,
-        &format!("{}/it/{name}", s.registry),
-        &tag,
-        &head,
-        64 << 10,
-    );
-    let proxy = Proxy::start(&s.registry);
+    let Layered {
+        head,
+        tag: _,
+        id,
+        proxy,
+        repo,
+    } = layered(&s, 0xc5, "lying", 64 << 10);
     proxy.set(Fault::CorruptLayers);
-    let repo = format!("{}/it/{name}", proxy.host());
     let before = s.all_tags();
     let o = pull(&repo, &head, "client")
         .input("local-tag", &format!("{}:t", unique("never")))
@@ -252,18 +265,13 @@ fn a_lying_blob_fails_the_pull_and_nothing_is_loaded_or_tagged() {
 #[test]
 fn a_cut_connection_is_retried() {
     let s = stack();
-    let head = sha(0xc6);
-    let tag = format!("main-{}", &head[..7]);
-    let name = unique("cut");
-    let id = publish_layers(
-        &s,
-        &format!("{}/it/{name}", s.registry),
-        &tag,
-        &head,
-        9 << 20,
-    );
-    let proxy = Proxy::start(&s.registry);
-    let repo = format!("{}/it/{name}", proxy.host());
+    let Layered {
+        head,
+        tag,
+        id,
+        proxy,
+        repo,
+    } = layered(&s, 0xc6, "cut", 9 << 20);
     // a range cut short is asked again; a whole stream cut short resumes where it broke off
     for fault in [Fault::CutBlobs(2), Fault::IgnoreRangeAndCut(1)] {
         proxy.set(fault);

@@ -220,15 +220,8 @@ async fn one<W: World>(
     };
     // provenance before anything is promoted
     let repository = &img.reference.repository;
-    found_in_registry(
-        p,
-        &plan.checks,
-        &mut done,
-        (&remote, revision),
-        repository,
-        log,
-    )
-    .await?;
+    let found = (&remote, revision);
+    found_in_registry(p, &plan.checks, &mut done, found, repository, log).await?;
     if let Some((number, pushed)) = merged {
         let label = done.label.as_deref();
         if let Some(skip) = same_source(p, (number, pushed), &done.revision, label, log).await? {
@@ -277,15 +270,8 @@ async fn from_tree<W: World>(
     };
     let mut done = planned(&plan.base, &at);
     let repository = &img.reference.repository;
-    found_in_registry(
-        p,
-        &plan.checks,
-        &mut done,
-        (&remote, revision),
-        repository,
-        log,
-    )
-    .await?;
+    let found = (&remote, revision);
+    found_in_registry(p, &plan.checks, &mut done, found, repository, log).await?;
     let dry = plan.dry_run;
     let targets = &plan.targets[i];
     let (written, lines) = promote(p, repository, &remote.digest, targets, dry, log).await?;

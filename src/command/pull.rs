@@ -144,15 +144,8 @@ async fn one<W: World>(
     let img = &at;
     let mut done = planned(&plan.base, img);
     let repository = &img.reference.repository;
-    found_in_registry(
-        p,
-        &plan.checks,
-        &mut done,
-        (&remote, revision),
-        repository,
-        log,
-    )
-    .await?;
+    let found = (&remote, revision);
+    found_in_registry(p, &plan.checks, &mut done, found, repository, log).await?;
     let checks_platform = plan.checks.platform.as_ref();
     let (source, local, note) = materialize(p, d, img, &remote, (checks_platform, by), log).await?;
     done.notes.extend(note);

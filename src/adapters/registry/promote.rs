@@ -610,16 +610,7 @@ impl Copier<'_> {
         if !is_index(root) {
             return self.survey_blobs(root).await;
         }
-        #[derive(serde::Deserialize)]
-        struct Index {
-            manifests: Vec<Descriptor>,
-        }
-        let idx: Index = serde_json::from_slice(&root.bytes)
-            .map_err(|e| Raw::Protocol(format!("bad image index: {e}")))?;
-        for child in &idx.manifests {
-            checked_digest("index child digest", &child.digest)?;
-        }
-        for child in idx.manifests {
+        for child in index_children(root)? {
             if self.target_manifest(&child.digest).await?.is_some() {
                 continue;
             }
@@ -669,18 +660,10 @@ impl Copier<'_> {
 
     /// Every child of an index with its blobs, then (by the caller) the index itself.
     async fn children(&self, index: &Manifest) -> Result<(), Raw> {
-        #[derive(serde::Deserialize)]
-        struct Index {
-            manifests: Vec<Descriptor>,
-        }
-        let idx: Index = serde_json::from_slice(&index.bytes)
-            .map_err(|e| Raw::Protocol(format!("bad image index: {e}")))?;
         // a child is written by its digest: every one is checked before anything is written
-        for child in &idx.manifests {
-            checked_digest("index child digest", &child.digest)?;
-        }
+        let children = index_children(index)?;
         let push = self.push();
-        for child in idx.manifests {
+        for child in children {
             let there = self
                 .dest
                 .again(self.log, "target child manifest", || {
@@ -916,4 +899,18 @@ impl Copier<'_> {
             })
             .await
     }
+}
+
+/// An index's children, each digest checked (`sha256:` and 64 hex) before any is used.
+fn index_children(index: &Manifest) -> Result<Vec<Descriptor>, Raw> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        manifests: Vec<Descriptor>,
+    }
+    let idx: Index = serde_json::from_slice(&index.bytes)
+        .map_err(|e| Raw::Protocol(format!("bad image index: {e}")))?;
+    for child in &idx.manifests {
+        checked_digest("index child digest", &child.digest)?;
+    }
+    Ok(idx.manifests)
 }
