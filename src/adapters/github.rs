@@ -316,64 +316,13 @@ impl GitHub {
                 }),
                 e => transient(format!("reading the body: {e}")),
             })?;
-        let header = |n: &str| {
-            headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let retry_after = header("retry-after")
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let reset_wait = || {
-            let reset: u64 = header("x-ratelimit-reset")?.trim().parse().ok()?;
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-            Some(Duration::from_secs(reset.saturating_sub(now) + 1))
-        };
-        let fatal = |e: GitHubError| Err(Attempt::Fatal(e));
-        let what_s = what.to_string();
         match status.as_u16() {
             200..=399 => Ok(Response {
                 status,
                 headers,
                 body: bytes,
             }),
-            401 => fatal(GitHubError::Unauthorized { what: what_s }),
-            // https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit
-            403 | 429
-                if header("x-ratelimit-remaining").as_deref() == Some("0")
-                    || retry_after.is_some()
-                    || status == 429 =>
-            {
-                Err(Attempt::Retry {
-                    status: Some(status.as_u16()),
-                    wait: retry_after
-                        .or_else(reset_wait)
-                        .or(Some(Duration::from_secs(60))),
-                    rate_limited: true,
-                    detail: format!("HTTP {} rate limited", status.as_u16()),
-                })
-            }
-            403 => fatal(GitHubError::Forbidden { what: what_s }),
-            404 => fatal(GitHubError::NotFound { what: what_s }),
-            410 => fatal(GitHubError::Expired { what: what_s }),
-            500..=599 => Err(Attempt::Retry {
-                status: Some(status.as_u16()),
-                wait: None,
-                rate_limited: false,
-                detail: format!("HTTP {status}"),
-            }),
-            s => fatal(GitHubError::Unexpected {
-                what: what_s,
-                status: s,
-                body: limits::redact_credentials(
-                    &String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]),
-                    &[],
-                )
-                .chars()
-                .take(200)
-                .collect(),
-            }),
+            s => Err(refused(what, s, &headers, &bytes)),
         }
     }
 
@@ -938,6 +887,68 @@ fn next_link(headers: &http::HeaderMap) -> Option<String> {
                     .to_string()
             })
     })
+}
+
+/// What a GitHub API answer other than 2xx/3xx means for the request: a rate limit or a 5xx is
+/// retried (a rate limit after `Retry-After` or the reset time), anything else is final.
+/// https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit
+fn refused(what: &str, status: u16, headers: &http::HeaderMap, body: &[u8]) -> Attempt {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let retry_after = header("retry-after")
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let reset_wait = || {
+        let reset: u64 = header("x-ratelimit-reset")?.trim().parse().ok()?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+        Some(Duration::from_secs(reset.saturating_sub(now) + 1))
+    };
+    let what = what.to_string();
+    match status {
+        401 => Attempt::Fatal(GitHubError::Unauthorized { what }),
+        403 | 429
+            if header("x-ratelimit-remaining").as_deref() == Some("0")
+                || retry_after.is_some()
+                || status == 429 =>
+        {
+            Attempt::Retry {
+                status: Some(status),
+                wait: retry_after
+                    .or_else(reset_wait)
+                    .or(Some(Duration::from_secs(60))),
+                rate_limited: true,
+                detail: format!("HTTP {status} rate limited"),
+            }
+        }
+        403 => Attempt::Fatal(GitHubError::Forbidden { what }),
+        404 => Attempt::Fatal(GitHubError::NotFound { what }),
+        410 => Attempt::Fatal(GitHubError::Expired { what }),
+        500..=599 => Attempt::Retry {
+            status: Some(status),
+            wait: None,
+            rate_limited: false,
+            // as the status line reads: `HTTP 502 Bad Gateway`
+            detail: match http::StatusCode::from_u16(status) {
+                Ok(code) => format!("HTTP {code}"),
+                Err(_) => format!("HTTP {status}"),
+            },
+        },
+        s => Attempt::Fatal(GitHubError::Unexpected {
+            what,
+            status: s,
+            body: limits::redact_credentials(
+                &String::from_utf8_lossy(&body[..body.len().min(4096)]),
+                &[],
+            )
+            .chars()
+            .take(200)
+            .collect(),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -224,32 +224,10 @@ impl GitHub {
         let status = res.status().as_u16();
         let route = path.split('?').next().unwrap_or(path);
         (self.debug)(&format!("GitHub API DELETE {route}: HTTP {status}"));
-        let limited = res
-            .headers()
-            .get("x-ratelimit-remaining")
-            .is_some_and(|v| v.as_bytes() == b"0");
-        let what = what.to_string();
         match status {
+            // already gone: deleted
             200..=299 | 404 => Ok(()),
-            401 => Err(Attempt::Fatal(GitHubError::Unauthorized { what })),
-            403 | 429 if limited || status == 429 => Err(Attempt::Retry {
-                status: Some(status),
-                wait: Some(std::time::Duration::from_secs(60)),
-                rate_limited: true,
-                detail: format!("HTTP {status} rate limited"),
-            }),
-            403 => Err(Attempt::Fatal(GitHubError::Forbidden { what })),
-            500..=599 => Err(Attempt::Retry {
-                status: Some(status),
-                wait: None,
-                rate_limited: false,
-                detail: format!("HTTP {status}"),
-            }),
-            s => Err(Attempt::Fatal(GitHubError::Unexpected {
-                what,
-                status: s,
-                body: String::new(),
-            })),
+            s => Err(super::refused(what, s, res.headers(), &[])),
         }
     }
 }
